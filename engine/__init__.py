@@ -1,0 +1,1 @@
+"""Per-session real-time parts of the avatar engine: audio in, action units, frames out."""

@@ -1,0 +1,1 @@
+"""PyTorch networks, checkpoint loaders and exports for the avatar engine."""
