@@ -1,0 +1,36 @@
+"""Audio front end: any ingest audio -> 16 kHz mono float32 -> causal log-mel hops."""
+
+from engine.audio.errors import AudioFileError, AudioFormatError
+from engine.audio.files import load_audio_file
+from engine.audio.mel import (
+    MelConfig,
+    StreamingLogMel,
+    hop_count,
+    log_mel,
+    mel_filterbank,
+    silence_log_mel,
+)
+from engine.audio.resample import (
+    MAX_CHANNELS,
+    MAX_INPUT_RATE_HZ,
+    MIN_INPUT_RATE_HZ,
+    SAMPLE_RATE_HZ,
+    AudioConverter,
+)
+
+__all__ = [
+    "MAX_CHANNELS",
+    "MAX_INPUT_RATE_HZ",
+    "MIN_INPUT_RATE_HZ",
+    "SAMPLE_RATE_HZ",
+    "AudioConverter",
+    "AudioFileError",
+    "AudioFormatError",
+    "MelConfig",
+    "StreamingLogMel",
+    "hop_count",
+    "load_audio_file",
+    "log_mel",
+    "mel_filterbank",
+    "silence_log_mel",
+]

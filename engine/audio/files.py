@@ -1,0 +1,80 @@
+"""Loading whole audio files (wav, mp3, ogg, m4a, ... anything FFmpeg decodes)
+as 16 kHz mono float32, through the same :class:`AudioConverter` as live audio,
+so that a file and a live stream of the same sound give the same samples."""
+
+import os
+
+import av
+import numpy as np
+
+from engine.audio.errors import AudioFileError, AudioFormatError
+from engine.audio.resample import AudioConverter
+
+
+def load_audio_file(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode the first audio stream of a file to 16 kHz mono float32.
+
+    Args:
+        path: the file. Its sample rate must be 8000..48000 Hz and its channels
+            1..8 (they are averaged).
+
+    Returns:
+        shape ``(n,)``, float32 in [-1, 1]; empty for a file with an audio
+        stream but no samples.
+
+    Raises:
+        AudioFileError: the file is missing or unreadable, is not a media file
+            FFmpeg can decode, has no audio stream, or its audio is in a format
+            the converter does not accept. The message names the file.
+    """
+    name = os.fspath(path)
+    try:
+        with av.open(name) as container:
+            if not container.streams.audio:
+                raise AudioFileError(f"cannot load audio file {name!r}: it has no audio stream")
+            pieces = _decode(container, container.streams.audio[0])
+    except (av.FFmpegError, OSError, AudioFormatError) as exc:
+        raise AudioFileError(f"cannot load audio file {name!r}: {exc}") from exc
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+
+def _decode(container: av.container.InputContainer, stream: av.AudioStream) -> list[np.ndarray]:
+    """Decode every frame of ``stream`` and convert it; returns the 16 kHz pieces."""
+    converter: AudioConverter | None = None
+    pieces: list[np.ndarray] = []
+    for frame in container.decode(stream):
+        if converter is None:
+            converter = AudioConverter(
+                input_rate_hz=frame.sample_rate, channels=frame.layout.nb_channels
+            )
+        elif (frame.sample_rate, frame.layout.nb_channels) != (
+            converter.input_rate_hz,
+            converter.channels,
+        ):
+            raise AudioFormatError(
+                f"the audio changes from {converter.input_rate_hz} Hz x {converter.channels} "
+                f"channels to {frame.sample_rate} Hz x {frame.layout.nb_channels} mid-stream; "
+                "accepted: one rate and channel count per file"
+            )
+        pieces.append(converter.push(_frame_samples(frame)))
+    if converter is not None:
+        pieces.append(converter.flush())
+    return pieces
+
+
+def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
+    """A decoded frame as ``(samples, channels)``, int16 or float (full scale 1.0).
+
+    Planar frames come out of ``to_ndarray`` as ``(channels, samples)``, packed
+    ones as ``(1, samples * channels)``. Integer formats other than int16 (u8,
+    s32, s64) are rescaled to float64, which the converter accepts.
+    """
+    data = frame.to_ndarray()
+    channels = frame.layout.nb_channels
+    samples = data.T if frame.format.is_planar else data.reshape(-1, channels)
+    if samples.dtype.kind in "iu" and samples.dtype != np.int16:
+        info = np.iinfo(samples.dtype)
+        half_range = (float(info.max) - float(info.min) + 1.0) / 2.0
+        midpoint = float(info.min) + half_range
+        samples = (samples.astype(np.float64) - midpoint) / half_range
+    return samples
