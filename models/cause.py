@@ -1,0 +1,521 @@
+"""CAUSE: causal, streaming estimation of facial action unit intensities from speech.
+
+After Kameoka, Kaneko, Seki and Tanaka, "Crossmodal action unit sequence
+estimation from speech", Interspeech 2022: a fully convolutional network maps a
+log-mel spectrogram to a sequence of ``N_AUS`` action unit (AU) intensities in
+0..5. Ours is made causal and streaming:
+
+- input normalisation ``(mel - mel_mean) / mel_std`` with fixed buffers
+  (defaults ``DEFAULT_MEL_MEAN`` / ``DEFAULT_MEL_STD``; training code sets the
+  data set's statistics with ``CauseNet.set_mel_normalization``);
+- a pointwise (1x1) input conv to ``channels``;
+- one residual gated block per entry of ``dilations``:
+  ``h = h + GLU(conv_k,d(h))``, the conv causal (left context only) and dilated;
+- a pointwise output conv to ``n_aus`` and ``5 * sigmoid``.
+
+Every conv is weight-normalised
+(``torch.nn.utils.parametrizations.weight_norm``); the ONNX export folds the
+normalisation into plain weights.
+
+Time conventions
+----------------
+Hop ``t`` is the ``t``-th log-mel frame (10 ms hop, 25 ms window, 100 Hz;
+computed by ``engine.audio``). The raw causal output ``y[t]`` depends on mel
+hops ``t - R + 1 .. t`` only, ``R = receptive_field_hops(config)``, with zeros
+(after the input conv) before the first hop. The only future input is the
+lookahead ``L = config.lookahead_hops``, implemented as an output delay: the
+AU estimate for hop ``t`` is ``y[t + L]``, so it uses mel hops
+``t + L - R + 1 .. t + L``. Hence
+
+- ``CauseNet.forward(mel (B, T, n_mels)) -> (B, max(T - L, 0), n_aus)``: row
+  ``t`` is the estimate for hop ``t``; the last ``L`` hops have no estimate
+  until more audio arrives.
+- ``CauseNet.step`` returns the raw causal outputs ``y`` for new hops (no
+  delay applied); ``CauseStream`` drops the first ``L`` of them, so that its
+  outputs, concatenated over any chunking, equal ``forward`` on the whole
+  sequence.
+
+AUs come out at the hop rate (100 Hz); ``frame_hops`` maps video frames to
+hops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import weight_norm
+
+from models.errors import CheckpointError
+
+N_AUS = 17
+"""Number of AU intensities the network estimates (OpenFace ``AUxx_r`` order)."""
+AU_MAX = 5.0
+"""Upper end of the AU intensity range; outputs lie in ``[0, AU_MAX]``."""
+HOP_RATE_HZ = 100
+"""Mel hops per second (10 ms hop): the rate of the network's input and output."""
+HOP_MS = 1000.0 / HOP_RATE_HZ
+MEL_WINDOW_MS = 25.0
+"""Length of the analysis window of one mel hop, in ms."""
+DEFAULT_MEL_MEAN = -4.0
+"""Default input normalisation mean, in log-mel units (natural log of mel power)."""
+DEFAULT_MEL_STD = 4.0
+"""Default input normalisation standard deviation, in log-mel units."""
+CHECKPOINT_FORMAT = "avatar-engine/cause"
+CHECKPOINT_VERSION = 1
+ONNX_OPSET = 18
+
+
+@dataclass(frozen=True, kw_only=True)
+class CauseConfig:
+    """Hyper-parameters of a ``CauseNet``.
+
+    Attributes:
+        n_mels: mel bins of the input.
+        channels: width of the residual stream (the gated convs output
+            ``2 * channels`` before the GLU).
+        kernel_size: taps of each dilated causal conv (>= 2).
+        dilations: dilation of each gated block, one block per entry.
+        lookahead_hops: future mel hops used by each estimate (10 ms each);
+            ``0 <= lookahead_hops < receptive_field_hops(config)``.
+        n_aus: AU intensities estimated per hop.
+
+    The defaults give 61 hops (610 ms) of receptive field, 2 hops (20 ms) of
+    lookahead and about 0.31 M parameters.
+    """
+
+    n_mels: int = 80
+    channels: int = 80
+    kernel_size: int = 3
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)
+    lookahead_hops: int = 2
+    n_aus: int = N_AUS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dilations", tuple(self.dilations))
+        for name in ("n_mels", "channels", "n_aus"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.kernel_size < 2:
+            raise ValueError(f"kernel_size must be >= 2, got {self.kernel_size}")
+        if not self.dilations or min(self.dilations) < 1:
+            raise ValueError(f"dilations must be a non-empty sequence of ints >= 1, got {self.dilations}")
+        receptive_field = receptive_field_hops(self)
+        if not 0 <= self.lookahead_hops < receptive_field:
+            raise ValueError(
+                f"lookahead_hops must be in 0..{receptive_field - 1} (receptive field {receptive_field} hops),"
+                f" got {self.lookahead_hops}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form (lists, ints) for checkpoints."""
+        fields = dataclasses.asdict(self)
+        fields["dilations"] = list(self.dilations)
+        return fields
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> CauseConfig:
+        """Inverse of ``to_dict``; raises ``ValueError`` on unknown or invalid fields."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}")
+        return cls(**fields)
+
+
+def receptive_field_hops(config: CauseConfig) -> int:
+    """Mel hops that one raw causal output depends on (the current hop included).
+
+    ``1 + (kernel_size - 1) * sum(dilations)``; the pointwise convs add nothing.
+    """
+    return 1 + (config.kernel_size - 1) * sum(config.dilations)
+
+
+def algorithmic_latency_ms(config: CauseConfig) -> float:
+    """Audio the estimate for hop ``t`` waits for beyond the start of hop ``t``, in ms.
+
+    ``lookahead_hops * HOP_MS + MEL_WINDOW_MS``: the estimate needs mel hop
+    ``t + L``, whose 25 ms window starts ``L`` hops after hop ``t``'s and is
+    complete only when its last sample has arrived. Not included: compute time,
+    audio packetization, network and jitter buffers, buffering in the mel
+    front end beyond the window, and the quantization of hops to video frames
+    (``frame_hops``).
+    """
+    return config.lookahead_hops * HOP_MS + MEL_WINDOW_MS
+
+
+def parameter_count(net: nn.Module) -> int:
+    """Number of trainable scalars (weight-norm gains and directions counted separately; buffers excluded)."""
+    return sum(parameter.numel() for parameter in net.parameters() if parameter.requires_grad)
+
+
+def frame_hops(n_frames: int, fps: int) -> np.ndarray:
+    """Mel hop shown by each of the first ``n_frames`` video frames.
+
+    Frame ``n`` at ``fps`` frames per second shows hop ``n * 100 // fps``
+    (integer arithmetic, exact): the last hop that started at or before the
+    frame's time. Returns an int64 array of shape ``(n_frames,)``.
+    """
+    if n_frames < 0:
+        raise ValueError(f"n_frames must be >= 0, got {n_frames}")
+    if not isinstance(fps, int) or fps < 1:
+        raise ValueError(f"fps must be a positive int, got {fps!r}")
+    return np.arange(n_frames, dtype=np.int64) * HOP_RATE_HZ // fps
+
+
+class _GatedBlock(nn.Module):
+    """Residual gated causal dilated conv: ``h + GLU(conv(h))``, time-major ``(B, T, C)``.
+
+    The conv has ``kernel_size`` taps ``dilation`` hops apart, the last at the
+    current hop, and ``2 * C`` outputs. It is computed as a pointwise conv (a
+    ``Linear`` over channels) on the taps stacked along channels: input
+    channel ``j * C + c`` is channel ``c`` delayed by
+    ``(kernel_size - 1 - j) * dilation`` hops. This is the arithmetic of
+    ``nn.Conv1d(C, 2 * C, kernel_size, dilation=dilation)`` with weight
+    ``w[o, c, j]`` stored as ``[o, j * C + c]`` (weight norm over a row is
+    the same norm), but torch's CPU dilated conv is about 10x slower on one
+    hop.
+    """
+
+    def __init__(self, channels: int, kernel_size: int, dilation: int) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.dilation = dilation
+        self.context_hops = (kernel_size - 1) * dilation
+        self.conv = weight_norm(nn.Linear(kernel_size * channels, 2 * channels))
+
+    def forward(self, hidden: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
+        """Run on ``hidden (B, k, C)``, k >= 1, after ``context (B, context_hops, C)``.
+
+        Returns the block output ``(B, k, C)`` and the new context: the last
+        ``context_hops`` input frames ``(B, context_hops, C)``, oldest first.
+        """
+        n_hops = hidden.shape[1]
+        padded = torch.cat([context, hidden], dim=1)
+        taps = [padded[:, j * self.dilation : j * self.dilation + n_hops] for j in range(self.kernel_size - 1)]
+        stacked = torch.cat([*taps, hidden], dim=2)
+        return hidden + F.glu(self.conv(stacked), dim=2), padded[:, -self.context_hops :]
+
+
+class CauseNet(nn.Module):
+    """Causal fully convolutional AU estimator (see the module docstring).
+
+    Offline: ``net(mel)``. Streaming: ``net.initial_state(B)`` then
+    ``net.step(chunk, *state)`` repeatedly, or ``CauseStream(net)``. Tensors
+    are time-major, ``(batch, hops, channels)``; the pointwise convs are
+    ``Linear`` layers over the channel axis.
+    """
+
+    def __init__(self, config: CauseConfig | None = None) -> None:
+        super().__init__()
+        self.config = config if config is not None else CauseConfig()
+        cfg = self.config
+        self.register_buffer("mel_mean", torch.full((cfg.n_mels,), DEFAULT_MEL_MEAN))
+        self.register_buffer("mel_std", torch.full((cfg.n_mels,), DEFAULT_MEL_STD))
+        self.input_conv = weight_norm(nn.Linear(cfg.n_mels, cfg.channels))
+        self.blocks = nn.ModuleList(_GatedBlock(cfg.channels, cfg.kernel_size, d) for d in cfg.dilations)
+        self.output_conv = weight_norm(nn.Linear(cfg.channels, cfg.n_aus))
+
+    def set_mel_normalization(self, mean: float | np.ndarray | Tensor, std: float | np.ndarray | Tensor) -> None:
+        """Set the input normalisation ``(mel - mean) / std``.
+
+        ``mean`` and ``std`` are scalars or per-bin values of shape
+        ``(n_mels,)``, in log-mel units; ``std`` must be > 0. They are buffers:
+        saved in checkpoints and baked into ONNX exports.
+        """
+        n_mels = self.config.n_mels
+        mean_t = torch.as_tensor(mean, dtype=torch.float32).broadcast_to((n_mels,))
+        std_t = torch.as_tensor(std, dtype=torch.float32).broadcast_to((n_mels,))
+        if not bool((std_t > 0).all()):
+            raise ValueError("std must be > 0 in every mel bin")
+        self.mel_mean.copy_(mean_t)
+        self.mel_std.copy_(std_t)
+
+    def initial_state(self, batch_size: int) -> tuple[Tensor, ...]:
+        """Streaming state before the first hop: zeros, one tensor per gated block.
+
+        State ``i`` has shape ``(batch_size, (kernel_size - 1) * dilations[i],
+        channels)``: the last input frames of block ``i``, oldest first.
+        Zeros equal the zero left padding of the offline ``forward``.
+        """
+        return tuple(
+            self.mel_mean.new_zeros((batch_size, block.context_hops, self.config.channels)) for block in self.blocks
+        )
+
+    def step(self, mel_chunk: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        """Consume ``k >= 1`` new mel hops; return their raw causal outputs and the new state.
+
+        Args:
+            mel_chunk: log-mel ``(B, k, n_mels)``.
+            state: ``len(config.dilations)`` tensors from ``initial_state`` or
+                the previous ``step``.
+
+        Returns:
+            ``(au, *new_state)``: ``au (B, k, n_aus)`` in ``[0, 5]``, the raw
+            outputs ``y`` for these hops, not yet delayed by the lookahead
+            (``y[t]`` is the estimate for hop ``t - lookahead_hops``), and the
+            state after them, shaped as ``initial_state``'s.
+        """
+        if len(state) != len(self.blocks):
+            raise ValueError(f"expected {len(self.blocks)} state tensors, got {len(state)}")
+        hidden = self.input_conv((mel_chunk - self.mel_mean) / self.mel_std)
+        new_state = []
+        for block, context in zip(self.blocks, state):
+            hidden, context = block(hidden, context)
+            new_state.append(context)
+        au = AU_MAX * torch.sigmoid(self.output_conv(hidden))
+        return (au, *new_state)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        """Offline estimate: ``mel (B, T, n_mels)`` -> AUs ``(B, max(T - L, 0), n_aus)`` in ``[0, 5]``.
+
+        Row ``t`` is the estimate for hop ``t`` and uses mel hops
+        ``max(t + L - R + 1, 0) .. t + L`` (``L = config.lookahead_hops``,
+        ``R = receptive_field_hops(config)``), at 100 Hz.
+        """
+        batch_size, n_hops, _ = mel.shape
+        if n_hops == 0:
+            return mel.new_zeros((batch_size, 0, self.config.n_aus))
+        raw = self.step(mel, *self.initial_state(batch_size))[0]
+        return raw[:, self.config.lookahead_hops :]
+
+
+class CauseStream:
+    """Stateful streaming wrapper around a ``CauseNet`` that applies the lookahead delay.
+
+    ``push`` returns the AU estimates that became final with the pushed hops.
+    Concatenated over any chunking (empty chunks included), the outputs equal
+    ``net(whole_mel)`` (to float rounding): the first ``lookahead_hops``
+    pushed hops yield nothing and every later hop yields the estimate for the
+    hop ``lookahead_hops`` before it.
+
+    The stream runs a snapshot of ``net`` taken at construction, with weight
+    norm folded into plain weights (recomputing it costs about as much as
+    the rest of a one-hop step); later changes to ``net`` are not seen. Runs
+    under ``torch.inference_mode`` on ``net``'s device.
+    """
+
+    def __init__(self, net: CauseNet, *, batch_size: int = 1) -> None:
+        """``batch_size``: streams run in lockstep; 2-D pushes need ``batch_size == 1``."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.net = _fold_weight_norm(net)
+        self.batch_size = batch_size
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all pushed audio: back to the state before the first hop."""
+        with torch.inference_mode():
+            self._state = self.net.initial_state(self.batch_size)
+        self._hops_pushed = 0
+
+    @property
+    def hops_emitted(self) -> int:
+        """Estimates returned since the last reset; the next one is for this hop index."""
+        return max(self._hops_pushed - self.net.config.lookahead_hops, 0)
+
+    def push(self, mel_hops: Tensor | np.ndarray) -> Tensor:
+        """Consume new mel hops; return the AU estimates that became final.
+
+        Args:
+            mel_hops: log-mel ``(k, n_mels)`` or ``(batch_size, k, n_mels)``,
+                ``k >= 0`` hops following the previously pushed ones.
+
+        Returns:
+            float32 AUs in ``[0, 5]``, ``(m, n_aus)`` or ``(batch_size, m,
+            n_aus)`` like the input, for hops ``hops_emitted`` (before the
+            call) onwards; ``m = k`` once ``lookahead_hops`` hops have been
+            pushed, fewer before.
+        """
+        mel = torch.as_tensor(mel_hops, dtype=torch.float32, device=self.net.mel_mean.device)
+        shape = tuple(mel.shape)
+        unbatched = mel.dim() == 2
+        if unbatched:
+            if self.batch_size != 1:
+                raise ValueError(f"a (k, n_mels) chunk needs batch_size 1, this stream has {self.batch_size}")
+            mel = mel.unsqueeze(0)
+        if mel.dim() != 3 or mel.shape[0] != self.batch_size or mel.shape[2] != self.net.config.n_mels:
+            raise ValueError(
+                f"expected mel of shape ({self.batch_size}, k, {self.net.config.n_mels}), got {shape}"
+            )
+        n_hops = mel.shape[1]
+        n_undelayed = max(self.net.config.lookahead_hops - self._hops_pushed, 0)
+        if n_hops == 0:
+            au = mel.new_zeros((self.batch_size, 0, self.net.config.n_aus))
+        else:
+            with torch.inference_mode():
+                au, *state = self.net.step(mel, *self._state)
+            self._state = tuple(state)
+            au = au[:, n_undelayed:]
+        self._hops_pushed += n_hops
+        return au[0] if unbatched else au
+
+
+class _StepModule(nn.Module):
+    """``CauseNet.step`` as a module's ``forward``, for export."""
+
+    def __init__(self, net: CauseNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, mel: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        return self.net.step(mel, *state)
+
+
+def _fold_weight_norm(net: CauseNet) -> CauseNet:
+    """An eval-mode ``CauseNet`` sharing no storage with ``net``, with plain weights equal to its weight-normalised ones.
+
+    Built fresh (restoring torch's CPU random generator after the throw-away
+    initialisation) rather than by removing the parametrizations from a deep copy:
+    a copy shares its parametrized module classes with the original, and
+    removal deletes the ``weight`` property from the shared class, breaking
+    ``net``.
+    """
+    with torch.random.fork_rng(devices=[]):
+        folded = CauseNet(net.config)
+    for module in folded.modules():
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations):
+                parametrize.remove_parametrizations(module, name)
+    with torch.no_grad():
+        plain = {}
+        for key in folded.state_dict():
+            module_path, _, attribute = key.rpartition(".")
+            plain[key] = getattr(net.get_submodule(module_path), attribute).detach().clone()
+    folded.load_state_dict(plain, assign=True)
+    return folded.eval()
+
+
+def export_step_onnx(net: CauseNet, path: str | Path) -> Path:
+    """Export ``net.step`` to an ONNX file with plain (weight-norm-folded) weights.
+
+    Uses the ``torch.export``-based exporter (``torch.onnx.export(...,
+    dynamo=True)``, opset ``ONNX_OPSET``, needs ``onnxscript``), the default
+    since torch 2.9; the TorchScript exporter (``dynamo=False``) still works
+    in torch 2.13 but warns that it is deprecated. Graph:
+
+    - inputs ``mel (batch, hops, n_mels)`` float32 and ``state_0`` ..
+      ``state_{n-1}`` ``(batch, context_i, channels)``, ``context_i = (kernel_size - 1) *
+      dilations[i]``;
+    - outputs ``au (batch, hops, n_aus)`` (raw causal outputs, not delayed:
+      the caller drops the first ``lookahead_hops`` of a stream) and
+      ``new_state_0`` .. ``new_state_{n-1}``;
+    - ``batch`` and ``hops`` are dynamic (``hops >= 1``); the state starts as
+      zeros of the shapes above (``CauseNet.initial_state``);
+    - metadata ``lookahead_hops``, ``hop_rate_hz``, ``n_aus``, ``format``.
+
+    The input normalisation is baked in. Returns the path written.
+    """
+    path = Path(path)
+    folded = _fold_weight_norm(net).cpu()
+    n_state = len(folded.blocks)
+    example_batch, example_hops = 2, 3  # > 1 so that neither axis is specialised to a constant
+    mel = torch.zeros((example_batch, example_hops, folded.config.n_mels))
+    state = folded.initial_state(example_batch)
+    batch = torch.export.Dim("batch", min=1)
+    hops = torch.export.Dim("hops", min=1)
+    dynamic_shapes = ({0: batch, 1: hops}, tuple({0: batch} for _ in range(n_state)))  # forward(mel, *state)
+    with torch.no_grad(), warnings.catch_warnings():
+        # Notes from torch's own export machinery, not about this model: one Dim shared by several
+        # inputs is what we mean, and the pytree deprecation is internal to torch 2.13.
+        warnings.filterwarnings("ignore", message=r".*The axis name: batch will not be used", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+        program = torch.onnx.export(
+            _StepModule(folded).eval(),
+            (mel, *state),
+            dynamo=True,
+            opset_version=ONNX_OPSET,
+            input_names=["mel", *(f"state_{i}" for i in range(n_state))],
+            output_names=["au", *(f"new_state_{i}" for i in range(n_state))],
+            dynamic_shapes=dynamic_shapes,
+            verbose=False,
+        )
+    program.model.metadata_props.update(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "lookahead_hops": str(folded.config.lookahead_hops),
+            "hop_rate_hz": str(HOP_RATE_HZ),
+            "n_aus": str(folded.config.n_aus),
+        }
+    )
+    program.save(path, external_data=False)
+    return path
+
+
+def save_cause(net: CauseNet, path: str | Path) -> None:
+    """Write ``net`` in our checkpoint format.
+
+    A ``torch.save`` file holding ``{"format": "avatar-engine/cause",
+    "version": 1, "config": CauseConfig.to_dict(), "state_dict": ...}`` (CPU
+    tensors, weight-norm parametrizations and normalisation buffers included).
+    """
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "config": net.config.to_dict(),
+        "state_dict": {key: value.detach().cpu() for key, value in net.state_dict().items()},
+    }
+    torch.save(payload, Path(path))
+
+
+def load_cause(path: str | Path) -> CauseNet:
+    """Read a checkpoint written by ``save_cause``; returns an eval-mode CPU ``CauseNet``.
+
+    Raises:
+        CheckpointError: the file is unreadable (e.g. truncated), not our
+            format or version, its config is invalid, or its tensors do not fit
+            the config (missing / unexpected keys, shape mismatches). The
+            message names the file.
+        OSError: the file cannot be opened.
+    """
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or corrupt?): {error}") from error
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{path}: not a CAUSE checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path}: unsupported CAUSE checkpoint version {payload.get('version')!r}, expected {CHECKPOINT_VERSION}"
+        )
+    try:
+        config = CauseConfig.from_dict(payload["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: invalid config: {error}") from error
+    state_dict = payload.get("state_dict")
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"{path}: no state_dict")
+    net = CauseNet(config)
+    expected = net.state_dict()
+    not_tensors = sorted(key for key, value in state_dict.items() if not isinstance(value, Tensor))
+    if not_tensors:
+        raise CheckpointError(f"{path}: state_dict entries that are not tensors: {not_tensors}")
+    problems = []
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    mismatched = [
+        f"{key}: file {tuple(state_dict[key].shape)}, config {tuple(expected[key].shape)}"
+        for key in sorted(set(expected) & set(state_dict))
+        if tuple(state_dict[key].shape) != tuple(expected[key].shape)
+    ]
+    if mismatched:
+        problems.append(f"shape mismatches [{'; '.join(mismatched)}]")
+    if problems:
+        raise CheckpointError(f"{path}: checkpoint does not fit its config {config}: {', '.join(problems)}")
+    net.load_state_dict(state_dict)
+    return net.eval()
