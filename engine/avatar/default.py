@@ -1,0 +1,23 @@
+"""The default avatar: the public-domain NASA portrait of astronaut Eileen Collins."""
+
+from functools import cache
+from pathlib import Path
+
+from engine.avatar.avatar import Avatar, prepare_avatar
+from engine.avatar.portrait import load_portrait
+
+_ASSETS = Path(__file__).parent / "assets"
+
+
+def default_portrait_path() -> Path:
+    """The bundled portrait: 512x512 RGB PNG (source and licence in assets/README.md)."""
+    return _ASSETS / "astronaut.png"
+
+
+@cache
+def load_default_avatar() -> Avatar:
+    """The default portrait, prepared (face detected, ~30 ms the first time).
+
+    Cached: an Avatar is immutable (read-only arrays), so every session can share it.
+    """
+    return prepare_avatar(load_portrait(default_portrait_path()))

@@ -1,0 +1,9 @@
+"""Errors raised while preparing an avatar; both are ``ValueError`` (bad user input)."""
+
+
+class PortraitError(ValueError):
+    """The portrait cannot be used: unreadable, too large, or a bad face box."""
+
+
+class NoFaceError(PortraitError):
+    """No face was detected in the portrait (the user can give its box by hand)."""

@@ -1,0 +1,257 @@
+"""The numpy references: each op against an independent formula, PIL or PyAV."""
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from kernels import reference
+from kernels.geometry import CropBox
+from kernels.reference import (
+    attention_blend,
+    crop_resize_normalize,
+    feather_mask,
+    paste_alpha,
+    paste_feathered,
+    paste_rect,
+    rgb_to_i420,
+)
+
+F32 = np.float32
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def bilinear_scalar(image: np.ndarray, xs: np.float32, ys: np.float32) -> np.float32:
+    """One bilinear sample, written from the module docstring with float32 scalars."""
+    n_rows, n_cols = image.shape
+    xf, yf = np.floor(xs), np.floor(ys)
+    fx, fy = xs - xf, ys - yf
+    ix0, ix1 = (int(min(max(v, 0), n_cols - 1)) for v in (xf, xf + 1))
+    iy0, iy1 = (int(min(max(v, 0), n_rows - 1)) for v in (yf, yf + 1))
+    top = (F32(1) - fx) * image[iy0, ix0] + fx * image[iy0, ix1]
+    bot = (F32(1) - fx) * image[iy1, ix0] + fx * image[iy1, ix1]
+    return (F32(1) - fy) * top + fy * bot
+
+
+# --- crop_resize_normalize -------------------------------------------------------
+
+
+def test_crop_identity_is_exact(rng: np.random.Generator) -> None:
+    image = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    out = crop_resize_normalize(image, CropBox(0.0, 0.0, 128.0), 128)
+    expected = image.transpose(2, 0, 1).astype(np.float32) / F32(127.5) - F32(1)
+    assert out.dtype == np.float32 and out.shape == (3, 128, 128)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("box", [CropBox(0.0, 8.0, 37.0), CropBox(3.25, 10.5, 29.75)])
+def test_crop_upscale_matches_pil_bilinear(rng: np.random.Generator, box: CropBox) -> None:
+    image = rng.integers(0, 256, (53, 37, 3), dtype=np.uint8)  # odd sizes, box inside
+    out = crop_resize_normalize(image, box, 128)
+    region = (box.x0, box.y0, box.x0 + box.size, box.y0 + box.size)
+    for channel in range(3):
+        plane = Image.fromarray(image[:, :, channel].astype(np.float32), mode="F")
+        pil = np.asarray(plane.resize((128, 128), Image.Resampling.BILINEAR, box=region))
+        # PIL weighs in float64; ours is float32: ~1e-5 of 255 levels apart.
+        np.testing.assert_allclose(out[channel], pil / 127.5 - 1, atol=2e-5)
+
+
+@pytest.mark.parametrize(
+    "box", [CropBox(-5.5, 20.25, 40.0), CropBox(30.0, -3.0, 11.0), CropBox(1.0, 2.0, 61.5)]
+)
+def test_crop_matches_per_pixel_formula_bit_for_bit(rng: np.random.Generator, box: CropBox) -> None:
+    # Non-contiguous input; boxes that reach past the edges, upscale and downscale.
+    image = rng.integers(0, 256, (110, 90, 3), dtype=np.uint8)[::2, 1::2]
+    size = 19
+    out = crop_resize_normalize(image, box, size)
+    scale = F32(box.size) / F32(size)
+    planes = image.astype(np.float32)
+    for v in range(size):
+        for u in range(size):
+            xs = (F32(box.x0) + (F32(u) + F32(0.5)) * scale) - F32(0.5)
+            ys = (F32(box.y0) + (F32(v) + F32(0.5)) * scale) - F32(0.5)
+            for c in range(3):
+                value = bilinear_scalar(planes[:, :, c], xs, ys)
+                assert out[c, v, u] == value / F32(127.5) - F32(1)
+
+
+def test_crop_range_and_validation(rng: np.random.Generator) -> None:
+    image = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    out = crop_resize_normalize(image, CropBox(-10.0, -10.0, 50.0), 16)
+    assert out.min() >= -1 and out.max() <= 1
+    with pytest.raises(ValueError, match="uint8"):
+        crop_resize_normalize(image.astype(np.float32), CropBox(0.0, 0.0, 10.0))
+    with pytest.raises(ValueError, match="size"):
+        CropBox(0.0, 0.0, 0.0)
+
+
+# --- attention_blend ----------------------------------------------------------------
+
+
+def test_attention_blend_formula_and_limits(rng: np.random.Generator) -> None:
+    image = rng.uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32)
+    color = rng.uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32)
+    mask = rng.uniform(0, 1, (2, 1, 8, 8)).astype(np.float32)
+    out = attention_blend(image, color, mask)
+    assert out.dtype == np.float32 and out.shape == image.shape
+    np.testing.assert_array_equal(out, mask * image + (F32(1) - mask) * color)
+    np.testing.assert_array_equal(attention_blend(image, color, np.ones_like(mask)), image)
+    np.testing.assert_array_equal(attention_blend(image, color, np.zeros_like(mask)), color)
+    with pytest.raises(ValueError, match="mask"):
+        attention_blend(image, color, image)
+
+
+# --- feather_mask ----------------------------------------------------------------------
+
+
+def test_feather_mask_properties() -> None:
+    mask = feather_mask(128)
+    assert mask.dtype == np.float32 and mask.shape == (128, 128)
+    assert mask.min() == 0 and mask.max() == 1
+    np.testing.assert_array_equal(mask, mask.T)
+    np.testing.assert_array_equal(mask, mask[::-1, ::-1])
+    # Default border 0.03 * 128: the outer 4 pixels are exactly 0, the 5th is not.
+    assert not mask[:4].any() and not mask[:, -4:].any()
+    assert mask[64, 4] > 0
+    # Flat 1 from 13 % of the side inwards; monotone towards the centre.
+    assert (mask[17:111, 17:111] == 1).all() and mask[64, 16] < 1
+    assert (np.diff(mask[64, :64]) >= 0).all()
+
+
+def test_feather_mask_rejects_bad_fractions() -> None:
+    with pytest.raises(ValueError, match="ramp_frac"):
+        feather_mask(64, border_frac=0.3, ramp_frac=0.3)
+    with pytest.raises(ValueError, match="ramp_frac"):
+        feather_mask(64, ramp_frac=0.0)
+
+
+# --- paste_feathered ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("box", [CropBox(7.25, -2.5, 30.5), CropBox(20.0, 12.0, 9.0)])
+@pytest.mark.parametrize("in_bands", [False, True], ids=["one-band", "8-row-bands"])
+def test_paste_matches_per_pixel_formula_bit_for_bit(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, box: CropBox, in_bands: bool
+) -> None:
+    if in_bands:
+        monkeypatch.setattr(reference, "_BAND_ELEMENTS", 1)
+    portrait = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    size = 16
+    crop = rng.uniform(-1, 1, (3, size, size)).astype(np.float32)
+    feather = feather_mask(size, border_frac=0.1, ramp_frac=0.25)
+    out = paste_feathered(portrait, crop, box, feather)
+    y_start, y_stop, x_start, x_stop = paste_rect(box, 40, 50)
+    inverse = F32(size) / F32(box.size)
+    expected = portrait.copy()
+    for y in range(y_start, y_stop):
+        for x in range(x_start, x_stop):
+            xs = (((F32(x) + F32(0.5)) - F32(box.x0)) * inverse) - F32(0.5)
+            ys = (((F32(y) + F32(0.5)) - F32(box.y0)) * inverse) - F32(0.5)
+            alpha = bilinear_scalar(feather, xs, ys)
+            for c in range(3):
+                colour = (bilinear_scalar(crop[c], xs, ys) + F32(1)) * F32(127.5)
+                blended = alpha * colour + (F32(1) - alpha) * F32(portrait[y, x, c])
+                expected[y, x, c] = min(max(np.rint(blended), 0), 255)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_paste_leaves_zero_alpha_and_outside_untouched(rng: np.random.Generator) -> None:
+    portrait = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    box = CropBox(10.5, 5.0, 47.25)
+    crop = rng.uniform(-1, 1, (3, 32, 32)).astype(np.float32)
+    feather = feather_mask(32)
+    out = paste_feathered(portrait, crop, box, feather)
+    alpha = paste_alpha(box, feather, 64, 80)
+    assert (alpha == 0).any() and (alpha == 1).any()
+    np.testing.assert_array_equal(out[alpha == 0], portrait[alpha == 0])
+    y_start, y_stop, x_start, x_stop = paste_rect(box, 64, 80)
+    assert (y_start, y_stop, x_start, x_stop) == (5, 53, 10, 58)
+    assert (alpha[:y_start] == 0).all() and (alpha[:, x_stop:] == 0).all()
+    # The rectangle's border pixels all get alpha exactly 0: no visible edge.
+    assert not alpha[y_start].any() and not alpha[y_stop - 1].any()
+    assert not alpha[:, x_start].any() and not alpha[:, x_stop - 1].any()
+
+
+def test_paste_identity_geometry_round_trips_exactly(rng: np.random.Generator) -> None:
+    portrait = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    box = CropBox(0.0, 0.0, 32.0)
+    crop = crop_resize_normalize(portrait, box, 32)
+    out = paste_feathered(portrait, crop, box, np.ones((32, 32), np.float32))
+    np.testing.assert_array_equal(out, portrait)
+
+
+def test_paste_box_outside_portrait_and_bad_shapes(rng: np.random.Generator) -> None:
+    portrait = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    crop = np.ones((3, 8, 8), np.float32)
+    out = paste_feathered(portrait, crop, CropBox(30.0, 0.0, 8.0), np.ones((8, 8), np.float32))
+    np.testing.assert_array_equal(out, portrait)
+    with pytest.raises(ValueError, match="feather"):
+        paste_feathered(portrait, crop, CropBox(0.0, 0.0, 8.0), np.ones((7, 7), np.float32))
+
+
+# --- rgb_to_i420 ----------------------------------------------------------------------
+
+
+def i420_exact(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BT.601 limited range in float64, chroma from 2x2 block means, unrounded."""
+    x = rgb.astype(np.float64)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    h, w = rgb.shape[:2]
+    mean = x.reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
+    rm, gm, bm = mean[..., 0], mean[..., 1], mean[..., 2]
+    u = 128 + (-37.797 * rm - 74.203 * gm + 112.0 * bm) / 255
+    v = 128 + (112.0 * rm - 93.786 * gm - 18.214 * bm) / 255
+    return y, u, v
+
+
+def pyav_i420(rgb: np.ndarray, **reformat: str) -> tuple[np.ndarray, ...]:
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    planes = frame.reformat(format="yuv420p", **reformat).to_ndarray()
+    h, w = rgb.shape[:2]
+    quarter = h // 4
+    u = planes[h : h + quarter].reshape(h // 2, w // 2)
+    v = planes[h + quarter :].reshape(h // 2, w // 2)
+    return planes[:h], u, v
+
+
+def test_i420_is_the_exact_formula_rounded(rng: np.random.Generator) -> None:
+    rgb = rng.integers(0, 256, (38, 54, 3), dtype=np.uint8)
+    for ours, exact in zip(rgb_to_i420(rgb), i420_exact(rgb), strict=True):
+        assert ours.dtype == np.uint8
+        # 16-bit coefficients: at most 0.5 (rounding) + 255 * 3 / 65536 off the exact value.
+        assert np.abs(ours - exact).max() <= 0.5 + 1 / 128
+
+
+def test_i420_known_colours() -> None:
+    colours = {(0, 0, 0): (16, 128, 128), (255, 255, 255): (235, 128, 128),
+               (128, 128, 128): (126, 128, 128), (0, 0, 255): (41, 240, 110),
+               (255, 0, 0): (81, 90, 240)}  # fmt: skip
+    for rgb, yuv in colours.items():
+        planes = rgb_to_i420(np.full((2, 2, 3), rgb, dtype=np.uint8))
+        assert tuple(int(p[0, 0]) for p in planes) == yuv
+
+
+def test_i420_agrees_with_pyav(rng: np.random.Generator) -> None:
+    from skimage import data
+
+    for rgb in (rng.integers(0, 256, (64, 96, 3), dtype=np.uint8), data.astronaut()):
+        # swscale's "area" filter averages each 2x2 block for chroma, as we do;
+        # it rounds its own (15-bit) fixed point, hence 1 level of slack.
+        theirs_area = pyav_i420(rgb, interpolation="AREA")
+        for ours, theirs in zip(rgb_to_i420(rgb), theirs_area, strict=True):
+            assert np.abs(ours.astype(int) - theirs).max() <= 1
+    # With PyAV's default (bilinear) filter, chroma also mixes neighbouring blocks:
+    # the planes differ at colour edges but agree on average.
+    astronaut = data.astronaut()
+    for ours, theirs in zip(rgb_to_i420(astronaut), pyav_i420(astronaut), strict=True):
+        assert np.abs(ours.astype(int) - theirs).mean() < 0.5
+
+
+def test_i420_needs_even_sizes() -> None:
+    with pytest.raises(ValueError, match="even"):
+        rgb_to_i420(np.zeros((3, 4, 3), np.uint8))
