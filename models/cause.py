@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
 from models.errors import CheckpointError
+from models.onnx_export import quiet_onnx_export
 
 N_AUS = 17
 """Number of AU intensities the network estimates (OpenFace ``AUxx_r`` order)."""
@@ -424,11 +424,7 @@ def export_step_onnx(net: CauseNet, path: str | Path) -> Path:
     batch = torch.export.Dim("batch", min=1)
     hops = torch.export.Dim("hops", min=1)
     dynamic_shapes = ({0: batch, 1: hops}, tuple({0: batch} for _ in range(n_state)))  # forward(mel, *state)
-    with torch.no_grad(), warnings.catch_warnings():
-        # Notes from torch's own export machinery, not about this model: one Dim shared by several
-        # inputs is what we mean, and the pytree deprecation is internal to torch 2.13.
-        warnings.filterwarnings("ignore", message=r".*The axis name: batch will not be used", category=UserWarning)
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+    with torch.no_grad(), quiet_onnx_export():
         program = torch.onnx.export(
             _StepModule(folded).eval(),
             (mel, *state),

@@ -41,6 +41,7 @@ from torch import nn
 
 from models.errors import CheckpointError
 from models.ganimation import IMAGE_CHANNELS, Generator, GeneratorConfig
+from models.onnx_export import quiet_onnx_export
 
 REFERENCE_FORMAT = "ganimation"
 REPLICATE_FORMAT = "ganimation_replicate"
@@ -143,18 +144,19 @@ def export_generator_onnx(generator: Generator, path: StrPath, *, opset: int = 1
         torch.zeros(2, IMAGE_CHANNELS, ONNX_IMAGE_SIZE, ONNX_IMAGE_SIZE),
         torch.zeros(2, c_dim),
     )
-    torch.onnx.export(
-        generator,
-        example,
-        os.fspath(path),
-        input_names=["images", "aus"],
-        output_names=["color", "mask"],
-        opset_version=opset,
-        dynamo=True,
-        dynamic_shapes={"images": {0: batch}, "aus": {0: batch}},
-        external_data=False,
-        verbose=False,
-    )
+    with quiet_onnx_export():
+        torch.onnx.export(
+            generator,
+            example,
+            os.fspath(path),
+            input_names=["images", "aus"],
+            output_names=["color", "mask"],
+            opset_version=opset,
+            dynamo=True,
+            dynamic_shapes={"images": {0: batch}, "aus": {0: batch}},
+            external_data=False,
+            verbose=False,
+        )
 
 
 def _read(path: Path) -> object:
