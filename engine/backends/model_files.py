@@ -1,0 +1,134 @@
+"""Where each network's weights come from, and their ONNX files for the CPU runtimes.
+
+A network is given as a PyTorch checkpoint (any format :mod:`models.checkpoints`
+or :mod:`models.cause` reads), as an ONNX file, or not at all. "Not at all"
+means the defaults: the trained files in ``models/weights/`` when they exist,
+otherwise an *untrained* network from a fixed seed, which is announced loudly
+wherever it is used because its faces and AUs are meaningless.
+
+ONNX runtimes need ONNX files; a checkpoint (or the untrained default) is
+exported once, with torch, into a cache folder keyed by the checkpoint's
+content hash, so that a serving process started later needs no torch at all.
+"""
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+NetworkKind = Literal["generator", "cause"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "models" / "weights"
+DEFAULT_ONNX_NAMES: dict[str, str] = {"generator": "generator.onnx", "cause": "cause_step.onnx"}
+UNTRAINED_SEED = 0
+UNTRAINED_GENERATOR_WIDTH = 32
+"""conv_dim of the untrained default generator: width 32 runs in real time on a
+2-core CPU (FIELD_NOTES.md), the reference width 64 does not."""
+EXPORT_FORMAT_VERSION = 1
+"""Bumped whenever an export changes, so stale cached ONNX files are not reused."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """One network's weights: a checkpoint or ONNX file, or ``None`` for untrained."""
+
+    kind: NetworkKind
+    path: Path | None
+
+    @property
+    def trained(self) -> bool:
+        return self.path is not None
+
+    @property
+    def is_onnx(self) -> bool:
+        return self.path is not None and self.path.suffix.lower() == ".onnx"
+
+    def describe(self) -> str:
+        if self.path is None:
+            return f"{self.kind}: UNTRAINED (random weights, seed {UNTRAINED_SEED})"
+        return f"{self.kind}: {self.path}"
+
+
+def resolve_source(kind: NetworkKind, path: str | Path | None) -> ModelSource:
+    """The user's file if given (it must exist), else the trained default, else untrained."""
+    if path is not None:
+        resolved = Path(path).expanduser()
+        if not resolved.is_file():
+            raise FileNotFoundError(f"{kind} weights not found: {resolved}")
+        return ModelSource(kind, resolved)
+    default = WEIGHTS_DIR / DEFAULT_ONNX_NAMES[kind]
+    return ModelSource(kind, default if default.is_file() else None)
+
+
+def cache_dir() -> Path:
+    """``$AVATAR_CACHE_DIR`` or ``~/.cache/avatar-engine``: exported ONNX files live here."""
+    root = os.environ.get("AVATAR_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "avatar-engine"
+
+
+def import_torch() -> Any:
+    """torch, or an error that says which extra brings it."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError(
+            "this needs PyTorch (to load a checkpoint or build the untrained default weights); "
+            "install the train extra: pip install '.[train]'"
+        ) from exc
+    return torch
+
+
+def load_torch_network(source: ModelSource) -> Any:
+    """The network as an eval-mode torch module (for the torch backend and for exports)."""
+    if source.is_onnx:
+        raise ValueError(f"{source.path} is an ONNX file; the torch backend needs a PyTorch checkpoint")
+    torch = import_torch()
+    if source.kind == "generator":
+        from models.checkpoints import load_generator
+        from models.ganimation import Generator
+
+        if source.path is None:
+            torch.manual_seed(UNTRAINED_SEED)
+            net = Generator(conv_dim=UNTRAINED_GENERATOR_WIDTH)
+        else:
+            net, _, _ = load_generator(source.path)
+    else:
+        from models.cause import CauseConfig, CauseNet, load_cause
+
+        if source.path is None:
+            torch.manual_seed(UNTRAINED_SEED)
+            net = CauseNet(CauseConfig())
+        else:
+            net = load_cause(source.path)
+    return net.eval()
+
+
+def onnx_file(source: ModelSource) -> Path:
+    """An ONNX file for ``source``: the file itself, or a cached export of it."""
+    if source.is_onnx:
+        assert source.path is not None
+        return source.path
+    if source.path is None:
+        key = f"untrained-seed{UNTRAINED_SEED}-w{UNTRAINED_GENERATOR_WIDTH}"
+    else:
+        key = hashlib.sha256(source.path.read_bytes()).hexdigest()[:16]
+    target = cache_dir() / f"{source.kind}-{key}-v{EXPORT_FORMAT_VERSION}.onnx"
+    if not target.is_file():
+        export_onnx(load_torch_network(source), source.kind, target)
+    return target
+
+
+def export_onnx(net: Any, kind: NetworkKind, target: Path) -> None:
+    """Export ``net`` atomically (a half-written file must never be picked up as cached)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    if kind == "generator":
+        from models.checkpoints import export_generator_onnx
+
+        export_generator_onnx(net, partial)
+    else:
+        from models.cause import export_step_onnx
+
+        export_step_onnx(net, partial)
+    os.replace(partial, target)

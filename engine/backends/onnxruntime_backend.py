@@ -1,0 +1,63 @@
+"""ONNX Runtime on the CPU."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.backends.base import AUStepBackend, BackendUnavailable, GeneratorBackend
+from engine.backends.onnx_io import (
+    CAUSE_AU_OUTPUT,
+    CAUSE_MEL_INPUT,
+    GENERATOR_OUTPUTS,
+    LOOKAHEAD_METADATA_KEY,
+    cause_state_inputs,
+    cause_state_outputs,
+    generator_feed,
+    parse_lookahead,
+)
+
+
+def _session(path: Path, threads: int) -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise BackendUnavailable("onnxruntime is not installed: pip install onnxruntime") from exc
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxRuntimeGenerator(GeneratorBackend):
+    name = "onnxruntime"
+
+    def __init__(self, onnx_path: Path, *, threads: int) -> None:
+        self._session = _session(onnx_path, threads)
+
+    def run(self, images: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        color, mask = self._session.run(list(GENERATOR_OUTPUTS), generator_feed(images, aus))
+        return color, mask
+
+
+class OnnxRuntimeAUStep(AUStepBackend):
+    name = "onnxruntime"
+
+    def __init__(self, onnx_path: Path, *, threads: int) -> None:
+        self._session = _session(onnx_path, threads)
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        self.lookahead_hops = parse_lookahead(metadata.get(LOOKAHEAD_METADATA_KEY), onnx_path)
+        inputs = {i.name: i for i in self._session.get_inputs()}
+        self._state_names = cause_state_inputs(list(inputs))
+        self._state_shapes = [inputs[n].shape for n in self._state_names]
+        self._outputs = [CAUSE_AU_OUTPUT, *cause_state_outputs(len(self._state_names))]
+
+    def initial_state(self, batch_size: int) -> list[np.ndarray]:
+        return [np.zeros((batch_size, *shape[1:]), np.float32) for shape in self._state_shapes]
+
+    def step(self, mel: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        feed = {CAUSE_MEL_INPUT: np.ascontiguousarray(mel, dtype=np.float32)}
+        feed.update(zip(self._state_names, state))
+        au, *new_state = self._session.run(self._outputs, feed)
+        return au, new_state
