@@ -1,0 +1,53 @@
+"""The typed frames that flow through a session, each carrying its own timestamps.
+
+Two clocks appear here. *Audio time* counts 16 kHz samples from the session's
+start: it is the master clock, and every frame says which instant of the speech
+it shows. *Wall time* is ``time.perf_counter()`` seconds in this process: it says
+when things happened, and latency figures are differences of wall times.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SAMPLE_RATE_HZ = 16_000
+"""The engine's internal audio rate: every session's audio clock counts these samples."""
+
+
+@dataclass
+class FrameTrace:
+    """When a frame's inputs arrived and when each stage handled it.
+
+    shown_sample: the audio instant the frame shows, in 16 kHz samples
+        (frame n at ``fps`` shows sample ``n * 16000 / fps``).
+    due_sample: the frame could be computed once this many samples had arrived
+        (the end of its last mel window plus the lookahead).
+    audio_arrival_s: wall time at which sample ``due_sample - 1`` arrived.
+    render_start_s, render_end_s, send_s: wall times, filled in as they happen.
+    """
+
+    shown_sample: int
+    due_sample: int
+    audio_arrival_s: float
+    render_start_s: float | None = None
+    render_end_s: float | None = None
+    send_s: float | None = None
+
+
+@dataclass
+class AUFrame:
+    """The action units of video frame ``index``: (17,) float32 intensities in 0..5."""
+
+    index: int
+    aus: np.ndarray
+    trace: FrameTrace
+
+
+@dataclass
+class VideoFrame:
+    """A finished picture: (H, W, 3) uint8 RGB, with the AUs it shows and its trace."""
+
+    index: int
+    rgb: np.ndarray
+    aus: np.ndarray
+    trace: FrameTrace = field(repr=False)
