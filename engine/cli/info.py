@@ -1,0 +1,50 @@
+"""``avatar info``: which weights, how big, how much latency, which runtimes work here."""
+
+import argparse
+import importlib.util
+
+from engine.backends import BACKENDS, DEFAULT_BACKEND
+from engine.backends.model_files import load_torch_network
+from engine.cli.options import add_model_options, model_sources
+
+RUNTIME_PACKAGES = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+
+
+def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
+    parser = commands.add_parser(
+        name,
+        help="show models, weights, latency and available runtimes",
+        description="Show which weights would be used, the networks' sizes and algorithmic latency, "
+        "and which runtimes are installed.",
+    )
+    add_model_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    generator, cause = model_sources(args)
+    print("weights")
+    for source in (generator, cause):
+        print(f"  {source.describe()}")
+    print("runtimes")
+    for name in BACKENDS:
+        installed = importlib.util.find_spec(RUNTIME_PACKAGES[name]) is not None
+        mark = " (default)" if name == DEFAULT_BACKEND else ""
+        print(f"  {name}{mark}: {'installed' if installed else 'not installed'}")
+    if importlib.util.find_spec("torch") is None:
+        print("networks: install the train extra (torch) to inspect checkpoints")
+        return 0
+    from models.cause import algorithmic_latency_ms, parameter_count, receptive_field_hops
+    from models.ganimation import generator_macs
+
+    if not generator.is_onnx:
+        net = load_torch_network(generator)
+        config = net.config
+        print(f"generator: width {config.conv_dim}, {config.repeat_num} residual blocks, "
+              f"{parameter_count(net) / 1e6:.2f} M parameters, {generator_macs(config) / 1e9:.2f} GMAC per frame")
+    if not cause.is_onnx:
+        net = load_torch_network(cause)
+        print(f"CAUSE: {parameter_count(net) / 1e3:.0f} k parameters, receptive field "
+              f"{receptive_field_hops(net.config)} hops ({receptive_field_hops(net.config) * 10} ms), "
+              f"lookahead {net.config.lookahead_hops} hops, algorithmic latency {algorithmic_latency_ms(net.config):.0f} ms")
+    return 0

@@ -1,0 +1,50 @@
+"""``avatar``: render, inspect and (later) serve the speech-driven avatar.
+
+Each subcommand lives in its own module with an ``add_parser`` and a ``run``;
+this module only wires them together and turns expected failures (bad input
+files, missing extras) into one clear line and exit status 2.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from engine.cli import info, render
+
+SUBCOMMANDS = {"render": render, "info": info}
+
+EPILOG = """\
+examples:
+  avatar render                          default avatar speaks the built-in sample to out/avatar.mp4
+  avatar render --audio talk.wav --avatar me.jpg -o talk.mp4
+  avatar render --avatar me.jpg --face-box 120,80,200,200   when no face is detected
+  avatar info                            models, weights, latency and runtimes on this machine
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avatar",
+        description="Real-time speech-driven avatar engine: speech in, a talking portrait out.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module in SUBCOMMANDS.items():
+        module.add_parser(commands, name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:
+        print(f"avatar {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

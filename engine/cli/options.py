@@ -1,0 +1,62 @@
+"""Options shared by the subcommands that run the networks, and the loud untrained warning."""
+
+import argparse
+import sys
+
+from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, BackendOptions, GeneratorBackend, create_backends
+from engine.backends.model_files import ModelSource, resolve_source
+
+UNTRAINED_BANNER = """\
+************************************************************************
+*  WARNING: UNTRAINED WEIGHTS                                          *
+*  No trained {what} weights were found, so random (seeded) weights    *
+*  are used. The pipeline runs end to end, but the face will NOT move  *
+*  with the speech and may look distorted. Give trained weights with   *
+*  --generator / --cause, or see README.md ("Weights").                *
+************************************************************************"""
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("models and runtime")
+    group.add_argument(
+        "--backend",
+        choices=sorted(BACKENDS),
+        default=DEFAULT_BACKEND,
+        help=f"runtime for both networks (default: {DEFAULT_BACKEND}, the fastest measured on CPU)",
+    )
+    group.add_argument(
+        "--precision",
+        choices=("f32", "bf16"),
+        default="f32",
+        help="generator arithmetic; bf16 needs --backend openvino and a CPU with bfloat16 (default: f32)",
+    )
+    group.add_argument("--threads", type=int, default=2, help="CPU threads per network (default: 2)")
+    group.add_argument(
+        "--generator",
+        metavar="PATH",
+        help="GANimation generator: .onnx, or a checkpoint in the reference (net_epoch_*_id_G.pth), "
+        "ganimation_replicate (*_net_gen.pth) or our own format (default: models/weights/)",
+    )
+    group.add_argument(
+        "--cause", metavar="PATH", help="CAUSE AU estimator: .onnx step graph or our checkpoint (default: models/weights/)"
+    )
+
+
+def model_sources(args: argparse.Namespace) -> tuple[ModelSource, ModelSource]:
+    return resolve_source("generator", args.generator), resolve_source("cause", args.cause)
+
+
+def warn_if_untrained(*sources: ModelSource) -> None:
+    untrained = [s.kind for s in sources if not s.trained]
+    if untrained:
+        print(UNTRAINED_BANNER.format(what=" and ".join(untrained).ljust(19)), file=sys.stderr)
+
+
+def build_backends(args: argparse.Namespace) -> tuple[GeneratorBackend, AUStepBackend]:
+    """The runtimes the options ask for, after announcing untrained weights."""
+    if args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    generator, cause = model_sources(args)
+    warn_if_untrained(generator, cause)
+    options = BackendOptions(threads=args.threads, precision=args.precision)
+    return create_backends(args.backend, generator, cause, options)
