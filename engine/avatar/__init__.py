@@ -6,7 +6,7 @@ Prepared once per session (``prepare_avatar`` or ``load_default_avatar``);
 
 from engine.avatar.avatar import CROP_SIZE, Avatar, prepare_avatar
 from engine.avatar.crop_geometry import CROP_MARGIN, CROP_SHIFT_DOWN, crop_box_for_face
-from engine.avatar.default import default_portrait_path, load_default_avatar
+from engine.avatar.default import default_portrait_path, load_avatar, load_default_avatar
 from engine.avatar.errors import NoFaceError, PortraitError
 from engine.avatar.face_box import FaceBox, parse_face_box
 from engine.avatar.face_detection import detect_face
@@ -25,6 +25,7 @@ __all__ = [
     "crop_box_for_face",
     "default_portrait_path",
     "detect_face",
+    "load_avatar",
     "load_default_avatar",
     "load_portrait",
     "parse_face_box",

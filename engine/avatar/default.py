@@ -4,6 +4,7 @@ from functools import cache
 from pathlib import Path
 
 from engine.avatar.avatar import Avatar, prepare_avatar
+from engine.avatar.face_box import FaceBox
 from engine.avatar.portrait import load_portrait
 
 _ASSETS = Path(__file__).parent / "assets"
@@ -21,3 +22,15 @@ def load_default_avatar() -> Avatar:
     Cached: an Avatar is immutable (read-only arrays), so every session can share it.
     """
     return prepare_avatar(load_portrait(default_portrait_path()))
+
+
+def load_avatar(portrait_path: str | Path | None = None, face_box: FaceBox | None = None) -> Avatar:
+    """The avatar a user asked for: their portrait or the default, detected or with their face box.
+
+    The shared entry point of ``avatar render`` and ``avatar serve`` so both
+    treat ``--avatar`` and ``--face-box`` alike.
+    """
+    if portrait_path is None and face_box is None:
+        return load_default_avatar()
+    portrait = load_portrait(portrait_path if portrait_path is not None else default_portrait_path())
+    return prepare_avatar(portrait, face_box=face_box)

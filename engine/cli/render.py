@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from engine.avatar import load_default_avatar, load_portrait, parse_face_box, prepare_avatar
+from engine.avatar import load_avatar, parse_face_box
 from engine.cli.options import add_model_options, build_backends
 from engine.pipeline.offline import render_file
 
@@ -44,12 +44,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    face_box = parse_face_box(args.face_box) if args.face_box else None
-    if args.avatar is None and face_box is None:
-        avatar = load_default_avatar()
-    else:
-        portrait = load_portrait(args.avatar) if args.avatar else load_default_avatar().portrait
-        avatar = prepare_avatar(portrait, face_box=face_box)
+    avatar = load_avatar(args.avatar, parse_face_box(args.face_box) if args.face_box else None)
     generator, au_backend = build_backends(args)
     report = render_file(
         args.audio,
