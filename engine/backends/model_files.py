@@ -21,6 +21,9 @@ NetworkKind = Literal["generator", "cause"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "models" / "weights"
 DEFAULT_ONNX_NAMES: dict[str, str] = {"generator": "generator.onnx", "cause": "cause_step.onnx"}
+DEFAULT_CHECKPOINT_NAMES: dict[str, str] = {"generator": "generator.pth", "cause": "cause.pt"}
+"""The trained defaults come as ONNX (what serving runs, no torch needed) plus the
+checkpoint they were exported from (what the torch reference backend loads)."""
 UNTRAINED_SEED = 0
 UNTRAINED_GENERATOR_WIDTH = 32
 """conv_dim of the untrained default generator: width 32 runs in real time on a
@@ -31,10 +34,15 @@ EXPORT_FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class ModelSource:
-    """One network's weights: a checkpoint or ONNX file, or ``None`` for untrained."""
+    """One network's weights: a checkpoint or ONNX file, or ``None`` for untrained.
+
+    ``checkpoint`` is the PyTorch file behind an ONNX ``path`` when known (the
+    trained defaults ship both), so the torch backend can load the same weights.
+    """
 
     kind: NetworkKind
     path: Path | None
+    checkpoint: Path | None = None
 
     @property
     def trained(self) -> bool:
@@ -58,7 +66,10 @@ def resolve_source(kind: NetworkKind, path: str | Path | None) -> ModelSource:
             raise FileNotFoundError(f"{kind} weights not found: {resolved}")
         return ModelSource(kind, resolved)
     default = WEIGHTS_DIR / DEFAULT_ONNX_NAMES[kind]
-    return ModelSource(kind, default if default.is_file() else None)
+    checkpoint = WEIGHTS_DIR / DEFAULT_CHECKPOINT_NAMES[kind]
+    if not default.is_file():
+        return ModelSource(kind, None)
+    return ModelSource(kind, default, checkpoint if checkpoint.is_file() else None)
 
 
 def cache_dir() -> Path:
@@ -82,7 +93,9 @@ def import_torch() -> Any:
 def load_torch_network(source: ModelSource) -> Any:
     """The network as an eval-mode torch module (for the torch backend and for exports)."""
     if source.is_onnx:
-        raise ValueError(f"{source.path} is an ONNX file; the torch backend needs a PyTorch checkpoint")
+        if source.checkpoint is None:
+            raise ValueError(f"{source.path} is an ONNX file; the torch backend needs a PyTorch checkpoint")
+        source = ModelSource(source.kind, source.checkpoint)
     torch = import_torch()
     if source.kind == "generator":
         from models.checkpoints import load_generator
