@@ -8,10 +8,14 @@ files, missing extras) into one clear line and exit status 2.
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
 from engine.cli import info, render
 
 SUBCOMMANDS = {"render": render, "info": info}
+PLUGIN_GROUP = "avatar.commands"
+"""Entry points adding subcommands from outside engine/ (the training commands): each is
+``add_parser(commands, name)``, so the engine never imports training code itself."""
 
 EPILOG = """\
 examples:
@@ -32,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in SUBCOMMANDS.items():
         module.add_parser(commands, name)
+    for plugin in entry_points(group=PLUGIN_GROUP):
+        plugin.load()(commands, plugin.name)
     return parser
 
 

@@ -39,6 +39,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from engine.au.vocabulary import AU_MAX_INTENSITY, AU_NAMES, N_AUS
 from models.enroll.face68 import (
     IMAGE_LEFT_OR_MIDLINE,
     MIRROR,
@@ -48,14 +49,7 @@ from models.enroll.face68 import (
     FaceFrame,
 )
 
-AU_NAMES = (
-    "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12",
-    "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26", "AU45",
-)  # fmt: skip
-"""The 17 OpenFace intensity AUs, in the order used everywhere in the engine."""
-
-N_AUS = len(AU_NAMES)
-MAX_INTENSITY = 5.0
+MAX_INTENSITY = AU_MAX_INTENSITY
 
 BLINK_CLOSURE = 0.95
 """Fraction of the lid gap that AU45=5 closes (the rest is left so triangles keep their orientation)."""

@@ -1,0 +1,1 @@
+"""Training loops and evaluation metrics (never imported by the serving engine)."""
