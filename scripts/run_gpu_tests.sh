@@ -4,8 +4,8 @@
 #   scripts/run_gpu_tests.sh            # all gpu tests
 #   scripts/run_gpu_tests.sh -k kernel  # extra arguments go to pytest
 #
-# Sets up .venv like `make test`, adds the gpu extra and an NVRTC library if
-# cuda.core or NVRTC is missing, then runs `pytest -m gpu` with
+# Sets up .venv like `make test`, adds the gpu extra if TensorRT, cuda.core or
+# NVRTC is missing (TensorRT's wheels come from NVIDIA's package index), then runs `pytest -m gpu` with
 # AVATAR_REQUIRE_GPU=1: a test that cannot reach a GPU fails instead of
 # skipping, so a green run means the kernels really ran on the device.
 set -euo pipefail
@@ -19,7 +19,7 @@ else
 fi
 
 make --quiet .venv/.installed
-if ! "$PY" -c "import cuda.core, cuda.pathfinder; cuda.pathfinder.load_nvidia_dynamic_lib('nvrtc')" 2>/dev/null; then
+if ! "$PY" -c "import tensorrt, cuda.core, cuda.pathfinder; cuda.pathfinder.load_nvidia_dynamic_lib('nvrtc')" 2>/dev/null; then
     "$PY" -m pip install --quiet -e '.[gpu]' 'nvidia-cuda-nvrtc>=13,<14'
 fi
 

@@ -16,8 +16,9 @@ class BackendOptions:
     """How a runtime is set up.
 
     threads: intra-op threads per network (the dev and CI machines have 2 cores).
-    precision: generator arithmetic, ``f32`` or ``bf16`` (OpenVINO only; CAUSE
-        always runs in f32 because it is cheap and its streaming must match offline).
+    precision: generator arithmetic, ``f32``, ``bf16`` (OpenVINO only) or ``f16``
+        (TensorRT only); CAUSE always runs in f32 because it is cheap and its
+        streaming must match offline.
     """
 
     threads: int = 2
@@ -57,10 +58,17 @@ def _openvino(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tup
     )
 
 
+def _tensorrt(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[GeneratorBackend, AUStepBackend]:
+    from engine.backends.tensorrt_backend import create_tensorrt_backends
+
+    return create_tensorrt_backends(gen, cause, precision=opts.precision)
+
+
 BACKENDS: dict[str, Callable[[ModelSource, ModelSource, BackendOptions], tuple[GeneratorBackend, AUStepBackend]]] = {
     "torch": _torch,
     "onnxruntime": _onnxruntime,
     "openvino": _openvino,
+    "tensorrt": _tensorrt,
 }
 
 

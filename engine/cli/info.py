@@ -7,7 +7,7 @@ from engine.backends import BACKENDS, DEFAULT_BACKEND
 from engine.backends.model_files import load_torch_network
 from engine.cli.options import add_model_options, model_sources
 
-RUNTIME_PACKAGES = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}
+RUNTIME_PACKAGES = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
 
 
 def add_parser(commands: argparse._SubParsersAction, name: str) -> None:

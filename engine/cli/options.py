@@ -5,6 +5,7 @@ import sys
 
 from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, BackendOptions, GeneratorBackend, create_backends
 from engine.backends.model_files import ModelSource, resolve_source
+from engine.backends.selection import AUTO, default_precision, select_backend
 
 UNTRAINED_BANNER = """\
 ************************************************************************
@@ -20,17 +21,24 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models and runtime")
     group.add_argument(
         "--backend",
-        choices=sorted(BACKENDS),
-        default=DEFAULT_BACKEND,
-        help=f"runtime for both networks (default: {DEFAULT_BACKEND}, the fastest measured on CPU)",
+        choices=[AUTO, *sorted(BACKENDS)],
+        default=AUTO,
+        help=f"runtime for both networks; {AUTO} picks tensorrt where a CUDA GPU and the gpu extra are "
+        f"present, else {DEFAULT_BACKEND} (the fastest measured on CPU) (default: {AUTO})",
     )
     group.add_argument(
         "--precision",
-        choices=("f32", "bf16"),
-        default="f32",
-        help="generator arithmetic; bf16 needs --backend openvino and a CPU with bfloat16 (default: f32)",
+        choices=("f32", "bf16", "f16"),
+        default=None,
+        help="generator arithmetic; bf16 needs --backend openvino and a CPU with bfloat16, f16 needs tensorrt "
+        "(default: f16 on tensorrt, f32 elsewhere)",
     )
     group.add_argument("--threads", type=int, default=2, help="CPU threads per network (default: 2)")
+    add_weight_options(group)
+
+
+def add_weight_options(group: argparse._ArgumentGroup) -> None:
+    """``--generator`` and ``--cause``: which weights, for every subcommand that loads the networks."""
     group.add_argument(
         "--generator",
         metavar="PATH",
@@ -58,5 +66,7 @@ def build_backends(args: argparse.Namespace) -> tuple[GeneratorBackend, AUStepBa
         raise ValueError(f"--threads must be at least 1, got {args.threads}")
     generator, cause = model_sources(args)
     warn_if_untrained(generator, cause)
-    options = BackendOptions(threads=args.threads, precision=args.precision)
-    return create_backends(args.backend, generator, cause, options)
+    choice = select_backend(args.backend)
+    print(choice.describe(), file=sys.stderr)
+    options = BackendOptions(threads=args.threads, precision=args.precision or default_precision(choice.name))
+    return create_backends(choice.name, generator, cause, options)

@@ -1,0 +1,100 @@
+"""``--backend auto``: TensorRT where a CUDA GPU and the gpu extra are present, else the CPU default.
+
+The choice comes with its reason, printed as one line, so that a slow run on a
+GPU machine (extra not installed) or a surprising pick is explained where it
+happens. Probing loads the NVIDIA driver library only when asked, never at
+import time, and needs no GPU package: on a GPU machine without the gpu extra
+it can still say that a GPU is there and what to install.
+"""
+
+import ctypes
+import importlib.util
+from dataclasses import dataclass
+
+from engine.backends.registry import BACKENDS, DEFAULT_BACKEND
+
+AUTO = "auto"
+TENSORRT = "tensorrt"
+DEFAULT_PRECISION = {TENSORRT: "f16"}
+"""Generator precision when none is asked for; every other backend runs f32."""
+_CUDA_DRIVER_LIBRARY = "libcuda.so.1"
+"""The NVIDIA driver's CUDA library on Linux; absent on machines without the driver."""
+_GPU_PACKAGES = {"tensorrt": "tensorrt", "cuda.bindings": "cuda-python"}
+"""Modules the TensorRT backend imports, and the package that brings each."""
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """A runtime to use and why it was picked."""
+
+    name: str
+    reason: str
+
+    def describe(self) -> str:
+        """The one line to print, e.g. ``backend: openvino (no CUDA GPU found: tensorrt needs one)``."""
+        return f"backend: {self.name} ({self.reason})"
+
+
+def cuda_gpu_names() -> list[str]:
+    """Names of the CUDA GPUs the NVIDIA driver reports; empty without driver or GPU.
+
+    Asks the driver API directly (``cuInit``, ``cuDeviceGetCount``,
+    ``cuDeviceGetName``) through ctypes, so it works before anything from the
+    gpu extra is installed.
+    """
+    try:
+        driver = ctypes.CDLL(_CUDA_DRIVER_LIBRARY)
+    except OSError:
+        return []
+    if driver.cuInit(0) != 0:
+        return []
+    count = ctypes.c_int(0)
+    if driver.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return []
+    names = []
+    for ordinal in range(count.value):
+        device = ctypes.c_int(0)
+        name = ctypes.create_string_buffer(256)
+        if driver.cuDeviceGet(ctypes.byref(device), ordinal) == 0 and driver.cuDeviceGetName(name, 256, device) == 0:
+            names.append(name.value.decode(errors="replace"))
+    return names
+
+
+def tensorrt_unavailable_reason() -> str | None:
+    """Why the TensorRT backend cannot run here, or ``None`` when it can (a GPU and the gpu extra)."""
+    return _probe()[1]
+
+
+def select_backend(requested: str) -> BackendChoice:
+    """Resolve ``requested`` (a registry name or ``auto``) to a runtime, with the reason."""
+    if requested != AUTO:
+        if requested not in BACKENDS:
+            raise ValueError(f"unknown backend {requested!r}; choose one of: {AUTO}, {', '.join(BACKENDS)}")
+        return BackendChoice(requested, "asked for with --backend")
+    gpus, unavailable = _probe()
+    if unavailable is not None:
+        return BackendChoice(DEFAULT_BACKEND, unavailable)
+    return BackendChoice(TENSORRT, f"CUDA GPU {gpus[0]} and TensorRT found")
+
+
+def default_precision(backend: str) -> str:
+    """Generator precision for ``backend`` when the user gives none: f16 on TensorRT, f32 elsewhere."""
+    return DEFAULT_PRECISION.get(backend, "f32")
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # the parent package (cuda) is missing
+        return False
+
+
+def _probe() -> tuple[list[str], str | None]:
+    """The CUDA GPUs found, and why TensorRT cannot run (``None`` when it can)."""
+    gpus = cuda_gpu_names()
+    if not gpus:
+        return gpus, "no CUDA GPU found: tensorrt needs one"
+    missing = [package for module, package in _GPU_PACKAGES.items() if not _importable(module)]
+    if missing:
+        return gpus, f"CUDA GPU {gpus[0]} found, but {' and '.join(missing)} not installed: pip install '.[gpu]'"
+    return gpus, None

@@ -1,0 +1,59 @@
+"""``avatar export``: both networks as ONNX files in one folder, plus TensorRT engines with ``--trt``."""
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from engine.backends.selection import tensorrt_unavailable_reason
+from engine.cli.options import add_weight_options, model_sources, warn_if_untrained
+from models.export import MANIFEST_NAME, add_tensorrt_engines, export_networks
+from models.tensorrt_build import CAUSE_SPEC, GENERATOR_SPEC, TENSORRT_REQUIREMENT
+
+
+def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
+    parser = commands.add_parser(
+        name,
+        help="write the networks as ONNX files (and TensorRT engines with --trt) for deployment",
+        description="Write generator.onnx (dynamic batch) and cause_step.onnx (the streaming CAUSE step, its "
+        f"state as inputs and outputs) with a {MANIFEST_NAME} (files, SHA-256, configs, torch version). "
+        "With --trt, also build TensorRT engines for this machine's NVIDIA GPU (generator batch 1..64, "
+        "CAUSE batch 1..64 and 1..16 hops per step), reusing engines already built for this GPU, TensorRT "
+        "version and ONNX file.",
+    )
+    parser.add_argument("-o", "--output", type=Path, required=True, help="folder to write into (created if missing)")
+    parser.add_argument(
+        "--trt", action="store_true", help="also build TensorRT engines (needs an NVIDIA GPU and the gpu extra)"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("f16", "f32"),
+        default=GENERATOR_SPEC.precision,
+        help=f"generator engine arithmetic with --trt; CAUSE is always {CAUSE_SPEC.precision} "
+        f"(default: {GENERATOR_SPEC.precision})",
+    )
+    add_weight_options(parser.add_argument_group("models"))
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    generator, cause = model_sources(args)
+    unavailable = tensorrt_unavailable_reason() if args.trt else None
+    if unavailable is not None:  # said first: the ONNX export that follows takes a while
+        print(f"avatar export: {TENSORRT_REQUIREMENT} ({unavailable}); writing the ONNX files only", file=sys.stderr)
+    warn_if_untrained(generator, cause)
+    manifest = export_networks(generator, cause, args.output)
+    for entry in manifest["networks"].values():
+        print(f"wrote {args.output / entry['file']} ({entry['bytes'] / 1e6:.1f} MB)")
+    print(f"wrote {args.output / MANIFEST_NAME}")
+    if unavailable is not None:
+        print(f"avatar export: error: no TensorRT engines built: {TENSORRT_REQUIREMENT}", file=sys.stderr)
+        return 2
+    if args.trt:
+        specs = {"generator": dataclasses.replace(GENERATOR_SPEC, precision=args.precision), "cause": CAUSE_SPEC}
+        manifest = add_tensorrt_engines(
+            args.output, manifest, specs=specs, progress=lambda line: print(line, file=sys.stderr)
+        )
+        for entry in manifest["tensorrt"]["engines"].values():
+            print(f"wrote {args.output / entry['file']} ({entry['bytes'] / 1e6:.1f} MB)")
+    return 0

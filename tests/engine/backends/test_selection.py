@@ -1,0 +1,63 @@
+"""``--backend auto``: the CPU default here with its reason, TensorRT where a GPU and the gpu extra are."""
+
+from pathlib import Path
+
+import pytest
+
+from engine.backends import selection
+from engine.backends.registry import DEFAULT_BACKEND
+from engine.backends.selection import BackendChoice, default_precision, select_backend, tensorrt_unavailable_reason
+
+no_gpu_here = pytest.mark.skipif(bool(selection.cuda_gpu_names()), reason="this machine has a CUDA GPU")
+
+
+@no_gpu_here
+def test_auto_picks_the_cpu_default_here_and_says_why() -> None:
+    choice = select_backend("auto")
+    assert choice == BackendChoice(DEFAULT_BACKEND, "no CUDA GPU found: tensorrt needs one")
+    assert choice.describe() == f"backend: {DEFAULT_BACKEND} (no CUDA GPU found: tensorrt needs one)"
+    assert tensorrt_unavailable_reason() == "no CUDA GPU found: tensorrt needs one"
+
+
+def test_a_gpu_without_the_gpu_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(selection, "cuda_gpu_names", lambda: ["NVIDIA L4"])
+    monkeypatch.setattr(selection, "_importable", lambda module: module != "tensorrt")
+    choice = select_backend("auto")
+    assert choice.name == DEFAULT_BACKEND
+    assert choice.reason == "CUDA GPU NVIDIA L4 found, but tensorrt not installed: pip install '.[gpu]'"
+
+
+def test_a_gpu_with_the_gpu_extra_gets_tensorrt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(selection, "cuda_gpu_names", lambda: ["NVIDIA L4"])
+    monkeypatch.setattr(selection, "_importable", lambda module: True)
+    assert select_backend("auto") == BackendChoice("tensorrt", "CUDA GPU NVIDIA L4 and TensorRT found")
+    assert tensorrt_unavailable_reason() is None
+
+
+def test_named_backends_pass_through_and_unknown_ones_are_explained() -> None:
+    assert select_backend("onnxruntime") == BackendChoice("onnxruntime", "asked for with --backend")
+    with pytest.raises(ValueError, match="choose one of: auto, torch, onnxruntime, openvino, tensorrt"):
+        select_backend("tensorflow")
+
+
+def test_precision_defaults() -> None:
+    assert default_precision("tensorrt") == "f16"
+    assert default_precision("openvino") == "f32" and default_precision("torch") == "f32"
+
+
+@no_gpu_here
+@pytest.mark.slow  # exports two small networks to ONNX (~7 s)
+def test_cli_runs_the_cpu_default_and_prints_the_line(tmp_path: Path, capsys) -> None:
+    from engine.backends.model_files import export_onnx
+    from engine.cli.main import build_parser
+    from engine.cli.options import build_backends
+    from tests.engine.nets import small_cause, small_generator
+
+    export_onnx(small_generator(width=8), "generator", tmp_path / "g.onnx")
+    export_onnx(small_cause(), "cause", tmp_path / "c.onnx")
+    weights = ["--generator", str(tmp_path / "g.onnx"), "--cause", str(tmp_path / "c.onnx")]
+    args = build_parser().parse_args(["render", *weights])
+    assert args.backend == "auto" and args.precision is None
+    generator, au_step = build_backends(args)
+    assert generator.name == au_step.name == DEFAULT_BACKEND
+    assert f"backend: {DEFAULT_BACKEND} (no CUDA GPU found: tensorrt needs one)" in capsys.readouterr().err.splitlines()
