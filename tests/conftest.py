@@ -1,9 +1,21 @@
-"""Test-wide setup: exported ONNX files go to a temporary cache, never to ~/.cache."""
+"""Test-wide setup: exported ONNX files go to a temporary cache, never to ~/.cache; and a
+server configuration with small networks, shared by the server and client tests.
+
+The server's networks are narrow and randomly initialised (seeded): those tests
+check plumbing, limits and timing, not how good the animation looks, and a
+width-8 generator renders a frame in a few ms on the CI machine's 2 cores.
+"""
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from engine.server.config import ServerConfig
+from models.cause import save_cause
+from models.checkpoints import save_generator
+from tests.engine.nets import small_cause, small_generator
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -15,3 +27,21 @@ def _isolated_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         os.environ.pop("AVATAR_CACHE_DIR", None)
     else:
         os.environ["AVATAR_CACHE_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def small_weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("server-weights")
+    generator = small_generator(width=8)
+    save_generator(generator, generator.config, folder / "generator.pth")
+    save_cause(small_cause(lookahead_hops=2), folder / "cause.pt")
+    return folder / "generator.pth", folder / "cause.pt"
+
+
+@pytest.fixture(scope="session")
+def server_config(small_weights: tuple[Path, Path]) -> ServerConfig:
+    """Loopback, an OS-chosen port, the default avatar, small networks, 2 sessions at most."""
+    generator, cause = small_weights
+    return ServerConfig(
+        host="127.0.0.1", port=0, generator_path=generator, cause_path=cause, max_sessions=2, threads=1
+    )

@@ -10,9 +10,9 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from engine.cli import export, info, render
+from engine.cli import export, info, render, serve
 
-SUBCOMMANDS = {"render": render, "info": info, "export": export}
+SUBCOMMANDS = {"render": render, "info": info, "serve": serve, "export": export}
 PLUGIN_GROUP = "avatar.commands"
 """Entry points adding subcommands from outside engine/ (the training commands): each is
 ``add_parser(commands, name)``, so the engine never imports training code itself."""

@@ -1,0 +1,244 @@
+"""A client of the engine's WebSocket API: connect, send PCM, receive records.
+
+The wire format is ``engine.server.protocol`` (the same code the server
+uses; clients/PROTOCOL.md is its specification); this module only does the
+I/O, with aiohttp, the library the server is built on.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import aiohttp
+import numpy as np
+
+from engine.server.protocol import (
+    END_MESSAGE,
+    End,
+    ErrorMessage,
+    FrameRecord,
+    Hello,
+    JpegRecord,
+    Ready,
+    encode_audio,
+    parse_server_message,
+)
+
+DEFAULT_URL = "ws://127.0.0.1:8080/ws"
+DEFAULT_CHUNK_MS = 20
+"""Audio per message when streaming: 20 ms, a browser's Opus packet."""
+CONNECT_TIMEOUT_S = 10.0
+
+Record = FrameRecord | JpegRecord
+
+
+class ServerError(RuntimeError):
+    """The server refused the session or ended it with an error.
+
+    code: the protocol's error code (``"server_full"``, ``"truncated_audio"``, ...),
+        or ``"closed"`` when the connection ended without an error message.
+    message: the server's explanation. close_code: the WebSocket close code, if known.
+    """
+
+    def __init__(self, code: str, message: str, close_code: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.close_code = close_code
+
+
+class AvatarClient:
+    """One session with the engine. Use ``async with await AvatarClient.connect(...)`` or call :meth:`close`.
+
+    Send audio with :meth:`send_audio` and :meth:`end`; read records with
+    :meth:`receive` or ``async for record in client`` (which stops at the
+    server's end message, kept in :attr:`end_message`). Sending and
+    receiving may run in separate tasks, and should for long streams: the
+    server sends records while audio is still coming.
+    """
+
+    def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse, hello: Hello, ready: Ready):
+        self.hello = hello
+        self.ready = ready
+        """The server's ready message: session id, fps, AU and blendshape names, limits."""
+        self.end_message: End | None = None
+        self._http = http
+        self._ws = ws
+
+    @classmethod
+    async def connect(
+        cls, url: str = DEFAULT_URL, hello: Hello | None = None, *, timeout_s: float = CONNECT_TIMEOUT_S
+    ) -> "AvatarClient":
+        """Open a session: connect, send the hello, wait for ready.
+
+        Raises:
+            ServerError: the server refused the hello or the session (full, bad format...).
+            aiohttp.ClientError: the server cannot be reached.
+        """
+        hello = hello or Hello()
+        http = aiohttp.ClientSession()
+        try:
+            ws = await http.ws_connect(url, compress=0, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=timeout_s))
+            await ws.send_str(hello.to_json())
+            message = await _next_message(ws, timeout_s)
+            if not isinstance(message, Ready):
+                raise ServerError("bad_reply", f"expected the ready message, got {message!r}")
+        except BaseException:
+            await http.close()
+            raise
+        return cls(http, ws, hello, message)
+
+    async def send_audio(self, audio: np.ndarray | bytes) -> None:
+        """Send one audio message: raw PCM bytes in the hello's format, or samples ((n,) or (n, channels))."""
+        data = audio if isinstance(audio, bytes) else encode_audio(audio, self.hello.sample_format)
+        await self._ws.send_bytes(data)
+
+    async def end(self) -> None:
+        """No more audio: the server sends the last records, its end message, and closes."""
+        await self._ws.send_str(END_MESSAGE)
+
+    async def receive(self) -> Record | End:
+        """The next record, or the server's end message.
+
+        Raises:
+            ServerError: an error message, or a close without the end message.
+        """
+        message = await _next_message(self._ws, None)
+        if isinstance(message, Ready):
+            raise ServerError("bad_reply", "a second ready message")
+        if isinstance(message, End):
+            self.end_message = message
+        return message
+
+    async def __aiter__(self) -> AsyncIterator[Record]:
+        while True:
+            message = await self.receive()
+            if isinstance(message, End):
+                return
+            yield message
+
+    async def close(self) -> None:
+        """Close the connection (normally, code 1000) and the HTTP session."""
+        try:
+            await self._ws.close()
+        finally:
+            await self._http.close()
+
+    async def __aenter__(self) -> "AvatarClient":
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+async def _next_message(ws: aiohttp.ClientWebSocketResponse, timeout_s: float | None) -> Ready | Record | End:
+    """The next server message, parsed; ServerError for an error message or an unexpected close."""
+    message = await ws.receive(timeout=timeout_s)
+    if message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+        parsed = parse_server_message(message.data)
+        if isinstance(parsed, ErrorMessage):
+            raise ServerError(parsed.code, parsed.message, await _close_code(ws))
+        return parsed
+    if message.type is aiohttp.WSMsgType.CLOSE:
+        reason = f": {message.extra}" if message.extra else ""
+        raise ServerError("closed", f"the server closed the connection with code {message.data}{reason}", message.data)
+    raise ServerError("closed", f"the connection ended ({message.type.name}: {message.data!r})", ws.close_code)
+
+
+async def _close_code(ws: aiohttp.ClientWebSocketResponse) -> int | None:
+    """After an error message the server closes: wait briefly for its close code."""
+    with contextlib.suppress(asyncio.TimeoutError, aiohttp.ClientError):
+        message = await ws.receive(timeout=2.0)
+        if message.type is aiohttp.WSMsgType.CLOSE:
+            return int(message.data)
+    return ws.close_code
+
+
+# ---------------------------------------------------------------- streaming a whole signal
+
+
+@dataclass
+class StreamResult:
+    """What a streamed session returned: the ready message, every record in order, the end message."""
+
+    ready: Ready
+    frames: list[FrameRecord] = field(default_factory=list)
+    pictures: list[JpegRecord] = field(default_factory=list)
+    end: End | None = None
+    wall_s: float = 0.0
+    """Seconds from connecting to the end message."""
+
+
+def chunks(samples: np.ndarray, sample_rate_hz: int, chunk_ms: int = DEFAULT_CHUNK_MS) -> list[np.ndarray]:
+    """Cut (n,) or (n, channels) samples into messages of ``chunk_ms`` (the last may be shorter)."""
+    step = max(1, sample_rate_hz * chunk_ms // 1000)
+    return [samples[start : start + step] for start in range(0, samples.shape[0], step)]
+
+
+async def send_paced(
+    client: AvatarClient, samples: np.ndarray, *, chunk_ms: int = DEFAULT_CHUNK_MS, realtime: bool = False
+) -> None:
+    """Send ``samples`` (at the hello's rate) in ``chunk_ms`` messages, then the end message.
+
+    realtime: send chunk ``k`` at ``k * chunk_ms`` after the first, as a
+    microphone would; otherwise as fast as the connection takes them.
+    """
+    rate = client.hello.sample_rate_hz
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for k, chunk in enumerate(chunks(samples, rate, chunk_ms)):
+        if realtime:
+            await asyncio.sleep(max(0.0, start + k * chunk_ms / 1000.0 - loop.time()))
+        await client.send_audio(chunk)
+    await client.end()
+
+
+async def stream(
+    url: str,
+    samples: np.ndarray,
+    hello: Hello,
+    *,
+    chunk_ms: int = DEFAULT_CHUNK_MS,
+    realtime: bool = False,
+    on_ready: Callable[[Ready], None] | None = None,
+    on_record: Callable[[Record], None] | None = None,
+) -> StreamResult:
+    """Stream a whole signal through one session and collect every record.
+
+    Args:
+        samples: (n,) or (n, channels) at ``hello.sample_rate_hz``; int16 for
+            s16le (float is scaled), float32 for f32le.
+        on_ready: called with the ready message, before any record.
+        on_record: called with each record as it arrives (e.g. to print it live).
+
+    Raises:
+        ServerError: the server refused the session or ended it with an error.
+    """
+    started = time.perf_counter()
+    async with await AvatarClient.connect(url, hello) as client:
+        result = StreamResult(client.ready)
+        if on_ready is not None:
+            on_ready(client.ready)
+        sender = asyncio.create_task(send_paced(client, samples, chunk_ms=chunk_ms, realtime=realtime))
+        try:
+            async for record in client:
+                if isinstance(record, FrameRecord):
+                    result.frames.append(record)
+                else:
+                    result.pictures.append(record)
+                if on_record is not None:
+                    on_record(record)
+        except BaseException:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, aiohttp.ClientError):
+                await sender
+            raise
+        await sender
+        result.end = client.end_message
+    result.wall_s = time.perf_counter() - started
+    return result

@@ -1,0 +1,78 @@
+"""What every live session shares: the avatar, the runtimes, the scheduler and the session limit.
+
+Built once when the server starts (loading the portrait, detecting the face and
+compiling the networks takes seconds) and reached by request handlers as
+``request.app[ENGINE]``.
+"""
+
+import itertools
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from engine.avatar import Avatar, load_avatar, parse_face_box
+from engine.backends import AUStepBackend, BackendOptions, GeneratorBackend, create_backends
+from engine.backends.model_files import resolve_source
+from engine.pipeline import Renderer
+from engine.scheduler import RenderScheduler
+from engine.server.config import ServerConfig
+
+
+class SessionLimitError(RuntimeError):
+    """All session slots are taken; the client should retry later (HTTP 503)."""
+
+
+@dataclass
+class SessionSlots:
+    """Counts live sessions of every kind against ``ServerConfig.max_sessions``."""
+
+    limit: int
+    active: dict[str, str] = field(default_factory=dict)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def acquire(self, kind: str) -> str:
+        """A new session id, or SessionLimitError when the server is full."""
+        if len(self.active) >= self.limit:
+            raise SessionLimitError(f"server is full: {self.limit} sessions already running; try again later")
+        session_id = f"{kind}-{next(self._ids)}"
+        self.active[session_id] = kind
+        return session_id
+
+    def release(self, session_id: str) -> None:
+        """Free a slot (idempotent: ending a session twice frees one slot once)."""
+        self.active.pop(session_id, None)
+
+
+@dataclass
+class EngineContext:
+    config: ServerConfig
+    avatar: Avatar
+    generator: GeneratorBackend
+    au_backend: AUStepBackend
+    scheduler: RenderScheduler
+    slots: SessionSlots
+
+
+ENGINE = web.AppKey("engine", EngineContext)
+
+
+def build_context(config: ServerConfig) -> EngineContext:
+    """Load the avatar and the networks and start nothing yet (the app's startup starts the scheduler)."""
+    avatar = load_avatar(config.avatar_path, parse_face_box(config.face_box) if config.face_box else None)
+    generator, au_backend = create_backends(
+        config.backend,
+        resolve_source("generator", config.generator_path),
+        resolve_source("cause", config.cause_path),
+        BackendOptions(threads=config.threads, precision=config.precision),
+    )
+    scheduler = RenderScheduler(
+        Renderer(generator), max_batch=config.max_batch, batch_window_ms=config.batch_window_ms
+    )
+    return EngineContext(
+        config=config,
+        avatar=avatar,
+        generator=generator,
+        au_backend=au_backend,
+        scheduler=scheduler,
+        slots=SessionSlots(limit=config.max_sessions),
+    )

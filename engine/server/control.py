@@ -1,0 +1,127 @@
+"""The WebRTC "control" data channel's messages: parsed and built here, moved elsewhere.
+
+No I/O: text in, values out; values in, text out. ``engine/server/webrtc.py``
+only reads the channel and sends what these functions build.
+
+Client to server, one JSON object per message:
+
+- ``{"type": "expression", "bias": {"AU12": 2.0, ...}, "gain": {"AU04": 0.0, ...}}``
+  sets the sliders of the AUs named (the others keep their values): bias is
+  added to the intensity, in -5..5; gain multiplies it, in 0..4 (see
+  ``engine.au.ExpressionControl``). ``"reset": true`` first returns every AU to
+  neutral (bias 0, gain 1). All of a message applies, or none of it.
+
+Server to client:
+
+- ``{"type": "applied", "of": "expression"}``: the message was applied.
+- ``{"type": "error", "error": "..."}``: a message was refused; nothing changed.
+- ``{"type": "stats", ...}`` about once a second (``engine/server/stats.py``).
+"""
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.au import AU_NAMES, ExpressionControl, au_index
+
+MAX_CONTROL_MESSAGE_BYTES = 16 * 1024
+"""Longest control message accepted; a full 17-AU bias and gain message is under 1 KiB."""
+
+
+class ControlError(ValueError):
+    """A control message that cannot be applied; its text goes back to the client."""
+
+
+@dataclass(frozen=True)
+class ExpressionUpdate:
+    """What an "expression" message asks: AU name -> bias (-5..5) and AU name -> gain (0..4)."""
+
+    bias: dict[str, float] = field(default_factory=dict)
+    gain: dict[str, float] = field(default_factory=dict)
+    reset: bool = False
+
+
+def parse_control_message(message: str | bytes) -> ExpressionUpdate:
+    """Parse one message from the client.
+
+    Raises:
+        ControlError: not JSON, not an object, an unknown type, or badly shaped
+            fields. Range checks happen in :func:`apply_expression`.
+    """
+    size = len(message.encode() if isinstance(message, str) else message)
+    if size > MAX_CONTROL_MESSAGE_BYTES:
+        raise ControlError(f"message of {size} bytes is too long; at most {MAX_CONTROL_MESSAGE_BYTES}")
+    try:
+        data = json.loads(message)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ControlError(f"message is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ControlError("message must be a JSON object")
+    kind = data.get("type")
+    if kind != "expression":
+        raise ControlError(f"unknown message type {kind!r}; accepted: 'expression'")
+    unknown = sorted(set(data) - {"type", "bias", "gain", "reset"})
+    if unknown:
+        raise ControlError(f"unknown field(s) {', '.join(unknown)}; accepted: bias, gain, reset")
+    reset = data.get("reset", False)
+    if not isinstance(reset, bool):
+        raise ControlError("reset must be true or false")
+    return ExpressionUpdate(bias=_au_values(data, "bias"), gain=_au_values(data, "gain"), reset=reset)
+
+
+def apply_expression(current: ExpressionControl, update: ExpressionUpdate) -> ExpressionControl:
+    """A new ExpressionControl: ``current`` with ``update`` applied (``current`` is not modified).
+
+    Raises:
+        ControlError: an unknown AU name or a value out of range; nothing is applied.
+    """
+    for name in (*update.bias, *update.gain):
+        try:
+            au_index(name)
+        except ValueError:
+            raise ControlError(f"unknown action unit {name!r}; known: {', '.join(AU_NAMES)}") from None
+    result = ExpressionControl() if update.reset else ExpressionControl(current.bias.copy(), current.gain.copy())
+    try:
+        for name, value in update.bias.items():
+            result.set(name, bias=value)
+        for name, value in update.gain.items():
+            result.set(name, gain=value)
+    except ValueError as exc:
+        raise ControlError(str(exc)) from exc
+    return result
+
+
+def applied_message(of: str) -> str:
+    """The acknowledgement of an applied message of type ``of``."""
+    return json.dumps({"type": "applied", "of": of})
+
+
+def error_message(error: str) -> str:
+    """A refusal: ``error`` says what was wrong and what is accepted."""
+    return json.dumps({"type": "error", "error": error})
+
+
+def stats_message(stats: dict[str, Any]) -> str:
+    """A stats report; non-finite numbers become null (JSON has no NaN)."""
+    return json.dumps({"type": "stats", **_finite(stats)})
+
+
+def _au_values(data: dict[str, Any], key: str) -> dict[str, float]:
+    values = data.get(key, {})
+    if not isinstance(values, dict):
+        raise ControlError(f"{key} must be an object of AU name -> number, e.g. {{\"AU12\": 2.0}}")
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ControlError(f"{key} for {name} must be a number, got {value!r}")
+    return {name: float(value) for name, value in values.items()}
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value

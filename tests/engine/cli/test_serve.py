@@ -1,0 +1,59 @@
+"""``avatar serve``: flags map one to one onto ServerConfig; bad values fail before anything loads."""
+
+from pathlib import Path
+
+import pytest
+
+from engine.cli.main import build_parser
+from engine.cli.serve import browser_url, config_from_args
+from engine.server.config import ServerConfig
+
+
+def test_flags_map_onto_the_server_config() -> None:
+    args = build_parser().parse_args(
+        "serve --host 0.0.0.0 --port 0 --fps 30 --size 256 --max-sessions 3 --avatar me.png "
+        "--face-box 1,2,3,4 --backend onnxruntime --threads 1 --generator g.onnx --cause c.onnx".split()
+    )
+    config = config_from_args(args)
+    assert config == ServerConfig(
+        host="0.0.0.0",
+        port=0,
+        fps=30,
+        output_size_px=256,
+        max_sessions=3,
+        avatar_path=Path("me.png"),
+        face_box="1,2,3,4",
+        backend="onnxruntime",
+        precision="f32",
+        threads=1,
+        generator_path=Path("g.onnx"),
+        cause_path=Path("c.onnx"),
+    )
+
+
+def test_defaults_are_the_server_config_defaults() -> None:
+    config = config_from_args(build_parser().parse_args(["serve", "--backend", "openvino"]))
+    defaults = ServerConfig()
+    assert (config.host, config.port, config.fps, config.output_size_px, config.max_sessions) == (
+        defaults.host,
+        defaults.port,
+        defaults.fps,
+        defaults.output_size_px,
+        defaults.max_sessions,
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [("--fps 0", "--fps"), ("--size 255", "--size"), ("--max-sessions 0", "--max-sessions"), ("--port 70000", "--port")],
+)
+def test_bad_values_are_refused(flags: str, words: str) -> None:
+    args = build_parser().parse_args(["serve", "--backend", "openvino", *flags.split()])
+    with pytest.raises(ValueError, match=words):
+        config_from_args(args)
+
+
+def test_browser_url() -> None:
+    assert browser_url("0.0.0.0", 8080) == "http://localhost:8080/"
+    assert browser_url("192.168.1.5", 80) == "http://192.168.1.5:80/"
+    assert browser_url("fe80::1", 8080) == "http://[fe80::1]:8080/"

@@ -1,0 +1,87 @@
+"""A real browser against the real server: headless Chromium opens the page, shares a fake
+microphone that plays the sample speech, and must end up playing the avatar's video.
+
+Needs Debian's ``chromium`` (apt) and the Python ``playwright`` package; Playwright's own
+browser download is never used. Skipped, saying why, when either is missing.
+"""
+
+import asyncio
+import shutil
+import time
+
+import pytest
+
+from engine.au import au_index
+from engine.server.app import WEBRTC_SESSIONS
+from engine.server.config import ServerConfig
+from tests.engine.server.webrtc_client import SAMPLE_SPEECH, running_server, wait_for
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium)"),
+]
+
+
+def _chromium_args() -> list[str]:
+    """The flags that work on these machines (FIELD_NOTES.md), plus a fake microphone playing the sample.
+
+    Playwright adds ``--headless`` itself and gives each launch a new empty
+    profile (it refuses ``--user-data-dir``).
+    """
+    return [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={SAMPLE_SPEECH}",
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+async def test_chromium_plays_the_avatar(server_config: ServerConfig) -> None:
+    playwright_api = pytest.importorskip("playwright.async_api", reason="the playwright package is not installed")
+    async with running_server(server_config) as (url, app), playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=_chromium_args(), headless=True, timeout=30_000
+        )
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(f"{url}/")
+            await page.click("#start")
+            await page.wait_for_function(
+                "() => document.querySelector('#video').videoWidth > 0", timeout=30_000
+            )
+            size = await page.evaluate("() => [video.videoWidth, video.videoHeight]")
+            first = await page.evaluate("() => video.currentTime")
+            started_s = time.perf_counter()
+            await asyncio.sleep(2.0)
+            second = await page.evaluate("() => video.currentTime")
+            elapsed_s = time.perf_counter() - started_s
+            await page.wait_for_function(
+                "() => document.querySelector('#latency').textContent.includes('ms')", timeout=10_000
+            )
+            latency = await page.text_content("#latency")
+            received_fps = await page.text_content("#received-fps")
+            status = await page.text_content("#status")
+            print(f"Chromium: {size[0]}x{size[1]}, currentTime +{second - first:.2f} s in {elapsed_s:.2f} s, "
+                  f"server latency {latency}, received {received_fps} fps, status {status!r}")
+            # A preset button sends the sliders over the data channel; the server applies them.
+            session = next(iter(app[WEBRTC_SESSIONS]))
+            await page.click("button[data-preset='smile']")
+            await wait_for(lambda: session.expression.bias[au_index("AU12")] == 3.0, 5, "the smile preset")
+            assert session.expression.bias[au_index("AU06")] == 2.0
+            assert size == [server_config.output_size_px, server_config.output_size_px]
+            assert second - first > 0.5 * elapsed_s, "the video is not playing"
+            assert not errors, errors
+        finally:
+            await browser.close()

@@ -1,0 +1,71 @@
+"""The control data channel's messages: text in, values or a refusal out (no I/O)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.au import ExpressionControl, au_index
+from engine.server.control import (
+    MAX_CONTROL_MESSAGE_BYTES,
+    ControlError,
+    ExpressionUpdate,
+    apply_expression,
+    error_message,
+    parse_control_message,
+    stats_message,
+)
+
+
+def test_expression_message_round_trip() -> None:
+    update = parse_control_message(json.dumps({"type": "expression", "bias": {"AU12": 2, "AU06": 1.5}, "gain": {"AU04": 0}}))
+    assert update == ExpressionUpdate(bias={"AU12": 2.0, "AU06": 1.5}, gain={"AU04": 0.0})
+    current = ExpressionControl()
+    result = apply_expression(current, update)
+    assert result.bias[au_index("AU12")] == 2.0 and result.gain[au_index("AU04")] == 0.0
+    assert not current.bias.any(), "the current control is never modified"
+    reset = apply_expression(result, parse_control_message(b'{"type": "expression", "reset": true, "bias": {"AU01": 1}}'))
+    assert reset.bias[au_index("AU01")] == 1.0 and reset.bias[au_index("AU12")] == 0.0
+    assert (reset.gain == 1.0).all()
+
+
+@pytest.mark.parametrize(
+    ("message", "words"),
+    [
+        ("{", "not valid JSON"),
+        ("[1]", "JSON object"),
+        ('{"type": "wink"}', "unknown message type"),
+        ('{"type": "expression", "smile": 1}', "unknown field"),
+        ('{"type": "expression", "bias": [1]}', "AU name -> number"),
+        ('{"type": "expression", "bias": {"AU12": "2"}}', "must be a number"),
+        ('{"type": "expression", "bias": {"AU12": true}}', "must be a number"),
+        ('{"type": "expression", "reset": 1}', "true or false"),
+        (" " * (MAX_CONTROL_MESSAGE_BYTES + 1), "too long"),
+    ],
+)
+def test_malformed_messages_are_refused(message: str, words: str) -> None:
+    with pytest.raises(ControlError, match=words):
+        parse_control_message(message)
+
+
+@pytest.mark.parametrize(
+    ("update", "words"),
+    [
+        (ExpressionUpdate(bias={"AU99": 1.0}), "unknown action unit 'AU99'"),
+        (ExpressionUpdate(bias={"smile": 1.0}), "unknown action unit 'smile'"),
+        (ExpressionUpdate(bias={"AU12": 1.0, "AU06": 7.0}), "-5..5"),
+        (ExpressionUpdate(gain={"AU12": -1.0}), "0..4"),
+        (ExpressionUpdate(bias={"AU12": float("nan")}), "-5..5"),
+    ],
+)
+def test_out_of_range_updates_apply_nothing(update: ExpressionUpdate, words: str) -> None:
+    current = ExpressionControl()
+    with pytest.raises(ControlError, match=words):
+        apply_expression(current, update)
+    assert not current.bias.any() and (current.gain == 1.0).all()
+
+
+def test_server_messages() -> None:
+    assert json.loads(error_message("no")) == {"type": "error", "error": "no"}
+    stats = json.loads(stats_message({"fps": 25.0, "latency_ms": {"p50": float("nan"), "p95": np.float32(3.5)}}))
+    assert stats == {"type": "stats", "fps": 25.0, "latency_ms": {"p50": None, "p95": 3.5}}
