@@ -70,6 +70,10 @@ DEFAULT_MEL_MEAN = -4.0
 """Default input normalisation mean, in log-mel units (natural log of mel power)."""
 DEFAULT_MEL_STD = 4.0
 """Default input normalisation standard deviation, in log-mel units."""
+OUTPUT_BIAS_INIT = -4.0
+"""Initial output bias: 5 * sigmoid(-4) = 0.09, a face near rest. Starting from the
+sigmoid's midpoint (2.5 on every AU) the first steps drive most outputs down so hard
+that the sigmoid saturates and training stalls; faces are at rest most of the time."""
 CHECKPOINT_FORMAT = "avatar-engine/cause"
 CHECKPOINT_VERSION = 1
 ONNX_OPSET = 18
@@ -224,6 +228,7 @@ class CauseNet(nn.Module):
         self.input_conv = weight_norm(nn.Linear(cfg.n_mels, cfg.channels))
         self.blocks = nn.ModuleList(_GatedBlock(cfg.channels, cfg.kernel_size, d) for d in cfg.dilations)
         self.output_conv = weight_norm(nn.Linear(cfg.channels, cfg.n_aus))
+        nn.init.constant_(self.output_conv.bias, OUTPUT_BIAS_INIT)
 
     def set_mel_normalization(self, mean: float | np.ndarray | Tensor, std: float | np.ndarray | Tensor) -> None:
         """Set the input normalisation ``(mel - mean) / std``.

@@ -42,7 +42,7 @@ class CauseTrainConfig:
     steps_per_epoch: int = 200
     batch_size: int = 16
     segment_hops: int = 300
-    lr: float = 2e-3
+    lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 100
     grad_clip: float = 1.0

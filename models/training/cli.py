@@ -56,7 +56,7 @@ def add_train_parser(commands: argparse._SubParsersAction, name: str) -> None:
     cause.add_argument("--steps-per-epoch", type=int, default=200, help="default 200")
     cause.add_argument("--batch-size", type=int, default=16, help="default 16")
     cause.add_argument("--segment-hops", type=int, default=300, help="crop length in 10 ms hops (default 300)")
-    cause.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (default 2e-3)")
+    cause.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (default 1e-3)")
     cause.add_argument("--lookahead-hops", type=int, default=2, help="future hops the model may see (default 2)")
     cause.add_argument("--seed", type=int, default=0, help="default 0")
     cause.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
