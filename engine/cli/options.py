@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from pathlib import Path
 
 from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, BackendOptions, GeneratorBackend, create_backends
 from engine.backends.model_files import ModelSource, resolve_source
@@ -15,6 +16,22 @@ UNTRAINED_BANNER = """\
 *  with the speech and may look distorted. Give trained weights with   *
 *  --generator / --cause, or see README.md ("Weights").                *
 ************************************************************************"""
+
+
+def add_avatar_options(parser: argparse.ArgumentParser) -> None:
+    """``--avatar`` and ``--face-box``: which portrait, for every subcommand that animates one."""
+    parser.add_argument(
+        "--avatar",
+        type=Path,
+        default=None,
+        help="portrait image (PNG/JPEG, any size); default: the NASA astronaut portrait (public domain)",
+    )
+    parser.add_argument(
+        "--face-box",
+        metavar="X,Y,W,H",
+        default=None,
+        help="face rectangle in portrait pixels, to use when face detection fails or picks the wrong face",
+    )
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

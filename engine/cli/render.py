@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from engine.avatar import load_avatar, parse_face_box
-from engine.cli.options import add_model_options, build_backends
+from engine.cli.options import add_avatar_options, add_model_options, build_backends
 from engine.pipeline.offline import render_file
 
 SAMPLE_SPEECH = Path(__file__).resolve().parent / "assets" / "sample_speech.wav"
@@ -24,18 +24,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         help="speech to animate: wav, mp3, ogg, m4a, ... any rate 8-48 kHz, mono or stereo "
         "(default: a built-in English sample)",
     )
-    parser.add_argument(
-        "--avatar",
-        type=Path,
-        default=None,
-        help="portrait image (PNG/JPEG, any size); default: the NASA astronaut portrait (public domain)",
-    )
-    parser.add_argument(
-        "--face-box",
-        metavar="X,Y,W,H",
-        default=None,
-        help="face rectangle in portrait pixels, to use when face detection fails or picks the wrong face",
-    )
+    add_avatar_options(parser)
     parser.add_argument("-o", "--output", type=Path, default=Path("out/avatar.mp4"), help="mp4 path (default: out/avatar.mp4)")
     parser.add_argument("--fps", type=int, default=25, help="video frame rate, 1..100 (default: 25)")
     parser.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")

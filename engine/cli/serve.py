@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.backends.selection import default_precision, select_backend
-from engine.cli.options import add_model_options, model_sources, warn_if_untrained
+from engine.cli.options import add_avatar_options, add_model_options, model_sources, warn_if_untrained
 from engine.server.config import ServerConfig
 
 DEFAULTS = ServerConfig()
@@ -48,18 +48,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         default=DEFAULTS.max_sessions,
         help=f"concurrent sessions, WebRTC and WebSocket together; one more gets HTTP 503 (default: {DEFAULTS.max_sessions})",
     )
-    parser.add_argument(
-        "--avatar",
-        type=Path,
-        default=None,
-        help="portrait image (PNG/JPEG, any size); default: the NASA astronaut portrait (public domain)",
-    )
-    parser.add_argument(
-        "--face-box",
-        metavar="X,Y,W,H",
-        default=None,
-        help="face rectangle in portrait pixels, to use when face detection fails or picks the wrong face",
-    )
+    add_avatar_options(parser)
     add_model_options(parser)
     parser.set_defaults(run=run)
 
