@@ -1,12 +1,13 @@
-# Two entry points that work on a fresh machine: `make demo` and `make test`.
-# Both create the virtual environment from nothing the first time.
+# Entry points that work on a fresh machine: `make serve`, `make test` (the two
+# README.md starts with) and `make render`. Each creates the virtual
+# environment from nothing the first time.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test clean-venv
+.PHONY: serve render test clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## render the default avatar speaking the built-in sample to out/avatar.mp4
+serve: $(STAMP)  ## serve the default avatar live: open the printed URL, allow the microphone, speak
+	$(BIN)/avatar serve
+
+render: $(STAMP)  ## render the default avatar speaking the built-in sample to out/avatar.mp4
 	$(BIN)/avatar render -o out/avatar.mp4
 
 test: $(STAMP)  ## run the test suite

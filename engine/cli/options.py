@@ -14,7 +14,7 @@ UNTRAINED_BANNER = """\
 *  No trained {what} weights were found, so random (seeded) weights    *
 *  are used. The pipeline runs end to end, but the face will NOT move  *
 *  with the speech and may look distorted. Give trained weights with   *
-*  --generator / --cause, or see README.md ("Weights").                *
+*  --generator / --cause, or train them (README.md, "Weights").      *
 ************************************************************************"""
 
 
