@@ -37,12 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from models.cause import algorithmic_latency_ms, parameter_count, receptive_field_hops
     from models.ganimation import generator_macs
 
-    if not generator.is_onnx:
+    if not generator.is_onnx or generator.checkpoint:
         net = load_torch_network(generator)
         config = net.config
         print(f"generator: width {config.conv_dim}, {config.repeat_num} residual blocks, "
               f"{parameter_count(net) / 1e6:.2f} M parameters, {generator_macs(config) / 1e9:.2f} GMAC per frame")
-    if not cause.is_onnx:
+    if not cause.is_onnx or cause.checkpoint:
         net = load_torch_network(cause)
         print(f"CAUSE: {parameter_count(net) / 1e3:.0f} k parameters, receptive field "
               f"{receptive_field_hops(net.config)} hops ({receptive_field_hops(net.config) * 10} ms), "
