@@ -15,8 +15,17 @@ from models.ganimation import Generator
 
 
 def small_cause(lookahead_hops: int = 2, seed: int = 0) -> CauseNet:
+    """A random CAUSE whose outputs swing with its input.
+
+    Training starts the output bias near rest (``OUTPUT_BIAS_INIT``), where the
+    sigmoid is flat; plumbing tests want a random network whose AUs visibly
+    follow the audio, so its outputs are centred on the sigmoid's midpoint.
+    """
     torch.manual_seed(seed)
-    return CauseNet(CauseConfig(lookahead_hops=lookahead_hops)).eval()
+    net = CauseNet(CauseConfig(lookahead_hops=lookahead_hops)).eval()
+    with torch.no_grad():
+        net.output_conv.bias.zero_()
+    return net
 
 
 def small_generator(width: int = 8, seed: int = 0) -> Generator:
