@@ -24,6 +24,8 @@ class FrameTrace:
         (the end of its last mel window plus the lookahead).
     audio_arrival_s: wall time at which sample ``due_sample - 1`` arrived.
     render_start_s, render_end_s, send_s: wall times, filled in as they happen.
+    send_pts: the 90 kHz pts the frame went out with on a WebRTC video track
+        (pairs a frame a peer received with this trace).
     """
 
     shown_sample: int
@@ -32,6 +34,7 @@ class FrameTrace:
     render_start_s: float | None = None
     render_end_s: float | None = None
     send_s: float | None = None
+    send_pts: int | None = None
 
 
 @dataclass

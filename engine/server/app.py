@@ -12,6 +12,7 @@ Routes:
   carries all candidates).
 - ``DELETE /whip/<id>``: end that session: 204, or 404 for an unknown id.
 - ``GET /ws``: the WebSocket API (``engine.server.websocket``).
+- ``GET /metrics``: Prometheus metrics (``engine.server.metrics``).
 
 Every error is JSON ``{"error": "..."}``: 400 malformed JSON or SDP, 404, 405,
 415 wrong content type, 503 server full (with ``Retry-After``), 500 for a bug,
@@ -28,6 +29,7 @@ from aiohttp import web
 from engine.server.au_worker import AU_WORKER, AUWorker
 from engine.server.config import ServerConfig
 from engine.server.context import ENGINE, EngineContext, SessionLimitError, build_context
+from engine.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from engine.server.offer import OfferError
 from engine.server.websocket import websocket_handler
 from engine.server.webrtc import SessionRegistry, WebRTCSession, open_session
@@ -65,6 +67,7 @@ def create_app(config: ServerConfig, *, context: EngineContext | None = None) ->
     app.router.add_post("/whip", _whip_create)
     app.router.add_delete("/whip/{resource_id}", _whip_delete)
     app.router.add_get("/ws", websocket_handler)
+    app.router.add_get("/metrics", _metrics)
     app.router.add_get("/", _index)
     app.router.add_get("/{name}", _web_file)
     return app
@@ -79,6 +82,12 @@ async def _engine_lifetime(app: web.Application) -> AsyncIterator[None]:
         await app[WEBRTC_SESSIONS].close_all("the server is shutting down")
         await context.scheduler.close()
         app[AU_WORKER].close()
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    """The Prometheus text exposition of this server's metrics."""
+    body = request.app[ENGINE].metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 async def _index(request: web.Request) -> web.StreamResponse:

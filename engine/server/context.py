@@ -16,6 +16,7 @@ from engine.backends.model_files import resolve_source
 from engine.pipeline import Renderer
 from engine.scheduler import RenderScheduler
 from engine.server.config import ServerConfig
+from engine.server.metrics import ServerMetrics
 
 
 class SessionLimitError(RuntimeError):
@@ -51,6 +52,7 @@ class EngineContext:
     au_backend: AUStepBackend
     scheduler: RenderScheduler
     slots: SessionSlots
+    metrics: ServerMetrics
 
 
 ENGINE = web.AppKey("engine", EngineContext)
@@ -68,11 +70,13 @@ def build_context(config: ServerConfig) -> EngineContext:
     scheduler = RenderScheduler(
         Renderer(generator), max_batch=config.max_batch, batch_window_ms=config.batch_window_ms
     )
+    slots = SessionSlots(limit=config.max_sessions)
     return EngineContext(
         config=config,
         avatar=avatar,
         generator=generator,
         au_backend=au_backend,
         scheduler=scheduler,
-        slots=SessionSlots(limit=config.max_sessions),
+        slots=slots,
+        metrics=ServerMetrics(scheduler_stats=lambda: scheduler.stats, active_sessions=lambda: slots.active),
     )

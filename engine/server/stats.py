@@ -5,6 +5,12 @@ sample a frame depends on was handed to the session (after the network, the
 jitter buffer and the Opus decoder) to the wall time the frame was handed to
 the RTP sender (encoding, ~2 ms, follows). Packetization, the network and the
 browser's own buffers come on top; the web client adds what the browser measures.
+
+Each report also carries the traces of the frames it counts (``frames``), so a
+peer can pair every video frame it received (by RTP pts) with the audio instant
+it shows and measure end to end (``bench/e2e.py``). The wall times are this
+process's ``time.perf_counter()``: comparable with a peer's only on the same
+machine, where it reads the system-wide monotonic clock.
 """
 
 from dataclasses import dataclass, field
@@ -12,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.pipeline import VideoFrame
+from engine.pipeline import FrameTrace, VideoFrame
 
 
 @dataclass
@@ -29,6 +35,7 @@ class FrameStats:
     latency_ms: list[float] = field(default_factory=list)
     render_ms: list[float] = field(default_factory=list)
     wait_ms: list[float] = field(default_factory=list)
+    traces: list[dict[str, float | int | None]] = field(default_factory=list)
 
     def frame_sent(self, frame: VideoFrame | None) -> None:
         """One frame went out: ``frame`` newly rendered (its trace has ``send_s``), or None for a repeat."""
@@ -37,6 +44,7 @@ class FrameStats:
             return
         self.fresh_frames_sent += 1
         trace = frame.trace
+        self.traces.append(_trace_record(trace))
         if trace.send_s is not None:
             self.latency_ms.append((trace.send_s - trace.audio_arrival_s) * 1e3)
         if trace.render_start_s is not None and trace.render_end_s is not None:
@@ -54,7 +62,10 @@ class FrameStats:
         (newly rendered ones), frames per second; frames_skipped; latency_ms
         {p50, p95, max}; render_ms and wait_ms {p50} (wait: audio arrival to
         render start, the batching window included). Percentiles are None when
-        no fresh frame went out.
+        no fresh frame went out. frames: one record per fresh frame, in send
+        order: pts (90 kHz, as sent), shown_sample and due_sample (16 kHz audio
+        clock), audio_arrival_s, render_start_s, render_end_s, send_s
+        (``time.perf_counter()`` seconds of the server process).
         """
         interval_s = max(now_s - self.started_s, 1e-9)
         return {
@@ -65,6 +76,7 @@ class FrameStats:
             "latency_ms": _percentiles(self.latency_ms, (50, 95, 100), ("p50", "p95", "max")),
             "render_ms": _percentiles(self.render_ms, (50,), ("p50",)),
             "wait_ms": _percentiles(self.wait_ms, (50,), ("p50",)),
+            "frames": self.traces,
             **extra,
         }
 
@@ -74,3 +86,20 @@ def _percentiles(values: list[float], qs: tuple[int, ...], names: tuple[str, ...
         return {name: None for name in names}
     points = np.percentile(np.asarray(values), qs)
     return {name: round(float(p), 2) for name, p in zip(names, points)}
+
+
+def _trace_record(trace: FrameTrace) -> dict[str, float | int | None]:
+    """A trace as JSON-ready values: sample counts as they are, wall times rounded to 1 us."""
+    return {
+        "pts": trace.send_pts,
+        "shown_sample": trace.shown_sample,
+        "due_sample": trace.due_sample,
+        "audio_arrival_s": _microseconds(trace.audio_arrival_s),
+        "render_start_s": _microseconds(trace.render_start_s),
+        "render_end_s": _microseconds(trace.render_end_s),
+        "send_s": _microseconds(trace.send_s),
+    }
+
+
+def _microseconds(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 6)

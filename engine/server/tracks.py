@@ -150,7 +150,6 @@ class AvatarVideoTrack(MediaStreamTrack):
             self._index_offset += self._last_index + 1 - index
             index = self._last_index + 1
         self._picture = picture
-        frame.trace.send_s = now
         return self._stamp(picture, index, now, frame)
 
     def _send_repeat(self, now: float) -> av.VideoFrame:
@@ -166,6 +165,9 @@ class AvatarVideoTrack(MediaStreamTrack):
         self._last_index = index
         self._last_send_s = now
         self._last_was_rendered = frame is not None
+        if frame is not None:
+            frame.trace.send_s = now
+            frame.trace.send_pts = picture.pts
         if self._on_sent is not None:
             self._on_sent(frame)
         return picture

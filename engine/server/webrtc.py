@@ -156,7 +156,7 @@ class WebRTCSession:
             reduce_audio_prefetch(transceiver)
         still = await asyncio.to_thread(self._formatter, self._context.avatar.portrait)
         self._video = AvatarVideoTrack(
-            still, fps=self._config.fps, on_sent=self._on_video_sent, on_skipped=self._on_frame_skipped
+            still, fps=self._config.fps, on_sent=self._on_video_sent, on_skipped=self._on_frame_unsent
         )
         video_out[0].sender.replaceTrack(self._video)
         video_out[0].direction = "sendonly"
@@ -320,8 +320,13 @@ class WebRTCSession:
     def _on_frame_skipped(self) -> None:
         self._stats.frame_skipped()
 
+    def _on_frame_unsent(self) -> None:
+        self._stats.frame_skipped()
+        self._context.metrics.frame_unsent("webrtc")
+
     def _on_video_sent(self, frame: VideoFrame | None) -> None:
         self._stats.frame_sent(frame)
+        self._context.metrics.frame_sent("webrtc", None if frame is None else frame.trace)
         if frame is not None and self._voice is not None:
             self._voice.release_through(frame.trace.shown_sample)
 

@@ -203,6 +203,7 @@ class _Stream:
             await self.send(lambda frame=frame: self._frame_record(frame))
             if self._pictures is None:
                 frame.trace.send_s = time.perf_counter()
+                self._context.metrics.frame_sent("ws", frame.trace)
             else:
                 self._pictures.offer(frame)
 
@@ -278,6 +279,7 @@ class _Pictures:
             )
         )
         video.trace.send_s = time.perf_counter()
+        context.metrics.frame_sent("ws", video.trace)
 
 
 def encode_jpeg(rgb: np.ndarray, size: tuple[int, int], quality: int = JPEG_QUALITY) -> bytes:

@@ -1,0 +1,1 @@
+"""Latency and throughput benchmarks: ``python -m bench <scenario> [--smoke]`` (bench/README.md)."""

@@ -1,0 +1,100 @@
+"""The networks a benchmark runs: the server's defaults, or a random generator of a chosen width.
+
+Timing does not depend on the weights, so a width other than the default's is
+a randomly initialised (seeded) generator of that ``conv_dim``, saved as a
+checkpoint that every backend loads the way it loads real weights (torch
+directly, the ONNX runtimes through the cached export).
+"""
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, BackendOptions, GeneratorBackend, create_backends
+from engine.backends.model_files import UNTRAINED_GENERATOR_WIDTH, ModelSource, resolve_source
+
+SEED = 0
+
+
+@dataclass(frozen=True)
+class ModelSetup:
+    """Which runtime runs which networks: recorded in every result's machine description.
+
+    backend: a name from ``engine.backends.BACKENDS``.
+    precision: generator arithmetic (f32, bf16).
+    threads: intra-op threads per network.
+    generator_width: the generator's conv_dim (None: could not be read).
+    """
+
+    backend: str
+    precision: str
+    threads: int
+    generator_width: int | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "backend": self.backend,
+            "precision": self.precision,
+            "threads": self.threads,
+            "generator_width": self.generator_width,
+        }
+
+
+def generator_source(width: int | None, folder: Path) -> ModelSource:
+    """``None``: the generator ``avatar serve`` loads by default; a width: a random one, saved in ``folder``."""
+    if width is None:
+        return resolve_source("generator", None)
+    import torch
+
+    from models.checkpoints import save_generator
+    from models.ganimation import Generator
+
+    path = folder / f"generator-w{width}-seed{SEED}.pth"
+    if not path.is_file():
+        torch.manual_seed(SEED)
+        net = Generator(conv_dim=width).eval()
+        folder.mkdir(parents=True, exist_ok=True)
+        save_generator(net, net.config, path)
+    return ModelSource("generator", path)
+
+
+def generator_width(source: ModelSource) -> int | None:
+    """The conv_dim of ``source``'s generator, from its checkpoint or its ONNX graph."""
+    if source.path is None:
+        return UNTRAINED_GENERATOR_WIDTH
+    checkpoint = source.checkpoint if source.is_onnx else source.path
+    if checkpoint is not None:
+        from models.checkpoints import load_generator
+
+        return load_generator(checkpoint)[1].conv_dim
+    import onnx
+
+    graph = onnx.load(str(source.path)).graph
+    weights = {tensor.name: tensor for tensor in graph.initializer}
+    first_conv = next(node for node in graph.node if node.op_type == "Conv")
+    return int(weights[first_conv.input[1]].dims[0])
+
+
+def build_backends(
+    backend: str, generator: ModelSource, *, precision: str = "f32", threads: int = 2
+) -> tuple[GeneratorBackend, AUStepBackend, ModelSetup]:
+    """The generator and CAUSE runtimes (CAUSE: the default weights), and their setup for the record."""
+    gen, au = create_backends(
+        backend, generator, resolve_source("cause", None), BackendOptions(threads=threads, precision=precision)
+    )
+    return gen, au, ModelSetup(backend, precision, threads, generator_width(generator))
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, default_width: int | None) -> None:
+    """``--backend``, ``--precision``, ``--threads``, ``--width``: one runtime and generator for a scenario."""
+    group = parser.add_argument_group("models and runtime")
+    group.add_argument("--backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,
+                       help=f"runtime for both networks (default: {DEFAULT_BACKEND}, the server's on CPU)")
+    group.add_argument("--precision", choices=("f32", "bf16"), default="f32",
+                       help="generator arithmetic (default: f32)")
+    group.add_argument("--threads", type=int, default=2, help="threads per network (default: 2, as the server)")
+    group.add_argument(
+        "--width", type=int, default=default_width,
+        help="generator conv_dim: a random generator of this width; omit for the server's default generator "
+        f"(default: {default_width or 'the server default'})",
+    )

@@ -1,0 +1,34 @@
+"""The numbers the benchmarks are judged against: the issue's targets and ARCHITECTURE.md's budget."""
+
+from dataclasses import dataclass
+
+LATENCY_P50_MS = 100.0
+"""End-to-end (client audio sample out -> video frame showing it in) latency target, median, ms."""
+LATENCY_P95_MS = 150.0
+"""The same, 95th percentile, ms."""
+MIN_SESSIONS = 4
+"""Concurrent 25 fps sessions on 2 cores with the small generator, at most ``MAX_LATE_RATE`` late."""
+SMALL_GENERATOR_WIDTH = 16
+"""The "small generator" of the sessions target (conv_dim)."""
+MAX_LATE_RATE = 0.01
+"""Late (or never shown) frames a session may have and still count as 25 fps."""
+MIN_SPEEDUP_VS_TORCH = 2.0
+"""The default CPU runtime's generator speed over torch eager, at least."""
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    """A compute row of ARCHITECTURE.md's latency budget and the measured stages it covers (ms per frame)."""
+
+    label: str
+    stages: tuple[str, ...]
+    budget_ms: float
+
+
+COMPUTE_BUDGET = (
+    BudgetLine("AU model", ("au_model",), 2.0),
+    BudgetLine("generator + blend + paste + colour convert", ("generator", "blend", "paste", "i420"), 25.0),
+    BudgetLine("encode + send", ("encode",), 5.0),
+)
+"""ARCHITECTURE.md, "Latency budget (CPU, one session, 25 fps)": the rows that are compute per frame.
+Ingest and the mel hops have no row of their own (the mel row is the window's latency, not compute)."""

@@ -1,0 +1,140 @@
+"""``throughput``: how many 25 fps sessions fit, per backend and generator width, batched or not.
+
+Sessions are simulated in process on the server's own parts
+(``bench/session_sim.py``): paced audio feeders, the shared AU worker, the
+render scheduler, I420 conversion and VP8 encoding per session. Why not real
+clients: on a 2-core machine, N aiortc clients (Opus encoding, VP8 decoding
+at 25 fps each) would take CPU from the server they measure, and the count
+would say more about the clients than about the engine. What the simulation
+leaves out (Opus decoding, RTP, DTLS, about 1 ms per 20 ms packet per
+session) makes its counts an upper bound; ``e2e`` measures one real session.
+
+For each backend, width and batching mode (``max_batch`` = the server's
+default, or 1), sessions go up from 1 until more than ``MAX_LATE_RATE`` of
+the frames due are late or skipped; the largest count that stayed within it
+is the result.
+"""
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from bench.models import build_backends, generator_source
+from bench.plots import new_figure, save
+from bench.report import Report, Target
+from bench.session_sim import SimSettings, run_sessions
+from bench.speech import as_webrtc_audio, looped_speech
+from bench.targets import MAX_LATE_RATE, MIN_SESSIONS
+from engine.avatar import load_avatar
+from engine.backends import BACKENDS, DEFAULT_BACKEND
+from engine.backends.model_files import cache_dir
+from engine.server.config import ServerConfig
+
+NAME = "throughput"
+SUMMARY = "largest number of concurrent 25 fps sessions with <= 1% late frames, per backend, width, batching"
+SERVER_DEFAULTS = ServerConfig()
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
+    parser.add_argument("--backends", nargs="+", choices=sorted(BACKENDS),
+                        default=[DEFAULT_BACKEND] if smoke else [DEFAULT_BACKEND, "onnxruntime", "torch"],
+                        help="runtimes (default: %(default)s)")
+    parser.add_argument("--widths", type=int, nargs="+", default=[8] if smoke else [32, 16],
+                        help="generator conv_dim values (default: %(default)s)")
+    parser.add_argument("--max-batches", type=int, nargs="+", default=[SERVER_DEFAULTS.max_batch, 1],
+                        help="scheduler max_batch values: batched across sessions, and not (default: %(default)s)")
+    parser.add_argument("--max-sessions", type=int, default=2 if smoke else 12,
+                        help="stop there even if every frame is on time (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=1.5 if smoke else 20.0,
+                        help="measured seconds per session count (default: %(default)s)")
+    parser.add_argument("--warmup", type=float, default=0.5 if smoke else 3.0,
+                        help="seconds run before measuring, per session count (default: %(default)s)")
+    parser.add_argument("--fps", type=int, default=25, help="frame rate of every session (default: 25)")
+    parser.add_argument("--size", type=int, default=256 if smoke else 512,
+                        help="output video size, px (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per network (default: 2)")
+
+
+def run(args: argparse.Namespace) -> Report:
+    avatar = load_avatar()
+    audio = as_webrtc_audio(looped_speech(30.0))
+    settings = SimSettings(fps=args.fps, size_px=args.size, seconds=args.seconds, warmup_s=args.warmup)
+    points: list[dict[str, Any]] = []
+    for backend in args.backends:
+        for width in args.widths:
+            generator, au_backend, setup = build_backends(
+                backend, generator_source(width, cache_dir() / "bench"), threads=args.threads
+            )
+            for max_batch in args.max_batches:
+                for sessions in range(1, args.max_sessions + 1):
+                    outcome = asyncio.run(run_sessions(
+                        sessions, generator=generator, au_backend=au_backend, avatar=avatar, audio=audio,
+                        max_batch=max_batch, batch_window_ms=SERVER_DEFAULTS.batch_window_ms, settings=settings,
+                    ))
+                    points.append({"backend": backend, "width": setup.generator_width, "max_batch": max_batch,
+                                   "sessions": sessions, **vars(outcome), "late_rate": outcome.late_rate})
+                    print(f"  {backend} width {width} max_batch {max_batch}: {sessions} sessions, "
+                          f"{outcome.late_rate:.1%} late ({outcome.due} due, mean batch {outcome.mean_batch:.1f})",
+                          flush=True)
+                    if outcome.late_rate > MAX_LATE_RATE:
+                        break
+    summary = _summary(points)
+    small = min(args.widths)
+    best_small = max((s["max_sessions_ok"] for s in summary if s["backend"] == DEFAULT_BACKEND and s["width"] == small),
+                     default=None)
+    targets = [Target(f"25 fps sessions, {DEFAULT_BACKEND}, width {small}, <= {MAX_LATE_RATE:.0%} late",
+                      f">= {MIN_SESSIONS}", best_small, None if best_small is None else best_small >= MIN_SESSIONS)]
+    return Report(
+        scenario=NAME,
+        smoke=args.smoke,
+        config={"seconds": args.seconds, "warmup_s": args.warmup, "fps": args.fps, "size_px": args.size,
+                "max_sessions": args.max_sessions, "max_late_rate": MAX_LATE_RATE,
+                "sessions": "in-process simulation on the server's parts (bench/session_sim.py)"},
+        setup={"backend": args.backends, "precision": "f32", "threads": args.threads, "generator_width": args.widths},
+        results={"points": points, "summary": summary},
+        headers=["backend", "width", "max_batch", "sessions ok", "late at ok", "late at next", "mean batch at ok"],
+        rows=[[s["backend"], s["width"], s["max_batch"], s["max_sessions_ok"], s["late_rate_at_ok"],
+               s["late_rate_next"], s["mean_batch_at_ok"]] for s in summary],
+        targets=targets,
+        plot=lambda path: _plot(points, path),
+    )
+
+
+def _summary(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (backend, width, max_batch): the most sessions within the late limit, and the rates around it."""
+    configs = list(dict.fromkeys((p["backend"], p["width"], p["max_batch"]) for p in points))
+    summary = []
+    for backend, width, max_batch in configs:
+        series = [p for p in points if (p["backend"], p["width"], p["max_batch"]) == (backend, width, max_batch)]
+        ok = [p for p in series if p["late_rate"] <= MAX_LATE_RATE]
+        best = ok[-1] if ok else None
+        following = next((p for p in series if best is None or p["sessions"] == best["sessions"] + 1), None)
+        summary.append({
+            "backend": backend, "width": width, "max_batch": max_batch,
+            "max_sessions_ok": best["sessions"] if best else 0,
+            "late_rate_at_ok": best["late_rate"] if best else None,
+            "late_rate_next": following["late_rate"] if following else None,
+            "mean_batch_at_ok": best["mean_batch"] if best else None,
+        })
+    return summary
+
+
+def _plot(points: list[dict[str, Any]], path: Path) -> None:
+    """Late-frame rate against sessions: a colour per backend and width, solid batched, dashed not; the limit dotted."""
+    figure = new_figure(9, 5)
+    axes = figure.add_subplot()
+    configs = list(dict.fromkeys((p["backend"], p["width"], p["max_batch"]) for p in points))
+    models = list(dict.fromkeys((backend, width) for backend, width, _ in configs))
+    for backend, width, max_batch in configs:
+        series = [p for p in points if (p["backend"], p["width"], p["max_batch"]) == (backend, width, max_batch)]
+        axes.plot([p["sessions"] for p in series], [100 * p["late_rate"] for p in series],
+                  "o-" if max_batch > 1 else "s--", color=f"C{models.index((backend, width))}",
+                  label=f"{backend} w{width} max_batch {max_batch}")
+    axes.axhline(100 * MAX_LATE_RATE, color="black", linestyle=":", linewidth=1, label=f"{MAX_LATE_RATE:.0%} limit")
+    axes.set_yscale("symlog", linthresh=1.0)
+    axes.set_xlabel("concurrent sessions at 25 fps")
+    axes.set_ylabel("late or skipped frames, %")
+    axes.legend(fontsize=7, ncol=2)
+    axes.set_title("Sessions vs late frames")
+    save(figure, path)

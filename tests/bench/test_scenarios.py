@@ -1,0 +1,99 @@
+"""Every benchmark scenario once, in --smoke mode: it runs, writes its JSON with the fields, and its PNG.
+
+Smoke runs use tiny random networks and seconds of audio; their numbers say
+nothing about performance, only that the scenario works end to end (the e2e
+and drift runs start a real ``avatar serve`` process and stream to it).
+"""
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.__main__ import SCENARIOS, main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MACHINE_FIELDS = ("cpu", "cores", "libraries", "git_commit", "backend", "generator_width", "threads")
+
+
+def _run(scenario: str, out_dir: Path) -> dict[str, Any]:
+    assert main([scenario, "--smoke", "--out-dir", str(out_dir)]) == 0
+    [json_path] = out_dir.glob(f"{scenario}-smoke-*.json")
+    document = json.loads(json_path.read_text())
+    assert document["scenario"] == scenario and document["smoke"] is True
+    for name in MACHINE_FIELDS:
+        assert document["machine"][name] not in (None, "", []), name
+    png = out_dir / document["plot"]
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+    assert document["targets"], "a scenario is judged against at least one target"
+    return document["results"]
+
+
+def _positive(value: Any, what: str) -> None:
+    assert isinstance(value, int | float) and math.isfinite(value) and value > 0, f"{what} = {value!r}"
+
+
+def test_every_scenario_is_registered() -> None:
+    assert sorted(SCENARIOS) == ["backends", "drift", "e2e", "stages", "throughput"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_stages(tmp_path: Path) -> None:
+    results = _run("stages", tmp_path)
+    assert results["frames"] > 0
+    for stage, stats in results["stages_ms"].items():
+        for key in ("p50", "p95", "p99"):
+            _positive(stats[key], f"{stage} {key}")
+    for line in results["budget"]:
+        _positive(line["p50_ms"], line["label"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_e2e(tmp_path: Path) -> None:
+    results = _run("e2e", tmp_path)
+    assert results["frames_paired"] > 25
+    for key in ("p50", "p95", "p99"):
+        _positive(results["latency_ms"][key], f"latency {key}")
+        _positive(results["capture_latency_ms"][key], f"capture latency {key}")
+    for segment, stats in results["segments_ms"].items():
+        assert math.isfinite(stats["p50"]), segment
+    assert results["latency_ms"]["p50"] < results["capture_latency_ms"]["p50"]
+    assert results["onsets"]["count"] >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_drift(tmp_path: Path) -> None:
+    results = _run("drift", tmp_path)
+    for edge in ("start", "end"):
+        _positive(results["latency_ms"][edge]["p50"], f"latency {edge}")
+        assert math.isfinite(results["av_offset_ms"][edge]["p50"]), f"A/V offset {edge}"
+        _positive(results["rss_mb"][edge], f"RSS {edge}")
+    assert len(results["rss_mb"]["series"]) >= 3
+    assert set(results["grew"]) == {"latency", "av_offset", "memory"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_throughput(tmp_path: Path) -> None:
+    results = _run("throughput", tmp_path)
+    assert {(s["max_batch"]) for s in results["summary"]} == {8, 1}
+    for point in results["points"]:
+        _positive(point["due"], "frames due")
+        assert 0.0 <= point["late_rate"] <= 1.0
+        assert point["on_time"] + point["late"] + point["skipped"] == point["due"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_backends(tmp_path: Path) -> None:
+    results = _run("backends", tmp_path)
+    runtimes = {row["runtime"] for row in results["rows"]}
+    assert {"torch", "onnxruntime", "openvino-f32"} <= runtimes
+    for row in results["rows"]:
+        _positive(row["median_ms"], f"{row['runtime']} batch {row['batch']}")
+        _positive(row["speedup_vs_torch"], f"{row['runtime']} speedup")
