@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from engine.backends.selection import tensorrt_unavailable_reason
-from engine.cli.options import add_weight_options, model_sources, warn_if_untrained
+from engine.cli.options import add_weight_options, model_sources, announce_weights
 from models.export import MANIFEST_NAME, add_tensorrt_engines, export_networks
 from models.tensorrt_build import CAUSE_SPEC, GENERATOR_SPEC, TENSORRT_REQUIREMENT
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     unavailable = tensorrt_unavailable_reason() if args.trt else None
     if unavailable is not None:  # said first: the ONNX export that follows takes a while
         print(f"avatar export: {TENSORRT_REQUIREMENT} ({unavailable}); writing the ONNX files only", file=sys.stderr)
-    warn_if_untrained(generator, cause)
+    announce_weights(generator, cause)
     manifest = export_networks(generator, cause, args.output)
     for entry in manifest["networks"].values():
         print(f"wrote {args.output / entry['file']} ({entry['bytes'] / 1e6:.1f} MB)")

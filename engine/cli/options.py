@@ -71,7 +71,9 @@ def model_sources(args: argparse.Namespace) -> tuple[ModelSource, ModelSource]:
     return resolve_source("generator", args.generator), resolve_source("cause", args.cause)
 
 
-def warn_if_untrained(*sources: ModelSource) -> None:
+def announce_weights(*sources: ModelSource) -> None:
+    """Say on stderr which weights run, and shout if any are untrained."""
+    print("weights: " + "; ".join(source.describe() for source in sources), file=sys.stderr)
     untrained = [s.kind for s in sources if not s.trained]
     if untrained:
         print(UNTRAINED_BANNER.format(what=" and ".join(untrained).ljust(19)), file=sys.stderr)
@@ -82,7 +84,7 @@ def build_backends(args: argparse.Namespace) -> tuple[GeneratorBackend, AUStepBa
     if args.threads < 1:
         raise ValueError(f"--threads must be at least 1, got {args.threads}")
     generator, cause = model_sources(args)
-    warn_if_untrained(generator, cause)
+    announce_weights(generator, cause)
     choice = select_backend(args.backend)
     print(choice.describe(), file=sys.stderr)
     options = BackendOptions(threads=args.threads, precision=args.precision or default_precision(choice.name))

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.backends.selection import default_precision, select_backend
-from engine.cli.options import add_avatar_options, add_model_options, model_sources, warn_if_untrained
+from engine.cli.options import add_avatar_options, add_model_options, model_sources, announce_weights
 from engine.server.config import ServerConfig
 
 DEFAULTS = ServerConfig()
@@ -85,7 +85,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    warn_if_untrained(*model_sources(args))
+    announce_weights(*model_sources(args))
     _event_loop_runner()(_serve(config))
     return 0
 

@@ -8,8 +8,10 @@ training code (ARCHITECTURE.md's rule) yet users find every command in one place
 import argparse
 from pathlib import Path
 
+from models.training.enroll_cli import add_eval_generator_parser, add_train_generator_parser
+
 CORPUS_HELP = "generate the synthetic espeak speech-to-AU corpus"
-TRAIN_HELP = "train a network (cause: speech -> AUs)"
+TRAIN_HELP = "train a network (cause: speech -> AUs; generator: unpaired, on a real face data set)"
 EVAL_HELP = "evaluate trained weights on held-out data (tables, JSON, plots)"
 
 
@@ -65,6 +67,7 @@ def add_train_parser(commands: argparse._SubParsersAction, name: str) -> None:
     cause.add_argument("--stop-after", type=int, metavar="EPOCHS", help="end this run after EPOCHS epochs (resume later)")
     cause.add_argument("--no-progress", action="store_true", help="no progress bars")
     cause.set_defaults(run=run_train_cause)
+    add_train_generator_parser(networks)
 
 
 def run_train_cause(args: argparse.Namespace) -> int:
@@ -120,6 +123,7 @@ def add_eval_parser(commands: argparse._SubParsersAction, name: str) -> None:
     cause.add_argument("--corpus", type=Path, required=True, help="corpus folder with held-out splits")
     cause.add_argument("-o", "--output", type=Path, default=Path("out/eval"), help="folder for JSON and PNG")
     cause.set_defaults(run=run_eval_cause)
+    add_eval_generator_parser(networks)
 
 
 def run_eval_cause(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import onnxruntime as ort
 import pytest
 
 import engine.cli.export as export_command
+from engine.backends.model_files import resolve_source
 from engine.backends.selection import tensorrt_unavailable_reason
 from engine.cli.main import main
 from models.cause import save_cause
@@ -41,7 +42,7 @@ def test_export_writes_both_graphs_and_the_manifest(checkpoints: list[str], tmp_
 def test_trt_without_gpu_says_so_first_writes_onnx_and_exits_2(
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Also the default weights: untrained, announced as for ``avatar render``, after the TensorRT line."""
+    """Also the default weights, announced as for ``avatar render``, after the TensorRT line."""
     said_before_export = []
 
     def export_and_note(*args, **kwargs):  # the real export, noting what was on stderr when it started
@@ -54,11 +55,11 @@ def test_trt_without_gpu_says_so_first_writes_onnx_and_exits_2(
     assert main(["export", "-o", str(out), "--trt"]) == 2
     first_words = said_before_export[0]
     assert first_words.startswith(f"avatar export: {TENSORRT_REQUIREMENT} (no CUDA GPU found")
-    assert first_words.index(TENSORRT_REQUIREMENT) < first_words.index("UNTRAINED")
+    assert first_words.index(TENSORRT_REQUIREMENT) < first_words.index("weights: generator: ")
     assert (out / "generator.onnx").is_file() and (out / "cause_step.onnx").is_file()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["tensorrt"] is None and manifest["networks"]["generator"]["trained"] is False
-    assert manifest["networks"]["generator"]["config"]["conv_dim"] == 32  # the untrained default's width
+    default = resolve_source("generator", None)
+    assert manifest["tensorrt"] is None and manifest["networks"]["generator"]["trained"] is default.trained
     assert not list(out.glob("*.engine"))
     err = capsys.readouterr().err
     assert "error: no TensorRT engines built" in err and "pip install '.[gpu]'" in err
