@@ -43,11 +43,7 @@ from models.training.ganimation_losses import (
     critic_loss,
     generator_adversarial_loss,
 )
-
-CHECKPOINT_NAME = "checkpoint-last.pt"
-HISTORY_NAME = "history.json"
-GENERATOR_NAME = "generator.pth"
-ONNX_NAME = "generator.onnx"
+from models.training.generator_trainer import CHECKPOINT_NAME, GENERATOR_NAME, HISTORY_NAME, ONNX_NAME
 
 
 @dataclass(frozen=True)
