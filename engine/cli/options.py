@@ -79,13 +79,18 @@ def announce_weights(*sources: ModelSource) -> None:
         print(UNTRAINED_BANNER.format(what=" and ".join(untrained).ljust(19)), file=sys.stderr)
 
 
-def build_backends(args: argparse.Namespace) -> tuple[GeneratorBackend, AUStepBackend]:
-    """The runtimes the options ask for, after announcing untrained weights."""
+def runtime_options(args: argparse.Namespace) -> tuple[str, BackendOptions]:
+    """The backend ``--backend`` resolves to (``auto`` decided and said on stderr) and its options."""
     if args.threads < 1:
         raise ValueError(f"--threads must be at least 1, got {args.threads}")
-    generator, cause = model_sources(args)
-    announce_weights(generator, cause)
     choice = select_backend(args.backend)
     print(choice.describe(), file=sys.stderr)
-    options = BackendOptions(threads=args.threads, precision=args.precision or default_precision(choice.name))
-    return create_backends(choice.name, generator, cause, options)
+    return choice.name, BackendOptions(threads=args.threads, precision=args.precision or default_precision(choice.name))
+
+
+def build_backends(args: argparse.Namespace) -> tuple[GeneratorBackend, AUStepBackend]:
+    """The runtimes the options ask for, after announcing which weights they run."""
+    generator, cause = model_sources(args)
+    announce_weights(generator, cause)
+    backend, options = runtime_options(args)
+    return create_backends(backend, generator, cause, options)

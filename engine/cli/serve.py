@@ -5,15 +5,13 @@ import asyncio
 import contextlib
 import importlib.util
 import signal
-import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from engine.backends.selection import default_precision, select_backend
-from engine.cli.options import add_avatar_options, add_model_options, model_sources, announce_weights
+from engine.cli.options import add_avatar_options, add_model_options, announce_weights, model_sources, runtime_options
 from engine.server.config import ServerConfig
 
 DEFAULTS = ServerConfig()
@@ -63,10 +61,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise ValueError(f"--max-sessions must be at least 1, got {args.max_sessions}")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
-    if args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
-    backend = select_backend(args.backend)
-    print(backend.describe(), file=sys.stderr)
+    backend, options = runtime_options(args)
     return ServerConfig(
         host=args.host,
         port=args.port,
@@ -75,9 +70,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_sessions=args.max_sessions,
         avatar_path=args.avatar,
         face_box=args.face_box,
-        backend=backend.name,
-        precision=args.precision or default_precision(backend.name),
-        threads=args.threads,
+        backend=backend,
+        precision=options.precision,
+        threads=options.threads,
         generator_path=Path(args.generator) if args.generator else None,
         cause_path=Path(args.cause) if args.cause else None,
     )
