@@ -15,7 +15,7 @@ from pathlib import Path
 import dlib
 import numpy as np
 
-from engine.avatar import FaceBox, NoFaceError, detect_face
+from engine.avatar import FaceBox, detect_face
 from models.enroll.face68 import N_LANDMARKS
 
 PREDICTOR_FILENAME = "shape_predictor_68_face_landmarks.dat"
