@@ -1,10 +1,13 @@
 """Renders the due frames of all sessions together: one generator call per batch, earliest deadline first.
 
 The asyncio side of :mod:`engine.scheduler.planner`: it feeds the planner,
-sleeps until the planned start, and runs ``Renderer.render`` on one dedicated
-worker thread, so the event loop never waits on the generator and at most one
-batch is in flight (the runtimes are not re-entrant, and a GPU context stays
-current on the one thread that uses it).
+sleeps until the planned start, and runs ``Renderer.render`` on worker
+threads, so the event loop never waits on the generator. At most ``workers``
+batches are in flight, each on its own thread: one by default (most runtimes
+are not re-entrant, and a GPU context stays current on the one thread that uses
+it); more where the backend runs several inference requests in parallel, as
+OpenVINO's CPU streams do: on a 2-core CPU, two single-threaded runs at once
+left fewer frames late than one two-threaded run at a time.
 """
 
 import asyncio
@@ -75,10 +78,12 @@ class RenderScheduler:
         batch_window_ms: float = 3.0,
         late_drop_ms: float = LATE_DROP_MS,
         clock: Callable[[], float] = time.perf_counter,
+        workers: int = 1,
     ) -> None:
         """
         Args:
-            renderer: runs the generator; called from one worker thread only.
+            renderer: runs the generator; called from up to ``workers``
+                threads at once, so it must be thread-safe when ``workers`` > 1.
             max_batch: most requests per generator call.
             batch_window_ms: how long the first pending request waits for
                 others to join its batch, at most; less when a deadline is near.
@@ -86,8 +91,14 @@ class RenderScheduler:
                 ago when its batch is planned is not rendered (resolves to None);
                 ``math.inf`` renders everything.
             clock: seconds, for deadlines and render-time measurements.
+            workers: most batches rendered at once, each on its own thread (the
+                number of generator runs the backend allows in flight). 1 renders
+                one batch at a time on one dedicated thread.
         """
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         self._renderer = renderer
+        self._workers = workers
         self._clock = clock
         self.render_time = RenderTimeEstimator()
         """Measured batch render times per batch size; the planner reads it for the window."""
@@ -109,11 +120,11 @@ class RenderScheduler:
         return replace(self._stats)
 
     async def start(self) -> None:
-        """Start the background task and the render thread (again: no effect)."""
+        """Start the background task and the render threads (again: no effect)."""
         if self._closed:
             raise RuntimeError("the scheduler is closed; build a new one")
         if self._task is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
+            self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="render")
             self._task = asyncio.create_task(self._serve(), name="render-scheduler")
 
     async def render(
@@ -152,7 +163,7 @@ class RenderScheduler:
             self._wakeup.set()
 
     async def close(self) -> None:
-        """Stop: pending requests resolve to None; the batch being rendered, if any, completes first."""
+        """Stop: pending requests resolve to None; the batches being rendered, if any, complete first."""
         if self._closed:
             return
         self._closed = True
@@ -164,19 +175,35 @@ class RenderScheduler:
             self._executor.shutdown()
 
     async def _serve(self) -> None:
-        while not self._closed:
-            self._wakeup.clear()
-            due_s = self._planner.due_s()
-            if due_s is None:
-                await self._wakeup.wait()
-                continue
-            delay_s = due_s - self._clock()
-            if delay_s > 0:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay_s):
-                        await self._wakeup.wait()
-                continue
-            await self._render_batch(self._planner.take_batch(self._clock()))
+        rendering: set[asyncio.Task[None]] = set()
+        try:
+            while not self._closed:
+                self._wakeup.clear()
+                for task in [task for task in rendering if task.done()]:
+                    rendering.remove(task)
+                    task.result()  # a bug in _render_batch ends serving here, not lost
+                if len(rendering) >= self._workers:
+                    await self._wakeup.wait()  # a finishing batch sets it
+                    continue
+                due_s = self._planner.due_s()
+                if due_s is None:
+                    await self._wakeup.wait()
+                    continue
+                delay_s = due_s - self._clock()
+                if delay_s > 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay_s):
+                            await self._wakeup.wait()
+                    continue
+                task = asyncio.create_task(
+                    self._render_batch(self._planner.take_batch(self._clock())), name="render-batch"
+                )
+                task.add_done_callback(lambda _: self._wakeup.set())
+                rendering.add(task)
+        finally:
+            # close() promises that the batches being rendered complete; gather
+            # also retrieves their exceptions, so none goes unreported
+            await asyncio.gather(*rendering)
 
     async def _render_batch(self, batch: Batch[_Ticket]) -> None:
         for slot in batch.expired:

@@ -1,4 +1,4 @@
-"""The asyncio scheduler around a real Renderer: batching, superseding, forget/close, errors, a free loop."""
+"""The asyncio scheduler around a real Renderer: batching, superseding, forget/close, errors, parallel batches."""
 
 import asyncio
 import threading
@@ -18,13 +18,17 @@ class FakeGenerator(GeneratorBackend):
     """Zero colour and an all-ones mask (the face comes out unchanged), after ``cost_s`` of pretend work.
 
     Records each batch's size, the threads it ran on and how many runs overlapped.
+    With a ``gate``, each run waits for it to open, so a test can hold batches in
+    flight; a batch holding a frame whose AUs all equal ``fail_on_au`` raises.
     """
 
     name = "fake"
 
-    def __init__(self, cost_s: float = 0.0) -> None:
+    def __init__(self, cost_s: float = 0.0, *, gate: threading.Event | None = None) -> None:
         self.cost_s = cost_s
+        self.gate = gate
         self.fail_next: Exception | None = None
+        self.fail_on_au: float | None = None
         self.batch_sizes: list[int] = []
         self.thread_names: set[str] = set()
         self.most_concurrent = 0
@@ -38,14 +42,24 @@ class FakeGenerator(GeneratorBackend):
         try:
             self.thread_names.add(threading.current_thread().name)
             time.sleep(self.cost_s)
+            if self.gate is not None and not self.gate.wait(timeout=5.0):
+                raise TimeoutError("the test never opened the gate")
             self.batch_sizes.append(images.shape[0])
             if self.fail_next is not None:
                 error, self.fail_next = self.fail_next, None
                 raise error
+            if self.fail_on_au is not None and (aus == self.fail_on_au).all(axis=1).any():
+                raise RuntimeError(f"generator exploded on AU {self.fail_on_au}")
             return np.zeros_like(images), np.ones((images.shape[0], 1, *images.shape[2:]), np.float32)
         finally:
             with self._lock:
                 self._running -= 1
+
+    @property
+    def running(self) -> int:
+        """Runs in progress now."""
+        with self._lock:
+            return self._running
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +74,13 @@ def request(avatar: Avatar, index: int) -> RenderRequest:
 
 def soon(seconds: float = 1.0) -> float:
     return time.perf_counter() + seconds
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Let the loop (and the render threads) run until ``condition()`` holds."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.001)
 
 
 MakeScheduler = Callable[..., Awaitable[RenderScheduler]]
@@ -186,3 +207,69 @@ async def test_render_before_start_is_an_error(avatar: Avatar) -> None:
     scheduler = RenderScheduler(Renderer(FakeGenerator()))
     with pytest.raises(RuntimeError, match="start"):
         await scheduler.render("a", request(avatar, 0), deadline_s=soon())
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_at_most_workers_batches_render_at_once(
+    make_scheduler: MakeScheduler, avatar: Avatar, workers: int
+) -> None:
+    generator = FakeGenerator(gate=threading.Event())
+    scheduler = await make_scheduler(generator, max_batch=1, workers=workers)
+    calls = [
+        asyncio.create_task(scheduler.render(session, request(avatar, session), deadline_s=soon()))
+        for session in range(3)
+    ]
+    await until(lambda: generator.running == workers)
+    # the third session's request is still pending, not queued behind the busy workers
+    scheduler.forget(2)
+    generator.gate.set()
+    frames = await asyncio.gather(*calls)
+    assert [None if frame is None else frame.index for frame in frames] == [0, 1, None]
+    assert generator.batch_sizes == [1, 1]
+    assert generator.most_concurrent == workers
+    assert all(name.startswith("render") for name in generator.thread_names)
+
+
+async def test_close_waits_for_every_batch_being_rendered(
+    make_scheduler: MakeScheduler, avatar: Avatar
+) -> None:
+    generator = FakeGenerator(gate=threading.Event())
+    scheduler = await make_scheduler(generator, max_batch=1, workers=2)
+    calls = [
+        asyncio.create_task(scheduler.render(session, request(avatar, session), deadline_s=soon()))
+        for session in range(2)
+    ]
+    await until(lambda: generator.running == 2)
+    closing = asyncio.create_task(scheduler.close())
+    await asyncio.wait([closing], timeout=0.02)
+    assert not closing.done()
+    generator.gate.set()
+    await closing
+    assert (scheduler.stats.batches, scheduler.stats.frames_rendered) == (2, 2)
+    frames = await asyncio.gather(*calls)
+    assert [None if frame is None else frame.index for frame in frames] == [0, 1]
+
+
+async def test_an_error_in_one_parallel_batch_spares_the_other(
+    make_scheduler: MakeScheduler, avatar: Avatar
+) -> None:
+    generator = FakeGenerator(gate=threading.Event())
+    generator.fail_on_au = 1.0
+    scheduler = await make_scheduler(generator, max_batch=1, workers=2)
+    calls = [
+        asyncio.create_task(scheduler.render(session, request(avatar, index), deadline_s=soon()))
+        for session, index in (("a", 1), ("b", 2))
+    ]
+    await until(lambda: generator.running == 2)
+    generator.gate.set()
+    failed, rendered = await asyncio.gather(*calls, return_exceptions=True)
+    assert isinstance(failed, RuntimeError) and str(failed) == "generator exploded on AU 1.0"
+    assert isinstance(rendered, VideoFrame) and rendered.index == 2
+    frame = await scheduler.render("a", request(avatar, 3), deadline_s=soon())
+    assert frame is not None and frame.index == 3
+    assert (scheduler.stats.batches_failed, scheduler.stats.batches) == (1, 2)
+
+
+def test_workers_must_be_at_least_one() -> None:
+    with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
+        RenderScheduler(Renderer(FakeGenerator()), workers=0)
