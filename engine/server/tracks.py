@@ -100,12 +100,19 @@ class AvatarVideoTrack(MediaStreamTrack):
         self._last_was_rendered = False
         self._last_index = -1
         self._index_offset = 0
+        self._newest_sent_index = -1
+        """The session frame index of the newest rendered frame sent (not the pts index)."""
 
     def publish(self, frame: VideoFrame, picture: av.VideoFrame) -> None:
         """Offer a newly rendered frame and its yuv420p picture; the newest one wins.
 
-        Of two frames waiting, the older one is dropped and counted as skipped.
+        Of two frames waiting, the older one is dropped and counted as skipped;
+        so is a frame older than one already sent (frames rendered in parallel
+        can finish out of order), which would step the face back in time.
         """
+        if frame.index <= self._newest_sent_index:
+            self._skip()
+            return
         if self._waiting is not None:
             self._skip()
             if frame.index <= self._waiting[0].index:
@@ -145,6 +152,7 @@ class AvatarVideoTrack(MediaStreamTrack):
         assert self._waiting is not None
         frame, picture = self._waiting
         self._waiting = None
+        self._newest_sent_index = frame.index
         index = frame.index + self._index_offset
         if index <= self._last_index:
             self._index_offset += self._last_index + 1 - index

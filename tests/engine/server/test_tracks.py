@@ -98,6 +98,21 @@ async def test_video_track_stamps_still_rendered_and_repeated_frames() -> None:
     assert (await track.recv()).pts == 12 * TICK
 
 
+async def test_video_track_never_steps_back_to_a_frame_older_than_one_sent() -> None:
+    """Frames rendered in parallel can finish out of order: the older one is skipped, not shown after."""
+    clock = Clock()
+    skipped: list[None] = []
+    track = AvatarVideoTrack(_picture(0), fps=FPS, on_skipped=lambda: skipped.append(None), clock=clock)
+    newer = _picture(12)
+    track.publish(_frame(2), newer)
+    assert await track.recv() is newer
+    clock.advance(1)
+    track.publish(_frame(1), _picture(11))
+    assert len(skipped) == 1
+    clock.advance(0.5)
+    assert await track.recv() is newer  # the last picture repeated, never frame 1
+
+
 def _audio(start: int, rate_hz: int = 48_000, samples: int = 960) -> av.AudioFrame:
     frame = av.AudioFrame.from_ndarray(np.full((1, samples * 2), start % 100, np.int16), format="s16", layout="stereo")
     frame.sample_rate = rate_hz
