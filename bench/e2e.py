@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.latency import SEGMENTS, Onsets, onset_latencies, pair_frames
-from bench.models import ModelSetup, add_model_arguments, generator_source, generator_width
+from bench.models import add_model_arguments, generator_source, model_setup
 from bench.plots import new_figure, save
 from bench.report import Report, Target, percentiles
 from bench.server_process import ServerProcess, running_server, server_arguments
@@ -121,7 +121,7 @@ def stream_to_server(
     ``on_tick(server)`` is called about every ``tick_s`` while streaming.
     """
     generator = generator_source(args.width, cache_dir() / "bench")
-    setup = ModelSetup(args.backend, args.precision, args.threads, generator_width(generator))
+    setup = model_setup(args.backend, generator, precision=args.precision, threads=args.threads, streams=args.streams)
     regions = watched_regions(load_avatar(), args.size)
     arguments = server_arguments(setup, generator, size_px=args.size, fps=args.fps, max_sessions=1)
     print(f"{args.scenario}: starting avatar serve {' '.join(arguments)} ...", flush=True)

@@ -10,8 +10,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, BackendOptions, GeneratorBackend, create_backends
+from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, GeneratorBackend, create_backends
 from engine.backends.model_files import UNTRAINED_GENERATOR_WIDTH, ModelSource, resolve_source
+from engine.backends.selection import default_options
 
 SEED = 0
 
@@ -22,13 +23,15 @@ class ModelSetup:
 
     backend: a name from ``engine.backends.BACKENDS``.
     precision: generator arithmetic (f32, bf16).
-    threads: intra-op threads per network.
+    threads: intra-op threads per generator run.
+    streams: generator runs at once.
     generator_width: the generator's conv_dim (None: could not be read).
     """
 
     backend: str
     precision: str
     threads: int
+    streams: int
     generator_width: int | None
 
     def as_dict(self) -> dict[str, object]:
@@ -36,8 +39,17 @@ class ModelSetup:
             "backend": self.backend,
             "precision": self.precision,
             "threads": self.threads,
+            "streams": self.streams,
             "generator_width": self.generator_width,
         }
+
+
+def model_setup(
+    backend: str, generator: ModelSource, *, precision: str | None, threads: int | None, streams: int | None
+) -> ModelSetup:
+    """The setup ``avatar serve`` would run with these flags (None: the backend's default, as the server)."""
+    options = default_options(backend, threads=threads, streams=streams, precision=precision)
+    return ModelSetup(backend, options.precision, options.threads, options.streams, generator_width(generator))
 
 
 def generator_source(width: int | None, folder: Path) -> ModelSource:
@@ -76,13 +88,18 @@ def generator_width(source: ModelSource) -> int | None:
 
 
 def build_backends(
-    backend: str, generator: ModelSource, *, precision: str = "f32", threads: int = 2
+    backend: str,
+    generator: ModelSource,
+    *,
+    precision: str | None = None,
+    threads: int | None = None,
+    streams: int | None = None,
 ) -> tuple[GeneratorBackend, AUStepBackend, ModelSetup]:
     """The generator and CAUSE runtimes (CAUSE: the default weights), and their setup for the record."""
-    gen, au = create_backends(
-        backend, generator, resolve_source("cause", None), BackendOptions(threads=threads, precision=precision)
-    )
-    return gen, au, ModelSetup(backend, precision, threads, generator_width(generator))
+    setup = model_setup(backend, generator, precision=precision, threads=threads, streams=streams)
+    options = default_options(backend, threads=setup.threads, streams=setup.streams, precision=setup.precision)
+    gen, au = create_backends(backend, generator, resolve_source("cause", None), options)
+    return gen, au, setup
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, default_width: int | None) -> None:
@@ -90,9 +107,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_width: int |
     group = parser.add_argument_group("models and runtime")
     group.add_argument("--backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,
                        help=f"runtime for both networks (default: {DEFAULT_BACKEND}, the server's on CPU)")
-    group.add_argument("--precision", choices=("f32", "bf16"), default="f32",
-                       help="generator arithmetic (default: f32)")
-    group.add_argument("--threads", type=int, default=2, help="threads per network (default: 2, as the server)")
+    group.add_argument("--precision", choices=("f32", "bf16"), default=None,
+                       help="generator arithmetic (default: the server's, bf16 on openvino where the CPU has it)")
+    group.add_argument("--threads", type=int, default=None,
+                       help="threads per generator run (default: the server's for the backend)")
+    group.add_argument("--streams", type=int, default=None,
+                       help="generator runs at once, openvino only (default: the server's for the backend)")
     group.add_argument(
         "--width", type=int, default=default_width,
         help="generator conv_dim: a random generator of this width; omit for the server's default generator "

@@ -58,6 +58,7 @@ def server_arguments(
     """``avatar serve`` flags for this setup: the same weights it would load by default (CAUSE) or the
     generator given, as ONNX files for the ONNX runtimes, exported here once (no torch in the server)."""
     args = ["--backend", setup.backend, "--precision", setup.precision, "--threads", str(setup.threads),
+            "--streams", str(setup.streams),
             "--size", str(size_px), "--fps", str(fps), "--max-sessions", str(max_sessions)]
     if setup.backend == "torch":
         return args + (["--generator", str(generator.path)] if generator.path is not None else [])

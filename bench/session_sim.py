@@ -8,12 +8,16 @@ phase within the 20 ms (seeded), as independent clients' packets do;
 goes to the shared ``RenderScheduler`` with the server's deadline (audio
 arrival + one frame interval); a rendered frame is converted to I420
 (``PictureFormatter``, in a thread) and encoded by aiortc's VP8 encoder in the
-default executor, as aiortc's sender does. Only the network is missing: no
+default executor, as aiortc's sender does, one frame at a time per session.
+The scheduler renders as many batches at once as the generator runtime allows
+(``parallel_runs``), as the server's does. Only the network is missing: no
 Opus decode, no RTP, no client.
 
 A frame is on time when its batch ended by its deadline; late when it ended
 after; skipped when it was never rendered (superseded by the session's next
-frame, or expired). The late rate counts late and skipped frames.
+frame, or expired) or finished after its successor (renders in parallel can
+end out of order; the server's track drops such a frame too). The late rate
+counts late and skipped frames.
 """
 
 import asyncio
@@ -76,7 +80,9 @@ async def run_sessions(
     settings: SimSettings,
 ) -> Outcome:
     """Run ``sessions`` concurrent sessions of ``audio`` ((n, 2) int16 at 48 kHz, looped) and count frames."""
-    scheduler = RenderScheduler(Renderer(generator), max_batch=max_batch, batch_window_ms=batch_window_ms)
+    scheduler = RenderScheduler(
+        Renderer(generator), max_batch=max_batch, batch_window_ms=batch_window_ms, workers=generator.parallel_runs
+    )
     worker = AUWorker()
     await scheduler.start()
     outcome = Outcome()
@@ -117,7 +123,7 @@ async def _feed(
     height, width = avatar.portrait.shape[:2]
     formatter = PictureFormatter(portrait_height_px=height, portrait_width_px=width,
                                  output_size_px=settings.size_px)
-    encoder = get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=VIDEO_CLOCK_RATE_HZ))
+    output = _Output(formatter, get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=VIDEO_CLOCK_RATE_HZ)))
     packet = WEBRTC_RATE_HZ * PACKET_MS // 1000
     offset = (index * 37 * packet) % audio.shape[0]  # each session speaks another part of the audio
     renders: set[asyncio.Task[None]] = set()
@@ -132,7 +138,7 @@ async def _feed(
         push = functools.partial(session.push_audio, audio[first : first + packet], arrival_s=arrival_s)
         for frame in await worker.run(push):
             counted = window[0] <= arrival_s < window[1]
-            task = asyncio.create_task(_render(index, frame, scheduler, avatar, formatter, encoder, settings,
+            task = asyncio.create_task(_render(index, frame, scheduler, avatar, output, settings,
                                                outcome if counted else None))
             renders.add(task)
             task.add_done_callback(renders.discard)
@@ -140,29 +146,43 @@ async def _feed(
     await asyncio.gather(*renders)
 
 
+class _Output:
+    """A session's way out: I420 conversion and its VP8 encoder, fed in frame order, one frame at a time."""
+
+    def __init__(self, formatter: PictureFormatter, encoder: object) -> None:
+        self.formatter = formatter
+        self.encoder = encoder
+        self.newest_index = -1
+        """The newest frame index taken for encoding; an older frame finishing later is not shown."""
+        self.lock = asyncio.Lock()
+
+
 async def _render(
     index: int,
     frame: AUFrame,
     scheduler: RenderScheduler,
     avatar: Avatar,
-    formatter: PictureFormatter,
-    encoder: object,
+    output: _Output,
     settings: SimSettings,
     outcome: Outcome | None,
 ) -> None:
     deadline_s = frame.trace.audio_arrival_s + 1.0 / settings.fps
     video = await scheduler.render(index, RenderRequest(avatar, frame), deadline_s=deadline_s)
+    shown = video is not None and video.index > output.newest_index
     if outcome is not None:
         outcome.due += 1
-        if video is None:
+        if video is None or not shown:
             outcome.skipped += 1
         elif video.trace.render_end_s is not None and video.trace.render_end_s <= deadline_s:
             outcome.on_time += 1
         else:
             outcome.late += 1
-    if video is None:
+    if video is None or not shown:
         return
-    picture = await asyncio.to_thread(formatter, video.rgb)
-    picture.pts = video.index * VIDEO_CLOCK_RATE_HZ // settings.fps
-    picture.time_base = VIDEO_TIME_BASE
-    await asyncio.get_running_loop().run_in_executor(None, encoder.encode, picture, False)  # type: ignore[attr-defined]
+    output.newest_index = video.index
+    async with output.lock:
+        picture = await asyncio.to_thread(output.formatter, video.rgb)
+        picture.pts = video.index * VIDEO_CLOCK_RATE_HZ // settings.fps
+        picture.time_base = VIDEO_TIME_BASE
+        encode = output.encoder.encode  # type: ignore[attr-defined]
+        await asyncio.get_running_loop().run_in_executor(None, encode, picture, False)

@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
 def run(args: argparse.Namespace) -> Report:
     generator, au_backend, setup = build_backends(
         args.backend, generator_source(args.width, cache_dir() / "bench"), precision=args.precision,
-        threads=args.threads,
+        threads=args.threads, streams=args.streams,
     )
     avatar = load_avatar()
     audio = as_webrtc_audio(looped_speech(args.seconds))

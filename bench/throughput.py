@@ -9,10 +9,12 @@ would say more about the clients than about the engine. What the simulation
 leaves out (Opus decoding, RTP, DTLS, about 1 ms per 20 ms packet per
 session) makes its counts an upper bound; ``e2e`` measures one real session.
 
-For each backend, width and batching mode (``max_batch`` = the server's
-default, or 1), sessions go up from 1 until more than ``MAX_LATE_RATE`` of
+For each backend, width and batching mode (``max_batch`` 8, the server's
+default on a GPU, or 1, its default on a CPU), sessions go up from 1 until more than ``MAX_LATE_RATE`` of
 the frames due are late or skipped; the largest count that stayed within it
-is the result.
+is the result. Each backend runs as ``avatar serve`` would run it by default
+(precision, threads, streams: ``engine.backends.selection.default_options``),
+unless ``--precision`` / ``--threads`` / ``--streams`` say otherwise.
 """
 
 import argparse
@@ -20,7 +22,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from bench.models import build_backends, generator_source
+from bench.models import ModelSetup, build_backends, generator_source
 from bench.plots import new_figure, save
 from bench.report import Report, Target
 from bench.session_sim import SimSettings, run_sessions
@@ -29,6 +31,7 @@ from bench.targets import MAX_LATE_RATE, MIN_SESSIONS
 from engine.avatar import load_avatar
 from engine.backends import BACKENDS, DEFAULT_BACKEND
 from engine.backends.model_files import cache_dir
+from engine.backends.selection import default_max_batch
 from engine.server.config import ServerConfig
 
 NAME = "throughput"
@@ -42,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
                         help="runtimes (default: %(default)s)")
     parser.add_argument("--widths", type=int, nargs="+", default=[8] if smoke else [32, 16],
                         help="generator conv_dim values (default: %(default)s)")
-    parser.add_argument("--max-batches", type=int, nargs="+", default=[SERVER_DEFAULTS.max_batch, 1],
-                        help="scheduler max_batch values: batched across sessions, and not (default: %(default)s)")
+    parser.add_argument("--max-batches", type=int, nargs="+", default=[default_max_batch("tensorrt"), 1],
+                        help="scheduler max_batch values: batched across sessions (the GPU default), and not "
+                        "(the CPU default) (default: %(default)s)")
     parser.add_argument("--max-sessions", type=int, default=2 if smoke else 12,
                         help="stop there even if every frame is on time (default: %(default)s)")
     parser.add_argument("--seconds", type=float, default=1.5 if smoke else 20.0,
@@ -53,7 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
     parser.add_argument("--fps", type=int, default=25, help="frame rate of every session (default: 25)")
     parser.add_argument("--size", type=int, default=256 if smoke else 512,
                         help="output video size, px (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=2, help="threads per network (default: 2)")
+    parser.add_argument("--precision", choices=("f32", "bf16"), default=None,
+                        help="openvino generator arithmetic (default: the server's, bf16 where the CPU has it)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per generator run (default: the server's for each backend)")
+    parser.add_argument("--streams", type=int, default=None,
+                        help="openvino generator runs at once (default: the server's)")
 
 
 def run(args: argparse.Namespace) -> Report:
@@ -61,20 +70,26 @@ def run(args: argparse.Namespace) -> Report:
     audio = as_webrtc_audio(looped_speech(30.0))
     settings = SimSettings(fps=args.fps, size_px=args.size, seconds=args.seconds, warmup_s=args.warmup)
     points: list[dict[str, Any]] = []
+    setups: dict[str, ModelSetup] = {}
     for backend in args.backends:
         for width in args.widths:
             generator, au_backend, setup = build_backends(
-                backend, generator_source(width, cache_dir() / "bench"), threads=args.threads
+                backend, generator_source(width, cache_dir() / "bench"),
+                precision=args.precision if backend == "openvino" else None,
+                threads=args.threads, streams=args.streams if backend == "openvino" else None,
             )
+            setups[backend] = setup
             for max_batch in args.max_batches:
                 for sessions in range(1, args.max_sessions + 1):
                     outcome = asyncio.run(run_sessions(
                         sessions, generator=generator, au_backend=au_backend, avatar=avatar, audio=audio,
                         max_batch=max_batch, batch_window_ms=SERVER_DEFAULTS.batch_window_ms, settings=settings,
                     ))
-                    points.append({"backend": backend, "width": setup.generator_width, "max_batch": max_batch,
+                    points.append({"backend": backend, "precision": setup.precision, "threads": setup.threads,
+                                   "streams": setup.streams, "width": setup.generator_width, "max_batch": max_batch,
                                    "sessions": sessions, **vars(outcome), "late_rate": outcome.late_rate})
-                    print(f"  {backend} width {width} max_batch {max_batch}: {sessions} sessions, "
+                    print(f"  {backend} {setup.precision} {setup.streams}x{setup.threads} threads width {width} "
+                          f"max_batch {max_batch}: {sessions} sessions, "
                           f"{outcome.late_rate:.1%} late ({outcome.due} due, mean batch {outcome.mean_batch:.1f})",
                           flush=True)
                     if outcome.late_rate > MAX_LATE_RATE:
@@ -91,7 +106,9 @@ def run(args: argparse.Namespace) -> Report:
         config={"seconds": args.seconds, "warmup_s": args.warmup, "fps": args.fps, "size_px": args.size,
                 "max_sessions": args.max_sessions, "max_late_rate": MAX_LATE_RATE,
                 "sessions": "in-process simulation on the server's parts (bench/session_sim.py)"},
-        setup={"backend": args.backends, "precision": "f32", "threads": args.threads, "generator_width": args.widths},
+        setup={"backend": args.backends, "generator_width": args.widths,
+               **{field: {name: getattr(setup, field) for name, setup in setups.items()}
+                  for field in ("precision", "threads", "streams")}},
         results={"points": points, "summary": summary},
         headers=["backend", "width", "max_batch", "sessions ok", "late at ok", "late at next", "mean batch at ok"],
         rows=[[s["backend"], s["width"], s["max_batch"], s["max_sessions_ok"], s["late_rate_at_ok"],

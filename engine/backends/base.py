@@ -17,6 +17,9 @@ class GeneratorBackend(ABC):
     """Runs the GANimation generator on a batch of face crops."""
 
     name: str
+    parallel_runs: int = 1
+    """How many ``run`` calls may be in flight at once, from different threads;
+    the render scheduler renders that many batches at once."""
 
     @abstractmethod
     def run(self, images: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

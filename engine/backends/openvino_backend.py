@@ -1,21 +1,24 @@
-"""OpenVINO on the CPU, in float32 or bfloat16 (on CPUs with AVX-512 BF16 or AMX)."""
+"""OpenVINO on the CPU for the generator, in float32 or bfloat16 (on CPUs with AVX-512 BF16 or AMX).
 
+CAUSE steps run on ONNX Runtime even in the openvino backend (see
+``engine.backends.registry``: per call, OpenVINO costs four times the CPU).
+
+Thread pinning is off. OpenVINO pins its inference threads to cores by
+default, and every compiled model pins from core 0 on: the threads of two
+streams, or of two processes, end up sharing one core while the other idles. Measured on the 2-core dev machine (width-16 generator, bf16, one
+thread each): two inferences at once took 15 ms each pinned, 7-8 ms unpinned,
+against 7.5 ms alone. In the throughput simulation (bench/session_sim.py, 3
+sessions) late frames fell from 22-29 % pinned to 6 % unpinned.
+"""
+
+import queue
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from engine.backends.base import AUStepBackend, BackendUnavailable, GeneratorBackend
-from engine.backends.onnx_io import (
-    CAUSE_AU_OUTPUT,
-    CAUSE_MEL_INPUT,
-    GENERATOR_OUTPUTS,
-    LOOKAHEAD_METADATA_KEY,
-    cause_state_inputs,
-    cause_state_outputs,
-    generator_feed,
-    parse_lookahead,
-)
+from engine.backends.base import BackendUnavailable, GeneratorBackend
+from engine.backends.onnx_io import GENERATOR_OUTPUTS, generator_feed
 
 Precision = Literal["f32", "bf16"]
 
@@ -28,12 +31,23 @@ def _core() -> Any:
     return ov.Core()
 
 
-def _compile(core: Any, model: Any, threads: int, precision: Precision) -> Any:
+def bf16_supported() -> bool:
+    """Whether OpenVINO can run bfloat16 on this CPU (AVX-512 BF16 or AMX); False without openvino."""
+    try:
+        return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except BackendUnavailable:
+        return False
+
+
+def _compile(core: Any, model: Any, threads: int, precision: Precision, streams: int = 1) -> Any:
+    """Compile for ``streams`` inferences at once, ``threads`` threads each."""
     if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         raise BackendUnavailable("this CPU has no bfloat16 support; use --precision f32")
     config = {
-        "INFERENCE_NUM_THREADS": threads,
         "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": streams,
+        "INFERENCE_NUM_THREADS": threads * streams,
+        "ENABLE_CPU_PINNING": False,
         "INFERENCE_PRECISION_HINT": precision,
     }
     return core.compile_model(model, "CPU", config)
@@ -46,40 +60,30 @@ def _run(request: Any, outputs: list[str], feed: dict[str, np.ndarray]) -> list[
 
 
 class OpenVinoGenerator(GeneratorBackend):
+    """``streams`` inference requests on one compiled model: that many ``run`` calls may overlap.
+
+    On a busy CPU server, parallel single-threaded runs serve more sessions
+    than one multi-threaded run at a time: a run split over threads waits at
+    each layer for its slowest thread, and the other stages (CAUSE, colour
+    conversion, encoding) keep taking cores from it.
+    """
+
     name = "openvino"
 
-    def __init__(self, onnx_path: Path, *, threads: int, precision: Precision = "f32") -> None:
+    def __init__(self, onnx_path: Path, *, threads: int, precision: Precision = "f32", streams: int = 1) -> None:
+        if threads < 1 or streams < 1:
+            raise ValueError(f"threads and streams must be at least 1, got {threads} and {streams}")
         core = _core()
-        self._request = _compile(core, core.read_model(str(onnx_path)), threads, precision).create_infer_request()
+        compiled = _compile(core, core.read_model(str(onnx_path)), threads, precision, streams)
+        self.parallel_runs = streams
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(streams):
+            self._idle.put(compiled.create_infer_request())
 
     def run(self, images: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        color, mask = _run(self._request, list(GENERATOR_OUTPUTS), generator_feed(images, aus))
+        request = self._idle.get()
+        try:
+            color, mask = _run(request, list(GENERATOR_OUTPUTS), generator_feed(images, aus))
+        finally:
+            self._idle.put(request)
         return color, mask
-
-
-class OpenVinoAUStep(AUStepBackend):
-    name = "openvino"
-
-    def __init__(self, onnx_path: Path, *, threads: int, precision: Precision = "f32") -> None:
-        core = _core()
-        model = core.read_model(str(onnx_path))
-        key = ["framework", LOOKAHEAD_METADATA_KEY]
-        recorded = model.get_rt_info(key).astype(str) if model.has_rt_info(key) else None
-        self.lookahead_hops = parse_lookahead(recorded, onnx_path)
-        compiled = _compile(core, model, threads, precision)
-        self._request = compiled.create_infer_request()
-        inputs = {port.get_any_name(): port for port in compiled.inputs}
-        self._state_names = cause_state_inputs(list(inputs))
-        self._state_tails = [
-            tuple(int(d.get_length()) for d in inputs[n].get_partial_shape()[1:]) for n in self._state_names
-        ]
-        self._outputs = [CAUSE_AU_OUTPUT, *cause_state_outputs(len(self._state_names))]
-
-    def initial_state(self, batch_size: int) -> list[np.ndarray]:
-        return [np.zeros((batch_size, *tail), np.float32) for tail in self._state_tails]
-
-    def step(self, mel: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        feed = {CAUSE_MEL_INPUT: np.ascontiguousarray(mel, dtype=np.float32)}
-        feed.update(zip(self._state_names, state))
-        au, *new_state = _run(self._request, self._outputs, feed)
-        return au, new_state

@@ -11,23 +11,44 @@ DEFAULT_BACKEND = "openvino"
 bench/results/backends-*.json, produced by ``python -m bench.backends``."""
 
 
+AU_THREADS = 1
+"""Threads for a CAUSE step on the CPU runtimes. A step is too small to split:
+with OpenVINO on the dev machine one thread costs 0.37 ms of CPU per step and
+two cost 1.1 ms, for the same 0.35-0.55 ms wall time, and the AU worker runs
+50 steps a second per session."""
+
+
 @dataclass(frozen=True)
 class BackendOptions:
-    """How a runtime is set up.
+    """How a runtime is set up (``engine.backends.selection.default_options`` picks them per backend).
 
-    threads: intra-op threads per network (the dev and CI machines have 2 cores).
+    threads: intra-op threads per generator run. CAUSE runs on ``AU_THREADS``,
+        except under torch, whose thread count is one setting for the process.
+    streams: generator runs that may overlap, each on its own thread
+        (OpenVINO only; 1 elsewhere).
     precision: generator arithmetic, ``f32``, ``bf16`` (OpenVINO only) or ``f16``
         (TensorRT only); CAUSE always runs in f32 because it is cheap and its
         streaming must match offline.
     """
 
-    threads: int = 2
+    threads: int = 1
+    streams: int = 1
     precision: str = "f32"
+
+    def __post_init__(self) -> None:
+        if self.threads < 1 or self.streams < 1:
+            raise ValueError(f"threads and streams must be at least 1, got {self.threads} and {self.streams}")
+
+
+def _single_stream(backend: str, opts: BackendOptions) -> None:
+    if opts.streams != 1:
+        raise ValueError(f"{backend} runs one generator call at a time; --streams > 1 needs --backend openvino")
 
 
 def _torch(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[GeneratorBackend, AUStepBackend]:
     from engine.backends.torch_backend import TorchAUStep, TorchGenerator
 
+    _single_stream("torch", opts)
     return (
         TorchGenerator(load_torch_network(gen), threads=opts.threads),
         TorchAUStep(load_torch_network(cause), threads=opts.threads),
@@ -41,26 +62,38 @@ def _onnxruntime(
 
     if opts.precision != "f32":
         raise ValueError(f"onnxruntime runs f32 only here, not {opts.precision}; use --backend openvino for bf16")
+    _single_stream("onnxruntime", opts)
     return (
         OnnxRuntimeGenerator(onnx_file(gen), threads=opts.threads),
-        OnnxRuntimeAUStep(onnx_file(cause), threads=opts.threads),
+        OnnxRuntimeAUStep(onnx_file(cause), threads=AU_THREADS),
     )
 
 
 def _openvino(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[GeneratorBackend, AUStepBackend]:
-    from engine.backends.openvino_backend import OpenVinoAUStep, OpenVinoGenerator
+    """OpenVINO for the generator; CAUSE on ONNX Runtime, which steps it for a quarter of the CPU time.
+
+    A CAUSE step is a few small convolutions on 1-2 hops, so per-call overhead
+    is most of its cost: measured on the dev machine, one step took 0.08 ms of
+    CPU on ONNX Runtime and 0.32 ms on OpenVINO (both one thread), and 0.4 vs
+    0.9 ms while four simulated sessions kept both cores busy.
+    """
+    from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep
+    from engine.backends.openvino_backend import OpenVinoGenerator
 
     if opts.precision not in ("f32", "bf16"):
         raise ValueError(f"openvino precision must be f32 or bf16, not {opts.precision}")
     return (
-        OpenVinoGenerator(onnx_file(gen), threads=opts.threads, precision=opts.precision),  # type: ignore[arg-type]
-        OpenVinoAUStep(onnx_file(cause), threads=opts.threads),
+        OpenVinoGenerator(
+            onnx_file(gen), threads=opts.threads, precision=opts.precision, streams=opts.streams  # type: ignore[arg-type]
+        ),
+        OnnxRuntimeAUStep(onnx_file(cause), threads=AU_THREADS),
     )
 
 
 def _tensorrt(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[GeneratorBackend, AUStepBackend]:
     from engine.backends.tensorrt_backend import create_tensorrt_backends
 
+    _single_stream("tensorrt", opts)
     return create_tensorrt_backends(gen, cause, precision=opts.precision)
 
 

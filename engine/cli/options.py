@@ -6,7 +6,7 @@ from pathlib import Path
 
 from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, BackendOptions, GeneratorBackend, create_backends
 from engine.backends.model_files import ModelSource, resolve_source
-from engine.backends.selection import AUTO, default_precision, select_backend
+from engine.backends.selection import AUTO, default_options, select_backend
 
 UNTRAINED_BANNER = """\
 ************************************************************************
@@ -48,9 +48,21 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         choices=("f32", "bf16", "f16"),
         default=None,
         help="generator arithmetic; bf16 needs --backend openvino and a CPU with bfloat16, f16 needs tensorrt "
-        "(default: f16 on tensorrt, f32 elsewhere)",
+        "(default: f16 on tensorrt, bf16 on openvino where the CPU has it, else f32)",
     )
-    group.add_argument("--threads", type=int, default=2, help="CPU threads per network (default: 2)")
+    group.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads per generator run (default: 1 on openvino, every core on torch and onnxruntime)",
+    )
+    group.add_argument(
+        "--streams",
+        type=int,
+        default=None,
+        help="generator runs at once, each on its own thread, to serve many sessions (openvino only; "
+        "default: cores / --threads on openvino, else 1)",
+    )
     add_weight_options(group)
 
 
@@ -81,11 +93,13 @@ def announce_weights(*sources: ModelSource) -> None:
 
 def runtime_options(args: argparse.Namespace) -> tuple[str, BackendOptions]:
     """The backend ``--backend`` resolves to (``auto`` decided and said on stderr) and its options."""
-    if args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    for flag, value in (("--threads", args.threads), ("--streams", args.streams)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be at least 1, got {value}")
     choice = select_backend(args.backend)
     print(choice.describe(), file=sys.stderr)
-    return choice.name, BackendOptions(threads=args.threads, precision=args.precision or default_precision(choice.name))
+    options = default_options(choice.name, threads=args.threads, streams=args.streams, precision=args.precision)
+    return choice.name, options
 
 
 def build_backends(args: argparse.Namespace) -> tuple[GeneratorBackend, AUStepBackend]:

@@ -73,6 +73,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         backend=backend,
         precision=options.precision,
         threads=options.threads,
+        streams=options.streams,
         generator_path=Path(args.generator) if args.generator else None,
         cause_path=Path(args.cause) if args.cause else None,
     )

@@ -20,7 +20,11 @@ class ServerConfig:
         this long after the answer is closed.
     max_message_bytes: largest WebSocket message accepted; larger ones are
         refused with a close code 1009 and a reason.
-    max_batch: most frames the scheduler renders in one generator call.
+    precision, threads, streams: the generator runtime's settings (see
+        ``engine.backends.BackendOptions``); None: the backend's default
+        (``engine.backends.selection.default_options``).
+    max_batch: most frames the scheduler renders in one generator call; None:
+        the backend's default (``engine.backends.selection.default_max_batch``).
     batch_window_ms: how long the scheduler waits after the first due frame for
         others to join its batch.
     """
@@ -30,8 +34,9 @@ class ServerConfig:
     fps: int = 25
     output_size_px: int = 512
     backend: str = "openvino"
-    precision: str = "f32"
-    threads: int = 2
+    precision: str | None = None
+    threads: int | None = None
+    streams: int | None = None
     avatar_path: Path | None = None
     face_box: str | None = None
     generator_path: Path | None = None
@@ -40,5 +45,5 @@ class ServerConfig:
     session_idle_timeout_s: float = 30.0
     ice_timeout_s: float = 15.0
     max_message_bytes: int = 1 << 20
-    max_batch: int = 8
+    max_batch: int | None = None
     batch_window_ms: float = 3.0

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from engine.avatar import Avatar, load_avatar, parse_face_box
-from engine.backends import AUStepBackend, BackendOptions, GeneratorBackend, create_backends
+from engine.backends import AUStepBackend, GeneratorBackend, create_backends
 from engine.backends.model_files import resolve_source
+from engine.backends.selection import default_max_batch, default_options
 from engine.pipeline import Renderer
 from engine.scheduler import RenderScheduler
 from engine.server.config import ServerConfig
@@ -65,10 +66,13 @@ def build_context(config: ServerConfig) -> EngineContext:
         config.backend,
         resolve_source("generator", config.generator_path),
         resolve_source("cause", config.cause_path),
-        BackendOptions(threads=config.threads, precision=config.precision),
+        default_options(config.backend, threads=config.threads, streams=config.streams, precision=config.precision),
     )
     scheduler = RenderScheduler(
-        Renderer(generator), max_batch=config.max_batch, batch_window_ms=config.batch_window_ms
+        Renderer(generator),
+        max_batch=config.max_batch or default_max_batch(config.backend),
+        batch_window_ms=config.batch_window_ms,
+        workers=generator.parallel_runs,
     )
     slots = SessionSlots(limit=config.max_sessions)
     return EngineContext(

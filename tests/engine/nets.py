@@ -8,7 +8,6 @@ import torch
 from engine.backends.base import AUStepBackend
 from engine.backends.model_files import export_onnx
 from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep
-from engine.backends.openvino_backend import OpenVinoAUStep
 from engine.backends.torch_backend import TorchAUStep
 from models.cause import CauseConfig, CauseNet
 from models.ganimation import Generator
@@ -40,7 +39,6 @@ def au_step_backends(net: CauseNet, tmp: Path) -> dict[str, AUStepBackend]:
     return {
         "torch": TorchAUStep(net, threads=1),
         "onnxruntime": OnnxRuntimeAUStep(onnx_path, threads=1),
-        "openvino": OpenVinoAUStep(onnx_path, threads=1),
     }
 
 

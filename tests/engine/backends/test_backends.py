@@ -1,5 +1,6 @@
 """Every runtime computes the same networks; weights resolve and export as documented."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,19 @@ def test_cpu_runtimes_match_torch(generator_files, batch: int) -> None:
         assert color.shape == (batch, 3, 128, 128) and mask.shape == (batch, 1, 128, 128)
         np.testing.assert_allclose(color, ref_color, atol=1e-4, err_msg=backend.name)
         np.testing.assert_allclose(mask, ref_mask, atol=1e-4, err_msg=backend.name)
+
+
+def test_openvino_streams_run_in_parallel_threads_with_the_same_results(generator_files) -> None:
+    _, onnx_path = generator_files
+    backend = OpenVinoGenerator(onnx_path, threads=1, streams=2)
+    assert backend.parallel_runs == 2
+    batches = [inputs(batch) for batch in (1, 2, 1, 3)]
+    serial = [backend.run(*batch) for batch in batches]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parallel = list(pool.map(lambda batch: backend.run(*batch), batches))
+    for (color, mask), (want_color, want_mask) in zip(parallel, serial):
+        np.testing.assert_array_equal(color, want_color)
+        np.testing.assert_array_equal(mask, want_mask)
 
 
 def test_bf16_stays_close_to_f32(generator_files) -> None:

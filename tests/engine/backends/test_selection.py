@@ -6,7 +6,16 @@ import pytest
 
 from engine.backends import selection
 from engine.backends.registry import DEFAULT_BACKEND
-from engine.backends.selection import BackendChoice, default_precision, select_backend, tensorrt_unavailable_reason
+from engine.backends import BackendOptions
+from engine.backends.openvino_backend import bf16_supported
+from engine.backends.selection import (
+    BackendChoice,
+    default_options,
+    default_precision,
+    select_backend,
+    tensorrt_unavailable_reason,
+    usable_cores,
+)
 
 no_gpu_here = pytest.mark.skipif(bool(selection.cuda_gpu_names()), reason="this machine has a CUDA GPU")
 
@@ -42,7 +51,15 @@ def test_named_backends_pass_through_and_unknown_ones_are_explained() -> None:
 
 def test_precision_defaults() -> None:
     assert default_precision("tensorrt") == "f16"
-    assert default_precision("openvino") == "f32" and default_precision("torch") == "f32"
+    assert default_precision("openvino") == ("bf16" if bf16_supported() else "f32")
+    assert default_precision("torch") == "f32" and default_precision("onnxruntime") == "f32"
+
+
+def test_runtime_defaults_keep_every_core_busy() -> None:
+    cores = usable_cores()
+    assert default_options("openvino", precision="f32") == BackendOptions(threads=1, streams=cores, precision="f32")
+    assert default_options("openvino", threads=2).streams == max(1, cores // 2)
+    assert default_options("onnxruntime") == BackendOptions(threads=cores, streams=1, precision="f32")
 
 
 @no_gpu_here
@@ -59,5 +76,5 @@ def test_cli_runs_the_cpu_default_and_prints_the_line(tmp_path: Path, capsys) ->
     args = build_parser().parse_args(["render", *weights])
     assert args.backend == "auto" and args.precision is None
     generator, au_step = build_backends(args)
-    assert generator.name == au_step.name == DEFAULT_BACKEND
+    assert generator.name == DEFAULT_BACKEND and au_step.name == "onnxruntime"  # CAUSE's cheaper runtime
     assert f"backend: {DEFAULT_BACKEND} (no CUDA GPU found: tensorrt needs one)" in capsys.readouterr().err.splitlines()

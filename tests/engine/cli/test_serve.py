@@ -4,6 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.backends import create_backends
+from engine.backends.model_files import ModelSource
+from engine.backends.openvino_backend import bf16_supported
+from engine.backends.selection import default_options, usable_cores
 from engine.cli.main import build_parser
 from engine.cli.serve import browser_url, config_from_args
 from engine.server.config import ServerConfig
@@ -26,6 +30,7 @@ def test_flags_map_onto_the_server_config() -> None:
         backend="onnxruntime",
         precision="f32",
         threads=1,
+        streams=1,
         generator_path=Path("g.onnx"),
         cause_path=Path("c.onnx"),
     )
@@ -43,9 +48,25 @@ def test_defaults_are_the_server_config_defaults() -> None:
     )
 
 
+def test_openvino_serves_with_one_single_threaded_run_per_core_by_default() -> None:
+    config = config_from_args(build_parser().parse_args(["serve", "--backend", "openvino"]))
+    assert config.threads == 1 and config.streams == usable_cores()
+    assert config.precision == ("bf16" if bf16_supported() else "f32")
+    config = config_from_args(build_parser().parse_args("serve --backend openvino --threads 2 --streams 3".split()))
+    assert (config.threads, config.streams) == (2, 3)
+
+
+def test_streams_need_openvino() -> None:
+    config = config_from_args(build_parser().parse_args("serve --backend onnxruntime --streams 2".split()))
+    with pytest.raises(ValueError, match="--streams > 1 needs --backend openvino"):
+        create_backends(config.backend, ModelSource("generator", None), ModelSource("cause", None),
+                        default_options(config.backend, streams=config.streams))
+
+
 @pytest.mark.parametrize(
     ("flags", "words"),
-    [("--fps 0", "--fps"), ("--size 255", "--size"), ("--max-sessions 0", "--max-sessions"), ("--port 70000", "--port")],
+    [("--fps 0", "--fps"), ("--size 255", "--size"), ("--max-sessions 0", "--max-sessions"), ("--port 70000", "--port"),
+     ("--threads 0", "--threads"), ("--streams 0", "--streams")],
 )
 def test_bad_values_are_refused(flags: str, words: str) -> None:
     args = build_parser().parse_args(["serve", "--backend", "openvino", *flags.split()])
