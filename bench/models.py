@@ -106,7 +106,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_width: int |
     """``--backend``, ``--precision``, ``--threads``, ``--width``: one runtime and generator for a scenario."""
     group = parser.add_argument_group("models and runtime")
     group.add_argument("--backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,
-                       help=f"runtime for both networks (default: {DEFAULT_BACKEND}, the server's on CPU)")
+                       help=f"runtime for the networks, as avatar serve --backend (default: {DEFAULT_BACKEND}, "
+                       "the server's on CPU)")
     group.add_argument("--precision", choices=("f32", "bf16"), default=None,
                        help="generator arithmetic (default: the server's, bf16 on openvino where the CPU has it)")
     group.add_argument("--threads", type=int, default=None,

@@ -39,16 +39,25 @@ class BackendOptions:
         if self.threads < 1 or self.streams < 1:
             raise ValueError(f"threads and streams must be at least 1, got {self.threads} and {self.streams}")
 
+    def describe(self) -> str:
+        """One line for the logs, e.g. ``generator bf16, 2 runs at once x 1 thread``."""
+        runs = f"{self.streams} runs at once x " if self.streams > 1 else ""
+        return f"generator {self.precision}, {runs}{self.threads} thread{'s' if self.threads > 1 else ''}"
 
-def _single_stream(backend: str, opts: BackendOptions) -> None:
-    if opts.streams != 1:
+
+PARALLEL_RUN_BACKENDS = ("openvino",)
+"""Backends whose generator can run several calls at once (``streams``)."""
+
+
+def check_streams(backend: str, streams: int) -> None:
+    """ValueError when ``streams`` > 1 is asked of a backend that runs one generator call at a time."""
+    if streams != 1 and backend not in PARALLEL_RUN_BACKENDS:
         raise ValueError(f"{backend} runs one generator call at a time; --streams > 1 needs --backend openvino")
 
 
 def _torch(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[GeneratorBackend, AUStepBackend]:
     from engine.backends.torch_backend import TorchAUStep, TorchGenerator
 
-    _single_stream("torch", opts)
     return (
         TorchGenerator(load_torch_network(gen), threads=opts.threads),
         TorchAUStep(load_torch_network(cause), threads=opts.threads),
@@ -62,7 +71,6 @@ def _onnxruntime(
 
     if opts.precision != "f32":
         raise ValueError(f"onnxruntime runs f32 only here, not {opts.precision}; use --backend openvino for bf16")
-    _single_stream("onnxruntime", opts)
     return (
         OnnxRuntimeGenerator(onnx_file(gen), threads=opts.threads),
         OnnxRuntimeAUStep(onnx_file(cause), threads=AU_THREADS),
@@ -93,7 +101,6 @@ def _openvino(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tup
 def _tensorrt(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[GeneratorBackend, AUStepBackend]:
     from engine.backends.tensorrt_backend import create_tensorrt_backends
 
-    _single_stream("tensorrt", opts)
     return create_tensorrt_backends(gen, cause, precision=opts.precision)
 
 
@@ -108,9 +115,14 @@ BACKENDS: dict[str, Callable[[ModelSource, ModelSource, BackendOptions], tuple[G
 def create_backends(
     name: str, generator: ModelSource, cause: ModelSource, options: BackendOptions | None = None
 ) -> tuple[GeneratorBackend, AUStepBackend]:
-    """The generator and CAUSE runtimes of backend ``name``."""
+    """The generator and CAUSE runtimes of backend ``name`` (``options`` None: its defaults for serving)."""
     try:
         factory = BACKENDS[name]
     except KeyError:
         raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}") from None
-    return factory(generator, cause, options or BackendOptions())
+    if options is None:
+        from engine.backends.selection import default_options  # selection imports this module
+
+        options = default_options(name)
+    check_streams(name, options.streams)
+    return factory(generator, cause, options)

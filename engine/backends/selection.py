@@ -11,8 +11,9 @@ import ctypes
 import importlib.util
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from engine.backends.registry import BACKENDS, DEFAULT_BACKEND, BackendOptions
+from engine.backends.registry import BACKENDS, DEFAULT_BACKEND, BackendOptions, check_streams
 
 AUTO = "auto"
 TENSORRT = "tensorrt"
@@ -22,6 +23,8 @@ DEFAULT_PRECISION = {TENSORRT: "f16"}
 CPU has it (``default_precision``), every other backend runs f32."""
 _CUDA_DRIVER_LIBRARY = "libcuda.so.1"
 """The NVIDIA driver's CUDA library on Linux; absent on machines without the driver."""
+_CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
+"""cgroup v2: "<quota> <period>" in microseconds, or "max <period>" for no limit."""
 _GPU_PACKAGES = {"tensorrt": "tensorrt", "cuda.bindings": "cuda-python"}
 """Modules the TensorRT backend imports, and the package that brings each."""
 
@@ -112,27 +115,50 @@ def default_max_batch(backend: str) -> int:
 
 
 def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, e.g. a container's cpuset)."""
-    return len(os.sched_getaffinity(0))
+    """CPU cores this process may keep busy: its affinity mask, capped by a cgroup v2 CPU quota.
+
+    A container started with ``--cpus 2`` on a 64-core host sees 64 cores in
+    its mask but may only use two; one stream per visible core would then
+    queue 64 runs on two cores' worth of time.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path(_CGROUP_CPU_MAX).read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 def default_options(
-    backend: str, *, threads: int | None = None, streams: int | None = None, precision: str | None = None
+    backend: str,
+    *,
+    threads: int | None = None,
+    streams: int | None = None,
+    precision: str | None = None,
+    serving: bool = True,
 ) -> BackendOptions:
     """``backend``'s options with every value not given filled with its default.
 
-    OpenVINO: one thread per generator run and one run per core at once
-    (streams), so that a busy server keeps every core on its own frame; other
-    backends: one run at a time on every core. Given ``threads`` alone,
-    OpenVINO fits as many streams as the cores hold, at least one.
+    Serving on OpenVINO: one thread per generator run and one run per core at
+    once (streams), so that a busy server keeps every core on its own frame;
+    given ``threads`` alone, as many streams as the cores hold, at least one.
+    Not serving (``avatar render``: one frame at a time), and on the other
+    backends: one run at a time on every core. ValueError for streams > 1
+    where the backend runs one call at a time.
     """
     cores = usable_cores()
-    if backend == OPENVINO:
+    if backend == OPENVINO and serving:
         threads = threads or 1
         streams = streams or max(1, cores // threads)
     else:
         threads = threads or cores
         streams = streams or 1
+    check_streams(backend, streams)
     return BackendOptions(threads=threads, streams=streams, precision=precision or default_precision(backend))
 
 

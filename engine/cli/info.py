@@ -5,6 +5,7 @@ import importlib.util
 
 from engine.backends import BACKENDS, DEFAULT_BACKEND
 from engine.backends.model_files import load_torch_network
+from engine.backends.selection import default_options, select_backend
 from engine.cli.options import add_model_options, model_sources
 
 RUNTIME_PACKAGES = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
@@ -31,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
         installed = importlib.util.find_spec(RUNTIME_PACKAGES[name]) is not None
         mark = " (default)" if name == DEFAULT_BACKEND else ""
         print(f"  {name}{mark}: {'installed' if installed else 'not installed'}")
+    choice = select_backend(args.backend)
+    serving = default_options(choice.name, threads=args.threads, streams=args.streams, precision=args.precision)
+    print(f"serving here: {choice.describe()}; {serving.describe()}")
     if importlib.util.find_spec("torch") is None:
         print("networks: install the train extra (torch) to inspect checkpoints")
         return 0

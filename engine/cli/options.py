@@ -40,7 +40,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=[AUTO, *sorted(BACKENDS)],
         default=AUTO,
-        help=f"runtime for both networks; {AUTO} picks tensorrt where a CUDA GPU and the gpu extra are "
+        help=f"runtime for the networks (openvino runs CAUSE on onnxruntime); {AUTO} picks tensorrt where a "
+        "CUDA GPU and the gpu extra are "
         f"present, else {DEFAULT_BACKEND} (the fastest measured on CPU) (default: {AUTO})",
     )
     group.add_argument(
@@ -54,7 +55,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=int,
         default=None,
-        help="CPU threads per generator run (default: 1 on openvino, every core on torch and onnxruntime)",
+        help="CPU threads per generator run (default: 1 on openvino when serving, else every core)",
     )
     group.add_argument(
         "--streams",
@@ -91,20 +92,27 @@ def announce_weights(*sources: ModelSource) -> None:
         print(UNTRAINED_BANNER.format(what=" and ".join(untrained).ljust(19)), file=sys.stderr)
 
 
-def runtime_options(args: argparse.Namespace) -> tuple[str, BackendOptions]:
-    """The backend ``--backend`` resolves to (``auto`` decided and said on stderr) and its options."""
+def runtime_options(args: argparse.Namespace, *, serving: bool = True) -> tuple[str, BackendOptions]:
+    """The backend ``--backend`` resolves to and its options, both said on stderr.
+
+    ``serving``: defaults for many sessions at once (``avatar serve``), else
+    for one stream of frames (``avatar render``); see ``default_options``.
+    """
     for flag, value in (("--threads", args.threads), ("--streams", args.streams)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be at least 1, got {value}")
     choice = select_backend(args.backend)
     print(choice.describe(), file=sys.stderr)
-    options = default_options(choice.name, threads=args.threads, streams=args.streams, precision=args.precision)
+    options = default_options(
+        choice.name, threads=args.threads, streams=args.streams, precision=args.precision, serving=serving
+    )
+    print(options.describe(), file=sys.stderr)
     return choice.name, options
 
 
-def build_backends(args: argparse.Namespace) -> tuple[GeneratorBackend, AUStepBackend]:
+def build_backends(args: argparse.Namespace, *, serving: bool = True) -> tuple[GeneratorBackend, AUStepBackend]:
     """The runtimes the options ask for, after announcing which weights they run."""
     generator, cause = model_sources(args)
     announce_weights(generator, cause)
-    backend, options = runtime_options(args)
+    backend, options = runtime_options(args, serving=serving)
     return create_backends(backend, generator, cause, options)

@@ -34,7 +34,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     avatar = load_avatar(args.avatar, parse_face_box(args.face_box) if args.face_box else None)
-    generator, au_backend = build_backends(args)
+    generator, au_backend = build_backends(args, serving=False)  # one frame at a time: every core on it
     report = render_file(
         args.audio,
         args.output,

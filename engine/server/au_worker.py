@@ -23,7 +23,8 @@ class AUWorker:
 
     Every caller of the shared ``EngineContext.au_backend`` (``Session.push_audio``
     and ``Session.finish``, of WebRTC and WebSocket sessions alike) must go
-    through the same worker, or two threads may step one inference request.
+    through the same worker, or two threads may run one runtime at once
+    (torch's module or TensorRT's execution context are not re-entrant).
     """
 
     def __init__(self) -> None:

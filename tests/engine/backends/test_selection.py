@@ -1,12 +1,12 @@
 """``--backend auto``: the CPU default here with its reason, TensorRT where a GPU and the gpu extra are."""
 
+import os
 from pathlib import Path
 
 import pytest
 
-from engine.backends import selection
+from engine.backends import BackendOptions, selection
 from engine.backends.registry import DEFAULT_BACKEND
-from engine.backends import BackendOptions
 from engine.backends.openvino_backend import bf16_supported
 from engine.backends.selection import (
     BackendChoice,
@@ -60,6 +60,18 @@ def test_runtime_defaults_keep_every_core_busy() -> None:
     assert default_options("openvino", precision="f32") == BackendOptions(threads=1, streams=cores, precision="f32")
     assert default_options("openvino", threads=2).streams == max(1, cores // 2)
     assert default_options("onnxruntime") == BackendOptions(threads=cores, streams=1, precision="f32")
+    # avatar render asks for one frame at a time: every core on that frame
+    assert default_options("openvino", precision="f32", serving=False) == BackendOptions(threads=cores, streams=1,
+                                                                                       precision="f32")
+    assert BackendOptions(threads=1, streams=2, precision="bf16").describe() == "generator bf16, 2 runs at once x 1 thread"
+
+
+@pytest.mark.parametrize(("cpu_max", "cores"), [("100000 100000", 1), ("150000 100000", 1), ("max 100000", None)])
+def test_usable_cores_respects_a_container_cpu_quota(tmp_path: Path, monkeypatch, cpu_max: str, cores) -> None:
+    quota = tmp_path / "cpu.max"
+    quota.write_text(cpu_max + "\n")
+    monkeypatch.setattr(selection, "_CGROUP_CPU_MAX", str(quota))
+    assert usable_cores() == (cores or len(os.sched_getaffinity(0)))
 
 
 @no_gpu_here

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.backends import create_backends
+from engine.backends import BackendOptions, create_backends
 from engine.backends.model_files import ModelSource
 from engine.backends.openvino_backend import bf16_supported
-from engine.backends.selection import default_options, usable_cores
+from engine.backends.selection import usable_cores
 from engine.cli.main import build_parser
 from engine.cli.serve import browser_url, config_from_args
 from engine.server.config import ServerConfig
@@ -56,11 +56,12 @@ def test_openvino_serves_with_one_single_threaded_run_per_core_by_default() -> N
     assert (config.threads, config.streams) == (2, 3)
 
 
-def test_streams_need_openvino() -> None:
-    config = config_from_args(build_parser().parse_args("serve --backend onnxruntime --streams 2".split()))
+def test_streams_need_openvino_and_are_refused_before_anything_loads() -> None:
     with pytest.raises(ValueError, match="--streams > 1 needs --backend openvino"):
-        create_backends(config.backend, ModelSource("generator", None), ModelSource("cause", None),
-                        default_options(config.backend, streams=config.streams))
+        config_from_args(build_parser().parse_args("serve --backend onnxruntime --streams 2".split()))
+    with pytest.raises(ValueError, match="--streams > 1 needs --backend openvino"):
+        create_backends("torch", ModelSource("generator", None), ModelSource("cause", None),
+                        BackendOptions(streams=2))
 
 
 @pytest.mark.parametrize(
