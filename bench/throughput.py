@@ -22,6 +22,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from matplotlib.ticker import MaxNLocator
+
 from bench.models import ModelSetup, build_backends, generator_source
 from bench.plots import new_figure, save
 from bench.report import Report, Target
@@ -150,8 +152,10 @@ def _plot(points: list[dict[str, Any]], path: Path) -> None:
                   label=f"{backend} w{width} max_batch {max_batch}")
     axes.axhline(100 * MAX_LATE_RATE, color="black", linestyle=":", linewidth=1, label=f"{MAX_LATE_RATE:.0%} limit")
     axes.set_yscale("symlog", linthresh=1.0)
+    axes.set_ylim(bottom=0.0)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("concurrent sessions at 25 fps")
     axes.set_ylabel("late or skipped frames, %")
-    axes.legend(fontsize=7, ncol=2)
+    axes.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     axes.set_title("Sessions vs late frames")
     save(figure, path)
