@@ -13,9 +13,9 @@ bench/results/backends-*.json, produced by ``python -m bench.backends``."""
 
 AU_THREADS = 1
 """Threads for a CAUSE step on the CPU runtimes. A step is too small to split:
-with OpenVINO on the dev machine one thread costs 0.37 ms of CPU per step and
-two cost 1.1 ms, for the same 0.35-0.55 ms wall time, and the AU worker runs
-50 steps a second per session."""
+measured on OpenVINO on the dev machine, one thread cost 0.37 ms of CPU per
+step and two cost 1.1 ms, for the same 0.35-0.55 ms wall time; the AU worker
+runs 50 steps a second per session."""
 
 
 @dataclass(frozen=True)
