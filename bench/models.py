@@ -10,7 +10,14 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, GeneratorBackend, create_backends
+from engine.backends import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    AUStepBackend,
+    BackendOptions,
+    GeneratorBackend,
+    create_backends,
+)
 from engine.backends.model_files import UNTRAINED_GENERATOR_WIDTH, ModelSource, resolve_source
 from engine.backends.selection import default_options
 
@@ -48,7 +55,10 @@ def model_setup(
     backend: str, generator: ModelSource, *, precision: str | None, threads: int | None, streams: int | None
 ) -> ModelSetup:
     """The setup ``avatar serve`` would run with these flags (None: the backend's default, as the server)."""
-    options = default_options(backend, threads=threads, streams=streams, precision=precision)
+    return _setup(backend, generator, default_options(backend, threads=threads, streams=streams, precision=precision))
+
+
+def _setup(backend: str, generator: ModelSource, options: BackendOptions) -> ModelSetup:
     return ModelSetup(backend, options.precision, options.threads, options.streams, generator_width(generator))
 
 
@@ -96,24 +106,28 @@ def build_backends(
     streams: int | None = None,
 ) -> tuple[GeneratorBackend, AUStepBackend, ModelSetup]:
     """The generator and CAUSE runtimes (CAUSE: the default weights), and their setup for the record."""
-    setup = model_setup(backend, generator, precision=precision, threads=threads, streams=streams)
-    options = default_options(backend, threads=setup.threads, streams=setup.streams, precision=setup.precision)
+    options = default_options(backend, threads=threads, streams=streams, precision=precision)
     gen, au = create_backends(backend, generator, resolve_source("cause", None), options)
-    return gen, au, setup
+    return gen, au, _setup(backend, generator, options)
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, *, default_width: int | None) -> None:
-    """``--backend``, ``--precision``, ``--threads``, ``--width``: one runtime and generator for a scenario."""
-    group = parser.add_argument_group("models and runtime")
-    group.add_argument("--backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,
-                       help=f"runtime for the networks, as avatar serve --backend (default: {DEFAULT_BACKEND}, "
-                       "the server's on CPU)")
+def add_runtime_arguments(group: argparse._ArgumentGroup) -> None:
+    """``--precision``, ``--threads``, ``--streams``: the generator runtime's settings, as ``avatar serve``'s."""
     group.add_argument("--precision", choices=("f32", "bf16"), default=None,
                        help="generator arithmetic (default: the server's, bf16 on openvino where the CPU has it)")
     group.add_argument("--threads", type=int, default=None,
                        help="threads per generator run (default: the server's for the backend)")
     group.add_argument("--streams", type=int, default=None,
                        help="generator runs at once, openvino only (default: the server's for the backend)")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, default_width: int | None) -> None:
+    """``--backend``, ``--precision``, ``--threads``, ``--streams``, ``--width``: one runtime and generator."""
+    group = parser.add_argument_group("models and runtime")
+    group.add_argument("--backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,
+                       help=f"runtime for the networks, as avatar serve --backend (default: {DEFAULT_BACKEND}, "
+                       "the server's on CPU)")
+    add_runtime_arguments(group)
     group.add_argument(
         "--width", type=int, default=default_width,
         help="generator conv_dim: a random generator of this width; omit for the server's default generator "

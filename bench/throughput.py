@@ -24,7 +24,7 @@ from typing import Any
 
 from matplotlib.ticker import MaxNLocator
 
-from bench.models import ModelSetup, build_backends, generator_source
+from bench.models import ModelSetup, add_runtime_arguments, build_backends, generator_source
 from bench.plots import new_figure, save
 from bench.report import Report, Target
 from bench.session_sim import SimSettings, run_sessions
@@ -59,12 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
     parser.add_argument("--fps", type=int, default=25, help="frame rate of every session (default: 25)")
     parser.add_argument("--size", type=int, default=256 if smoke else 512,
                         help="output video size, px (default: %(default)s)")
-    parser.add_argument("--precision", choices=("f32", "bf16"), default=None,
-                        help="openvino generator arithmetic (default: the server's, bf16 where the CPU has it)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads per generator run (default: the server's for each backend)")
-    parser.add_argument("--streams", type=int, default=None,
-                        help="openvino generator runs at once (default: the server's)")
+    add_runtime_arguments(parser.add_argument_group("runtime (--precision and --streams apply to openvino)"))
 
 
 def run(args: argparse.Namespace) -> Report:
