@@ -21,16 +21,22 @@ SCENARIOS: dict[str, ModuleType] = {module.NAME: module for module in (stages, e
 
 
 def build_parser(smoke: bool) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="scenario", metavar="SCENARIO", required=True)
     for name, module in SCENARIOS.items():
-        sub = commands.add_parser(name, help=module.SUMMARY, description=module.__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-        sub.add_argument("--smoke", action="store_true",
-                         help="a few seconds with small networks: checks that it runs (figures not representative)")
-        sub.add_argument("--out-dir", type=Path, default=RESULTS_DIR,
-                         help="where the JSON and PNG go (default: bench/results/)")
+        sub = commands.add_parser(
+            name, help=module.SUMMARY, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        sub.add_argument(
+            "--smoke",
+            action="store_true",
+            help="a few seconds with small networks: checks that it runs (figures not representative)",
+        )
+        sub.add_argument(
+            "--out-dir", type=Path, default=RESULTS_DIR, help="where the JSON and PNG go (default: bench/results/)"
+        )
         module.add_arguments(sub, smoke=smoke)
     return parser
 

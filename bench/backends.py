@@ -93,52 +93,94 @@ def measure(widths: list[int], batches: list[int], *, threads: int, warmup: int,
                     continue
                 for batch in batches:
                     times = time_backend(backend, batch, warmup=warmup, runs=runs)
-                    rows.append({
-                        "width": width, "runtime": name, "batch": batch, "runs": runs,
-                        "median_ms": statistics.median(times),
-                        "p90_ms": float(np.percentile(times, 90)),
-                        "per_image_ms": statistics.median(times) / batch,
-                    })
+                    rows.append(
+                        {
+                            "width": width,
+                            "runtime": name,
+                            "batch": batch,
+                            "runs": runs,
+                            "median_ms": statistics.median(times),
+                            "p90_ms": float(np.percentile(times, 90)),
+                            "per_image_ms": statistics.median(times) / batch,
+                        }
+                    )
                     median = rows[-1]["median_ms"]
                     print(f"  width {width:>3} {name:<14} batch {batch:>2}: {median:8.1f} ms", flush=True)
     for row in rows:
-        eager = next(r for r in rows if r["runtime"] == "torch" and r["width"] == row["width"]
-                     and r["batch"] == row["batch"])
+        eager = next(
+            r for r in rows if r["runtime"] == "torch" and r["width"] == row["width"] and r["batch"] == row["batch"]
+        )
         row["speedup_vs_torch"] = float(eager["median_ms"]) / float(row["median_ms"])
     return rows
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
-    parser.add_argument("--widths", type=int, nargs="+", default=[8] if smoke else [64, 32, 16],
-                        help="generator conv_dim values (default: %(default)s)")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 2] if smoke else [1, 4, 16],
-                        help="batch sizes (default: %(default)s)")
+    parser.add_argument(
+        "--widths",
+        type=int,
+        nargs="+",
+        default=[8] if smoke else [64, 32, 16],
+        help="generator conv_dim values (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batches",
+        type=int,
+        nargs="+",
+        default=[1, 2] if smoke else [1, 4, 16],
+        help="batch sizes (default: %(default)s)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="threads per runtime (default: 2)")
-    parser.add_argument("--warmup", type=int, default=1 if smoke else 5,
-                        help="untimed calls first (default: %(default)s)")
-    parser.add_argument("--runs", type=int, default=3 if smoke else 30,
-                        help="timed calls per case (default: %(default)s)")
+    parser.add_argument(
+        "--warmup", type=int, default=1 if smoke else 5, help="untimed calls first (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=3 if smoke else 30, help="timed calls per case (default: %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace) -> Report:
     rows = measure(args.widths, args.batches, threads=args.threads, warmup=args.warmup, runs=args.runs)
     default = default_runtime()
     targets = [
-        Target(f"{default} / torch eager, width {r['width']} batch {r['batch']}",
-               f">= {MIN_SPEEDUP_VS_TORCH:g}x", r["speedup_vs_torch"], r["speedup_vs_torch"] >= MIN_SPEEDUP_VS_TORCH)
-        for r in rows if r["runtime"] == default
+        Target(
+            f"{default} / torch eager, width {r['width']} batch {r['batch']}",
+            f">= {MIN_SPEEDUP_VS_TORCH:g}x",
+            r["speedup_vs_torch"],
+            r["speedup_vs_torch"] >= MIN_SPEEDUP_VS_TORCH,
+        )
+        for r in rows
+        if r["runtime"] == default
     ]
     return Report(
         scenario=NAME,
         smoke=args.smoke,
-        config={"widths": args.widths, "batches": args.batches, "warmup": args.warmup, "runs": args.runs,
-                "copies": "host arrays in and out included"},
-        setup={"backend": sorted({r["runtime"] for r in rows}), "precision": ["f32", "bf16"],
-               "threads": args.threads, "generator_width": args.widths},
+        config={
+            "widths": args.widths,
+            "batches": args.batches,
+            "warmup": args.warmup,
+            "runs": args.runs,
+            "copies": "host arrays in and out included",
+        },
+        setup={
+            "backend": sorted({r["runtime"] for r in rows}),
+            "precision": ["f32", "bf16"],
+            "threads": args.threads,
+            "generator_width": args.widths,
+        },
         results={"rows": rows, "default_runtime": default},
         headers=["width", "runtime", "batch", "median ms", "p90 ms", "ms/image", "x torch"],
-        rows=[[r["width"], r["runtime"], r["batch"], r["median_ms"], r["p90_ms"], r["per_image_ms"],
-               r["speedup_vs_torch"]] for r in rows],
+        rows=[
+            [
+                r["width"],
+                r["runtime"],
+                r["batch"],
+                r["median_ms"],
+                r["p90_ms"],
+                r["per_image_ms"],
+                r["speedup_vs_torch"],
+            ]
+            for r in rows
+        ],
         targets=targets,
         plot=lambda path: _plot(rows, path),
     )
@@ -154,10 +196,16 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
         batches = sorted({r["batch"] for r in rows if r["width"] == width})
         bar = 0.8 / len(runtimes)
         for j, runtime in enumerate(runtimes):
-            values = [next((r["per_image_ms"] for r in rows if (r["width"], r["runtime"], r["batch"])
-                            == (width, runtime, b)), 0.0) for b in batches]
-            axes.bar([k + (j - (len(runtimes) - 1) / 2) * bar for k in range(len(batches))], values, width=bar,
-                     label=runtime)
+            values = [
+                next(
+                    (r["per_image_ms"] for r in rows if (r["width"], r["runtime"], r["batch"]) == (width, runtime, b)),
+                    0.0,
+                )
+                for b in batches
+            ]
+            axes.bar(
+                [k + (j - (len(runtimes) - 1) / 2) * bar for k in range(len(batches))], values, width=bar, label=runtime
+            )
         axes.set_xticks(range(len(batches)), [f"batch {b}" for b in batches])
         axes.set_yscale("log")
         axes.set_title(f"width {width}")

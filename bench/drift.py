@@ -35,12 +35,24 @@ RSS_LIMIT_MB_PER_MIN = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
-    parser.add_argument("--minutes", type=float, default=0.1 if smoke else 10.0,
-                        help="length of the session, minutes (default: %(default)s)")
-    parser.add_argument("--window", type=float, default=2.0 if smoke else 60.0,
-                        help="seconds at the start and at the end compared (default: %(default)s)")
-    parser.add_argument("--rss-every", type=float, default=0.5 if smoke else 5.0,
-                        help="seconds between two reads of the server's memory (default: %(default)s)")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=0.1 if smoke else 10.0,
+        help="length of the session, minutes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=2.0 if smoke else 60.0,
+        help="seconds at the start and at the end compared (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rss-every",
+        type=float,
+        default=0.5 if smoke else 5.0,
+        help="seconds between two reads of the server's memory (default: %(default)s)",
+    )
     add_server_arguments(parser, smoke=smoke)
 
 
@@ -80,24 +92,45 @@ def run(args: argparse.Namespace) -> Report:
     }
     grown = [name for name, grew in results["grew"].items() if grew]
     results["verdict"] = "grew: " + ", ".join(grown) if grown else "nothing grew"
-    rows = [[name, results[key]["start"]["p50"], results[key]["end"]["p50"], results[key]["start"]["p95"],
-             results[key]["end"]["p95"], results["grew"][grow]]
-            for name, key, grow in (("latency ms", "latency_ms", "latency"),
-                                    ("A/V offset ms", "av_offset_ms", "av_offset"))]
+    rows = [
+        [
+            name,
+            results[key]["start"]["p50"],
+            results[key]["end"]["p50"],
+            results[key]["start"]["p95"],
+            results[key]["end"]["p95"],
+            results["grew"][grow],
+        ]
+        for name, key, grow in (("latency ms", "latency_ms", "latency"), ("A/V offset ms", "av_offset_ms", "av_offset"))
+    ]
     memory_row = results["rss_mb"]
     rows.append(["server RSS MiB", memory_row["start"], memory_row["end"], None, None, results["grew"]["memory"]])
     targets = latency_targets(results["latency_all_ms"]) + [
-        Target("latency growth, end p50 - start p50", f"<= {GROWTH_LIMIT_MS:g} ms",
-               _difference(results["latency_ms"]), not results["grew"]["latency"]),
-        Target("RSS slope after the first window", f"<= {RSS_LIMIT_MB_PER_MIN:g} MiB/min",
-               memory_row["slope_mb_per_min"], not results["grew"]["memory"]),
+        Target(
+            "latency growth, end p50 - start p50",
+            f"<= {GROWTH_LIMIT_MS:g} ms",
+            _difference(results["latency_ms"]),
+            not results["grew"]["latency"],
+        ),
+        Target(
+            "RSS slope after the first window",
+            f"<= {RSS_LIMIT_MB_PER_MIN:g} MiB/min",
+            memory_row["slope_mb_per_min"],
+            not results["grew"]["memory"],
+        ),
     ]
     print(f"drift: {results['verdict']}")
     return Report(
         scenario=NAME,
         smoke=args.smoke,
-        config={"minutes": args.minutes, "window_s": args.window, "rss_every_s": args.rss_every,
-                "size_px": args.size, "fps": args.fps, "voice": True},
+        config={
+            "minutes": args.minutes,
+            "window_s": args.window,
+            "rss_every_s": args.rss_every,
+            "size_px": args.size,
+            "fps": args.fps,
+            "voice": True,
+        },
         setup=setup,
         results=results,
         headers=["measure", "start p50", "end p50", "start p95", "end p95", "grew"],
@@ -131,12 +164,22 @@ def _rss(series: list[tuple[float, float]], window_s: float) -> dict[str, Any]:
     values = np.asarray([v for _, v in series])
     late = times > window_s
     slope = float(np.polyfit(times[late] / 60.0, values[late], 1)[0]) if late.sum() >= 3 else None
-    return {"start": float(values[0]), "end": float(values[-1]), "max": float(values.max()),
-            "slope_mb_per_min": slope, "series": [[round(t, 2), round(v, 2)] for t, v in series]}
+    return {
+        "start": float(values[0]),
+        "end": float(values[-1]),
+        "max": float(values.max()),
+        "slope_mb_per_min": slope,
+        "series": [[round(t, 2), round(v, 2)] for t, v in series],
+    }
 
 
-def _plot(latency: list[tuple[float, float]], offsets: list[tuple[float, float]], rss: list[tuple[float, float]],
-          window_s: float, path: Path) -> None:
+def _plot(
+    latency: list[tuple[float, float]],
+    offsets: list[tuple[float, float]],
+    rss: list[tuple[float, float]],
+    window_s: float,
+    path: Path,
+) -> None:
     """Three panels over the session's time: latency, A/V offset (points and rolling median), RSS."""
     figure = new_figure(9, 8)
     panels = [(latency, "latency, ms"), (offsets, "A/V offset, ms (lips after voice)"), (rss, "server RSS, MiB")]
@@ -148,7 +191,7 @@ def _plot(latency: list[tuple[float, float]], offsets: list[tuple[float, float]]
             axes.plot(times, values, ".", markersize=1.5, alpha=0.4)
             if len(values) > 50:
                 k = max(25, len(values) // 100)
-                rolling = np.asarray([np.median(values[max(0, j - k): j + 1]) for j in range(len(values))])
+                rolling = np.asarray([np.median(values[max(0, j - k) : j + 1]) for j in range(len(values))])
                 axes.plot(times, rolling, "-", linewidth=1.2, label=f"rolling median of {k}")
                 axes.legend(fontsize=8, loc="upper right")
             for edge in (window_s / 60.0, times[-1] - window_s / 60.0):

@@ -49,8 +49,9 @@ ONSET_LIMIT_S = 1.5
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
-    parser.add_argument("--seconds", type=float, default=4.0 if smoke else 60.0,
-                        help="seconds of audio streamed (default: %(default)s)")
+    parser.add_argument(
+        "--seconds", type=float, default=4.0 if smoke else 60.0, help="seconds of audio streamed (default: %(default)s)"
+    )
     parser.add_argument("--silence", type=float, default=2.0, help="pause before each phrase, s (default: 2.0)")
     parser.add_argument("--phrase", type=float, default=3.0, help="each phrase of speech, s (default: 3.0)")
     add_server_arguments(parser, smoke=smoke)
@@ -58,8 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
 
 def add_server_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
     """Video size, frame rate and the models of the server under test (shared with ``drift``)."""
-    parser.add_argument("--size", type=int, default=256 if smoke else 512,
-                        help="video size, px (default: %(default)s)")
+    parser.add_argument("--size", type=int, default=256 if smoke else 512, help="video size, px (default: %(default)s)")
     parser.add_argument("--fps", type=int, default=25, help="video frame rate (default: 25)")
     add_model_arguments(parser, default_width=8 if smoke else None)
 
@@ -82,29 +82,43 @@ def run(args: argparse.Namespace) -> Report:
         "capture_latency_ms": capture,
         "segments_ms": segments,
         "onset_latency_ms": onset,
-        "onsets": {"count": len(onsets.latencies_ms), "missed": onsets.latencies_ms.count(None),
-                   "latencies_ms": onsets.latencies_ms, "threshold": onsets.threshold, "noise_p99": onsets.noise_p99},
+        "onsets": {
+            "count": len(onsets.latencies_ms),
+            "missed": onsets.latencies_ms.count(None),
+            "latencies_ms": onsets.latencies_ms,
+            "threshold": onsets.threshold,
+            "noise_p99": onsets.noise_p99,
+        },
         "frames_received": len(peer.video.pts),
         "traces_received": len(peer.traces),
         "frames_paired": len(timings),
         "latency_series_ms": [round(t.latency_ms, 2) for t in timings],
     }
-    rows = [["latency (sample left client -> frame decoded)", *_cells(latency)],
-            ["capture latency (+ wait inside the 20 ms packet)", *_cells(capture)],
-            *[[f"  {name}", *_cells(segments[name])] for name in SEGMENTS],
-            [f"onset -> mouth moves ({onset['n']} of {len(onsets.latencies_ms)} onsets)", *_cells(onset)]]
+    rows = [
+        ["latency (sample left client -> frame decoded)", *_cells(latency)],
+        ["capture latency (+ wait inside the 20 ms packet)", *_cells(capture)],
+        *[[f"  {name}", *_cells(segments[name])] for name in SEGMENTS],
+        [f"onset -> mouth moves ({onset['n']} of {len(onsets.latencies_ms)} onsets)", *_cells(onset)],
+    ]
     return Report(
         scenario=NAME,
         smoke=args.smoke,
-        config={"seconds": args.seconds, "silence_s": args.silence, "phrase_s": args.phrase,
-                "size_px": args.size, "fps": args.fps, "client": "aiortc, separate process from the server"},
+        config={
+            "seconds": args.seconds,
+            "silence_s": args.silence,
+            "phrase_s": args.phrase,
+            "size_px": args.size,
+            "fps": args.fps,
+            "client": "aiortc, separate process from the server",
+        },
         setup=setup,
         results=results,
         headers=["measure", "p50 ms", "p95 ms", "p99 ms", "n"],
         rows=rows,
         targets=latency_targets(latency),
-        plot=lambda path: _plot([t.latency_ms for t in timings], [t.capture_latency_ms for t in timings],
-                                segments, onsets, path),
+        plot=lambda path: _plot(
+            [t.latency_ms for t in timings], [t.capture_latency_ms for t in timings], segments, onsets, path
+        ),
     )
 
 
@@ -126,8 +140,10 @@ def stream_to_server(
     arguments = server_arguments(setup, generator, size_px=args.size, fps=args.fps, max_sessions=1)
     print(f"{args.scenario}: starting avatar serve {' '.join(arguments)} ...", flush=True)
     with running_server(arguments) as server:
-        print(f"{args.scenario}: streaming {audio.size / SAMPLE_RATE_HZ:g} s of audio to {server.base_url} ...",
-              flush=True)
+        print(
+            f"{args.scenario}: streaming {audio.size / SAMPLE_RATE_HZ:g} s of audio to {server.base_url} ...",
+            flush=True,
+        )
         tick = None if on_tick is None else (lambda: on_tick(server))
         peer = asyncio.run(record(server.base_url, audio, regions=regions, voice=voice, on_tick=tick, tick_s=tick_s))
     return peer, setup.as_dict()
@@ -159,14 +175,17 @@ def _cells(stats: dict[str, Any]) -> list[Any]:
     return [stats["p50"], stats["p95"], stats["p99"], stats["n"]]
 
 
-def _plot(latency_ms: list[float], capture_ms: list[float], segments: dict[str, dict[str, Any]], onsets: Onsets,
-          path: Path) -> None:
+def _plot(
+    latency_ms: list[float], capture_ms: list[float], segments: dict[str, dict[str, Any]], onsets: Onsets, path: Path
+) -> None:
     """Left: CDFs of the latencies, with the targets; right: the p50 of each segment, stacked."""
     figure = new_figure(11, 4.5)
     cdf, parts = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
-    series = [("sample left client -> frame decoded", latency_ms),
-              ("sample captured -> frame decoded", capture_ms),
-              ("onset -> mouth moves (black box)", [v for v in onsets.latencies_ms if v is not None])]
+    series = [
+        ("sample left client -> frame decoded", latency_ms),
+        ("sample captured -> frame decoded", capture_ms),
+        ("onset -> mouth moves (black box)", [v for v in onsets.latencies_ms if v is not None]),
+    ]
     for label, values in series:
         if values:
             ordered = np.sort(values)

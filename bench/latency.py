@@ -65,8 +65,15 @@ class FrameTiming:
 
     def segments_ms(self) -> dict[str, float]:
         """``latency_ms`` split at each handover (see ``SEGMENTS``)."""
-        points = (self.audio_sent_s, self.due_sent_s, self.audio_arrival_s, self.render_start_s,
-                  self.render_end_s, self.send_s, self.video_arrival_s)
+        points = (
+            self.audio_sent_s,
+            self.due_sent_s,
+            self.audio_arrival_s,
+            self.render_start_s,
+            self.render_end_s,
+            self.send_s,
+            self.video_arrival_s,
+        )
         return {name: (b - a) * 1e3 for name, a, b in zip(SEGMENTS, points, points[1:])}
 
 
@@ -85,15 +92,19 @@ def pair_frames(traces: Sequence[dict[str, Any]], video: VideoLog, packet_sent_s
         video_arrival_s = arrivals.get(trace["pts"]) if trace.get("pts") is not None else None
         shown, due = trace["shown_sample"], trace["due_sample"]
         last_packet = (due - 1) // PACKET_SAMPLES
-        arrival_s, start_s, end_s, send_s = (trace[k] for k in ("audio_arrival_s", "render_start_s",
-                                                                 "render_end_s", "send_s"))
+        arrival_s, start_s, end_s, send_s = (
+            trace[k] for k in ("audio_arrival_s", "render_start_s", "render_end_s", "send_s")
+        )
         if video_arrival_s is None or last_packet >= len(packet_sent_s) or None in (start_s, end_s, send_s):
             continue
         packet = shown // PACKET_SAMPLES
         sent_s = packet_sent_s[packet]
         capture_s = sent_s - packet_s + (shown % PACKET_SAMPLES + 1) / SAMPLE_RATE_HZ
-        timings.append(FrameTiming(shown, capture_s, sent_s, packet_sent_s[last_packet], arrival_s, start_s, end_s,
-                                   send_s, video_arrival_s))
+        timings.append(
+            FrameTiming(
+                shown, capture_s, sent_s, packet_sent_s[last_packet], arrival_s, start_s, end_s, send_s, video_arrival_s
+            )
+        )
     return timings
 
 
@@ -127,8 +138,9 @@ def movement_scores(video: VideoLog) -> np.ndarray:
     return scores
 
 
-def onset_latencies(onset_sent_s: Sequence[float], settled_s: Sequence[tuple[float, float]], video: VideoLog,
-                    *, limit_s: float) -> Onsets:
+def onset_latencies(
+    onset_sent_s: Sequence[float], settled_s: Sequence[tuple[float, float]], video: VideoLog, *, limit_s: float
+) -> Onsets:
     """For each onset (when its first speech packet left), the first later frame whose mouth moved.
 
     ``settled_s``: (start, end) wall times of silence after CAUSE's receptive

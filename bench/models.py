@@ -113,23 +113,37 @@ def build_backends(
 
 def add_runtime_arguments(group: argparse._ArgumentGroup) -> None:
     """``--precision``, ``--threads``, ``--streams``: the generator runtime's settings, as ``avatar serve``'s."""
-    group.add_argument("--precision", choices=("f32", "bf16"), default=None,
-                       help="generator arithmetic (default: the server's, bf16 on openvino where the CPU has it)")
-    group.add_argument("--threads", type=int, default=None,
-                       help="threads per generator run (default: the server's for the backend)")
-    group.add_argument("--streams", type=int, default=None,
-                       help="generator runs at once, openvino only (default: the server's for the backend)")
+    group.add_argument(
+        "--precision",
+        choices=("f32", "bf16"),
+        default=None,
+        help="generator arithmetic (default: the server's, bf16 on openvino where the CPU has it)",
+    )
+    group.add_argument(
+        "--threads", type=int, default=None, help="threads per generator run (default: the server's for the backend)"
+    )
+    group.add_argument(
+        "--streams",
+        type=int,
+        default=None,
+        help="generator runs at once, openvino only (default: the server's for the backend)",
+    )
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, default_width: int | None) -> None:
     """``--backend``, ``--precision``, ``--threads``, ``--streams``, ``--width``: one runtime and generator."""
     group = parser.add_argument_group("models and runtime")
-    group.add_argument("--backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,
-                       help=f"runtime for the networks, as avatar serve --backend (default: {DEFAULT_BACKEND}, "
-                       "the server's on CPU)")
+    group.add_argument(
+        "--backend",
+        choices=sorted(BACKENDS),
+        default=DEFAULT_BACKEND,
+        help=f"runtime for the networks, as avatar serve --backend (default: {DEFAULT_BACKEND}, the server's on CPU)",
+    )
     add_runtime_arguments(group)
     group.add_argument(
-        "--width", type=int, default=default_width,
+        "--width",
+        type=int,
+        default=default_width,
         help="generator conv_dim: a random generator of this width; omit for the server's default generator "
         f"(default: {default_width or 'the server default'})",
     )

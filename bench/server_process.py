@@ -57,9 +57,22 @@ def server_arguments(
 ) -> list[str]:
     """``avatar serve`` flags for this setup: the same weights it would load by default (CAUSE) or the
     generator given, as ONNX files for the ONNX runtimes, exported here once (no torch in the server)."""
-    args = ["--backend", setup.backend, "--precision", setup.precision, "--threads", str(setup.threads),
-            "--streams", str(setup.streams),
-            "--size", str(size_px), "--fps", str(fps), "--max-sessions", str(max_sessions)]
+    args = [
+        "--backend",
+        setup.backend,
+        "--precision",
+        setup.precision,
+        "--threads",
+        str(setup.threads),
+        "--streams",
+        str(setup.streams),
+        "--size",
+        str(size_px),
+        "--fps",
+        str(fps),
+        "--max-sessions",
+        str(max_sessions),
+    ]
     if setup.backend == "torch":
         return args + (["--generator", str(generator.path)] if generator.path is not None else [])
     cause = resolve_source("cause", None)
@@ -71,7 +84,10 @@ def running_server(arguments: list[str], *, startup_timeout_s: float = 120.0) ->
     """``avatar serve --port 0 <arguments>`` on 127.0.0.1 until the block ends (then SIGINT, as Ctrl-C)."""
     command = [sys.executable, "-m", "engine.cli.main", "serve", "--host", "127.0.0.1", "--port", "0", *arguments]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stdout is not None

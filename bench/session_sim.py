@@ -91,8 +91,19 @@ async def run_sessions(
     phases_s = np.random.default_rng(sessions).uniform(0.0, PACKET_MS / 1000, sessions)
     try:
         feeders = [
-            _feed(index, float(phases_s[index]), scheduler, worker, au_backend, avatar, audio, start_s, window,
-                  settings, outcome)
+            _feed(
+                index,
+                float(phases_s[index]),
+                scheduler,
+                worker,
+                au_backend,
+                avatar,
+                audio,
+                start_s,
+                window,
+                settings,
+                outcome,
+            )
             for index in range(sessions)
         ]
         await asyncio.gather(*feeders)
@@ -121,8 +132,7 @@ async def _feed(
     encoded; until the window ends."""
     session = Session(au_backend, fps=settings.fps, input_rate_hz=WEBRTC_RATE_HZ, channels=2)
     height, width = avatar.portrait.shape[:2]
-    formatter = PictureFormatter(portrait_height_px=height, portrait_width_px=width,
-                                 output_size_px=settings.size_px)
+    formatter = PictureFormatter(portrait_height_px=height, portrait_width_px=width, output_size_px=settings.size_px)
     output = _Output(formatter, get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=VIDEO_CLOCK_RATE_HZ)))
     packet = WEBRTC_RATE_HZ * PACKET_MS // 1000
     offset = (index * 37 * packet) % audio.shape[0]  # each session speaks another part of the audio
@@ -138,8 +148,9 @@ async def _feed(
         push = functools.partial(session.push_audio, audio[first : first + packet], arrival_s=arrival_s)
         for frame in await worker.run(push):
             counted = window[0] <= arrival_s < window[1]
-            task = asyncio.create_task(_render(index, frame, scheduler, avatar, output, settings,
-                                               outcome if counted else None))
+            task = asyncio.create_task(
+                _render(index, frame, scheduler, avatar, output, settings, outcome if counted else None)
+            )
             renders.add(task)
             task.add_done_callback(renders.discard)
         k += 1

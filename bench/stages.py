@@ -49,10 +49,18 @@ PACKET_MS = 20
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
-    parser.add_argument("--seconds", type=float, default=2.0 if smoke else 60.0,
-                        help="seconds of speech (the sample looped) (default: %(default)s)")
-    parser.add_argument("--warmup-frames", type=int, default=5 if smoke else 25,
-                        help="first frames left out of the statistics (default: %(default)s)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=2.0 if smoke else 60.0,
+        help="seconds of speech (the sample looped) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup-frames",
+        type=int,
+        default=5 if smoke else 25,
+        help="first frames left out of the statistics (default: %(default)s)",
+    )
     parser.add_argument("--fps", type=int, default=25, help="video frame rate (default: 25)")
     parser.add_argument("--size", type=int, default=512, help="output video size, px (default: 512, the server's)")
     parser.add_argument("--codec", choices=sorted(CODECS), default="vp8", help="video encoder (default: vp8)")
@@ -61,32 +69,46 @@ def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
 
 def run(args: argparse.Namespace) -> Report:
     generator, au_backend, setup = build_backends(
-        args.backend, generator_source(args.width, cache_dir() / "bench"), precision=args.precision,
-        threads=args.threads, streams=args.streams,
+        args.backend,
+        generator_source(args.width, cache_dir() / "bench"),
+        precision=args.precision,
+        threads=args.threads,
+        streams=args.streams,
     )
     avatar = load_avatar()
     audio = as_webrtc_audio(looped_speech(args.seconds))
-    print(f"stages: {args.seconds:g} s of speech, {setup.backend} generator width {setup.generator_width}, "
-          f"{args.codec} at {args.size} px ...", flush=True)
+    print(
+        f"stages: {args.seconds:g} s of speech, {setup.backend} generator width {setup.generator_width}, "
+        f"{args.codec} at {args.size} px ...",
+        flush=True,
+    )
     frames = measure(generator, au_backend, avatar, audio, fps=args.fps, size_px=args.size, codec=args.codec)
-    frames = frames[args.warmup_frames:]
+    frames = frames[args.warmup_frames :]
     if not frames:
         raise ValueError("no frame left after the warm-up: give more --seconds or fewer --warmup-frames")
     per_stage = {stage: percentiles([f.get(stage, 0.0) for f in frames]) for stage in STAGES}
     per_stage["total"] = percentiles([sum(f.values()) for f in frames])
     budget = [_budget_row(line.label, line.stages, line.budget_ms, frames) for line in COMPUTE_BUDGET]
     rows = [[stage, s["p50"], s["p95"], s["p99"], s["mean"]] for stage, s in per_stage.items()]
-    rows += [[f"[budget] {b['label']}", b["p50_ms"], b["p95_ms"], b["p99_ms"], f"<= {b['budget_ms']:g}"]
-             for b in budget]
+    rows += [
+        [f"[budget] {b['label']}", b["p50_ms"], b["p95_ms"], b["p99_ms"], f"<= {b['budget_ms']:g}"] for b in budget
+    ]
     results = {"frames": len(frames), "stages_ms": per_stage, "budget": budget}
-    targets = [Target(f"p50 {b['label']}", f"<= {b['budget_ms']:g} ms", b["p50_ms"], b["p50_ms"] <= b["budget_ms"])
-               for b in budget]
+    targets = [
+        Target(f"p50 {b['label']}", f"<= {b['budget_ms']:g} ms", b["p50_ms"], b["p50_ms"] <= b["budget_ms"])
+        for b in budget
+    ]
     return Report(
         scenario=NAME,
         smoke=args.smoke,
-        config={"seconds": args.seconds, "fps": args.fps, "size_px": args.size, "codec": args.codec,
-                "warmup_frames": args.warmup_frames,
-                "input": f"{WEBRTC_RATE_HZ} Hz stereo s16, {PACKET_MS} ms packets"},
+        config={
+            "seconds": args.seconds,
+            "fps": args.fps,
+            "size_px": args.size,
+            "codec": args.codec,
+            "warmup_frames": args.warmup_frames,
+            "input": f"{WEBRTC_RATE_HZ} Hz stereo s16, {PACKET_MS} ms packets",
+        },
         setup=setup.as_dict(),
         results=results,
         headers=["stage", "p50 ms", "p95 ms", "p99 ms", "mean ms / budget"],
@@ -153,8 +175,14 @@ def _budget_row(
 ) -> dict[str, Any]:
     """Percentiles of the per-frame sum of ``stages`` (ms), beside the budget."""
     totals = percentiles([sum(f.get(stage, 0.0) for stage in stages) for f in frames])
-    return {"label": label, "stages": list(stages), "budget_ms": budget_ms,
-            "p50_ms": totals["p50"], "p95_ms": totals["p95"], "p99_ms": totals["p99"]}
+    return {
+        "label": label,
+        "stages": list(stages),
+        "budget_ms": budget_ms,
+        "p50_ms": totals["p50"],
+        "p95_ms": totals["p95"],
+        "p99_ms": totals["p99"],
+    }
 
 
 def _plot(per_stage: dict[str, dict[str, Any]], budget: list[dict[str, Any]], path: Path) -> None:
@@ -165,15 +193,22 @@ def _plot(per_stage: dict[str, dict[str, Any]], budget: list[dict[str, Any]], pa
     covered = {stage for _, stages, _ in groups for stage in stages}
     groups.append(("ingest + mel (no compute budget)", [s for s in STAGES if s not in covered], None))
     colours = {stage: f"C{i}" for i, stage in enumerate(STAGES)}
-    for x, (label, stages, budget_ms) in enumerate(groups):
+    for x, (_, stages, budget_ms) in enumerate(groups):
         bottom = 0.0
         for stage in stages:
             value = per_stage[stage]["p50"] or 0.0
             axes.bar(x - 0.2, value, width=0.38, bottom=bottom, color=colours[stage], label=stage)
             bottom += value
         if budget_ms is not None:
-            axes.bar(x + 0.2, budget_ms, width=0.38, color="none", edgecolor="black", hatch="//",
-                     label="budget (ARCHITECTURE.md)")
+            axes.bar(
+                x + 0.2,
+                budget_ms,
+                width=0.38,
+                color="none",
+                edgecolor="black",
+                hatch="//",
+                label="budget (ARCHITECTURE.md)",
+            )
     handles, labels = axes.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     axes.legend(unique.values(), unique.keys(), fontsize=8, loc="upper right")

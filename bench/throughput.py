@@ -42,23 +42,50 @@ SERVER_DEFAULTS = ServerConfig()
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
-    parser.add_argument("--backends", nargs="+", choices=sorted(BACKENDS),
-                        default=[DEFAULT_BACKEND] if smoke else [DEFAULT_BACKEND, "onnxruntime", "torch"],
-                        help="runtimes (default: %(default)s)")
-    parser.add_argument("--widths", type=int, nargs="+", default=[8] if smoke else [32, 16],
-                        help="generator conv_dim values (default: %(default)s)")
-    parser.add_argument("--max-batches", type=int, nargs="+", default=[default_max_batch("tensorrt"), 1],
-                        help="scheduler max_batch values: batched across sessions (the GPU default), and not "
-                        "(the CPU default) (default: %(default)s)")
-    parser.add_argument("--max-sessions", type=int, default=2 if smoke else 12,
-                        help="stop there even if every frame is on time (default: %(default)s)")
-    parser.add_argument("--seconds", type=float, default=1.5 if smoke else 20.0,
-                        help="measured seconds per session count (default: %(default)s)")
-    parser.add_argument("--warmup", type=float, default=0.5 if smoke else 3.0,
-                        help="seconds run before measuring, per session count (default: %(default)s)")
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=sorted(BACKENDS),
+        default=[DEFAULT_BACKEND] if smoke else [DEFAULT_BACKEND, "onnxruntime", "torch"],
+        help="runtimes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--widths",
+        type=int,
+        nargs="+",
+        default=[8] if smoke else [32, 16],
+        help="generator conv_dim values (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-batches",
+        type=int,
+        nargs="+",
+        default=[default_max_batch("tensorrt"), 1],
+        help="scheduler max_batch values: batched across sessions (the GPU default), and not "
+        "(the CPU default) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=2 if smoke else 12,
+        help="stop there even if every frame is on time (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=1.5 if smoke else 20.0,
+        help="measured seconds per session count (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.5 if smoke else 3.0,
+        help="seconds run before measuring, per session count (default: %(default)s)",
+    )
     parser.add_argument("--fps", type=int, default=25, help="frame rate of every session (default: 25)")
-    parser.add_argument("--size", type=int, default=256 if smoke else 512,
-                        help="output video size, px (default: %(default)s)")
+    parser.add_argument(
+        "--size", type=int, default=256 if smoke else 512, help="output video size, px (default: %(default)s)"
+    )
     add_runtime_arguments(parser.add_argument_group("runtime (--precision and --streams apply to openvino)"))
 
 
@@ -71,45 +98,95 @@ def run(args: argparse.Namespace) -> Report:
     for backend in args.backends:
         for width in args.widths:
             generator, au_backend, setup = build_backends(
-                backend, generator_source(width, cache_dir() / "bench"),
+                backend,
+                generator_source(width, cache_dir() / "bench"),
                 precision=args.precision if backend == "openvino" else None,
-                threads=args.threads, streams=args.streams if backend == "openvino" else None,
+                threads=args.threads,
+                streams=args.streams if backend == "openvino" else None,
             )
             setups[backend] = setup
             for max_batch in args.max_batches:
                 for sessions in range(1, args.max_sessions + 1):
-                    outcome = asyncio.run(run_sessions(
-                        sessions, generator=generator, au_backend=au_backend, avatar=avatar, audio=audio,
-                        max_batch=max_batch, batch_window_ms=SERVER_DEFAULTS.batch_window_ms, settings=settings,
-                    ))
-                    points.append({"backend": backend, "precision": setup.precision, "threads": setup.threads,
-                                   "streams": setup.streams, "width": setup.generator_width, "max_batch": max_batch,
-                                   "sessions": sessions, **vars(outcome), "late_rate": outcome.late_rate})
-                    print(f"  {backend} {setup.precision} {setup.streams}x{setup.threads} threads width {width} "
-                          f"max_batch {max_batch}: {sessions} sessions, "
-                          f"{outcome.late_rate:.1%} late ({outcome.due} due, mean batch {outcome.mean_batch:.1f})",
-                          flush=True)
+                    outcome = asyncio.run(
+                        run_sessions(
+                            sessions,
+                            generator=generator,
+                            au_backend=au_backend,
+                            avatar=avatar,
+                            audio=audio,
+                            max_batch=max_batch,
+                            batch_window_ms=SERVER_DEFAULTS.batch_window_ms,
+                            settings=settings,
+                        )
+                    )
+                    points.append(
+                        {
+                            "backend": backend,
+                            "precision": setup.precision,
+                            "threads": setup.threads,
+                            "streams": setup.streams,
+                            "width": setup.generator_width,
+                            "max_batch": max_batch,
+                            "sessions": sessions,
+                            **vars(outcome),
+                            "late_rate": outcome.late_rate,
+                        }
+                    )
+                    print(
+                        f"  {backend} {setup.precision} {setup.streams}x{setup.threads} threads width {width} "
+                        f"max_batch {max_batch}: {sessions} sessions, "
+                        f"{outcome.late_rate:.1%} late ({outcome.due} due, mean batch {outcome.mean_batch:.1f})",
+                        flush=True,
+                    )
                     if outcome.late_rate > MAX_LATE_RATE:
                         break
     summary = _summary(points)
     small = min(args.widths)
-    best_small = max((s["max_sessions_ok"] for s in summary if s["backend"] == DEFAULT_BACKEND and s["width"] == small),
-                     default=None)
-    targets = [Target(f"25 fps sessions, {DEFAULT_BACKEND}, width {small}, <= {MAX_LATE_RATE:.0%} late",
-                      f">= {MIN_SESSIONS}", best_small, None if best_small is None else best_small >= MIN_SESSIONS)]
+    best_small = max(
+        (s["max_sessions_ok"] for s in summary if s["backend"] == DEFAULT_BACKEND and s["width"] == small), default=None
+    )
+    targets = [
+        Target(
+            f"25 fps sessions, {DEFAULT_BACKEND}, width {small}, <= {MAX_LATE_RATE:.0%} late",
+            f">= {MIN_SESSIONS}",
+            best_small,
+            None if best_small is None else best_small >= MIN_SESSIONS,
+        )
+    ]
     return Report(
         scenario=NAME,
         smoke=args.smoke,
-        config={"seconds": args.seconds, "warmup_s": args.warmup, "fps": args.fps, "size_px": args.size,
-                "max_sessions": args.max_sessions, "max_late_rate": MAX_LATE_RATE,
-                "sessions": "in-process simulation on the server's parts (bench/session_sim.py)"},
-        setup={"backend": args.backends, "generator_width": args.widths,
-               **{field: {name: getattr(setup, field) for name, setup in setups.items()}
-                  for field in ("precision", "threads", "streams")}},
+        config={
+            "seconds": args.seconds,
+            "warmup_s": args.warmup,
+            "fps": args.fps,
+            "size_px": args.size,
+            "max_sessions": args.max_sessions,
+            "max_late_rate": MAX_LATE_RATE,
+            "sessions": "in-process simulation on the server's parts (bench/session_sim.py)",
+        },
+        setup={
+            "backend": args.backends,
+            "generator_width": args.widths,
+            **{
+                field: {name: getattr(setup, field) for name, setup in setups.items()}
+                for field in ("precision", "threads", "streams")
+            },
+        },
         results={"points": points, "summary": summary},
         headers=["backend", "width", "max_batch", "sessions ok", "late at ok", "late at next", "mean batch at ok"],
-        rows=[[s["backend"], s["width"], s["max_batch"], s["max_sessions_ok"], s["late_rate_at_ok"],
-               s["late_rate_next"], s["mean_batch_at_ok"]] for s in summary],
+        rows=[
+            [
+                s["backend"],
+                s["width"],
+                s["max_batch"],
+                s["max_sessions_ok"],
+                s["late_rate_at_ok"],
+                s["late_rate_next"],
+                s["mean_batch_at_ok"],
+            ]
+            for s in summary
+        ],
         targets=targets,
         plot=lambda path: _plot(points, path),
     )
@@ -124,13 +201,17 @@ def _summary(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ok = [p for p in series if p["late_rate"] <= MAX_LATE_RATE]
         best = ok[-1] if ok else None
         following = next((p for p in series if best is None or p["sessions"] == best["sessions"] + 1), None)
-        summary.append({
-            "backend": backend, "width": width, "max_batch": max_batch,
-            "max_sessions_ok": best["sessions"] if best else 0,
-            "late_rate_at_ok": best["late_rate"] if best else None,
-            "late_rate_next": following["late_rate"] if following else None,
-            "mean_batch_at_ok": best["mean_batch"] if best else None,
-        })
+        summary.append(
+            {
+                "backend": backend,
+                "width": width,
+                "max_batch": max_batch,
+                "max_sessions_ok": best["sessions"] if best else 0,
+                "late_rate_at_ok": best["late_rate"] if best else None,
+                "late_rate_next": following["late_rate"] if following else None,
+                "mean_batch_at_ok": best["mean_batch"] if best else None,
+            }
+        )
     return summary
 
 
@@ -142,9 +223,13 @@ def _plot(points: list[dict[str, Any]], path: Path) -> None:
     models = list(dict.fromkeys((backend, width) for backend, width, _ in configs))
     for backend, width, max_batch in configs:
         series = [p for p in points if (p["backend"], p["width"], p["max_batch"]) == (backend, width, max_batch)]
-        axes.plot([p["sessions"] for p in series], [100 * p["late_rate"] for p in series],
-                  "o-" if max_batch > 1 else "s--", color=f"C{models.index((backend, width))}",
-                  label=f"{backend} w{width} max_batch {max_batch}")
+        axes.plot(
+            [p["sessions"] for p in series],
+            [100 * p["late_rate"] for p in series],
+            "o-" if max_batch > 1 else "s--",
+            color=f"C{models.index((backend, width))}",
+            label=f"{backend} w{width} max_batch {max_batch}",
+        )
     axes.axhline(100 * MAX_LATE_RATE, color="black", linestyle=":", linewidth=1, label=f"{MAX_LATE_RATE:.0%} limit")
     axes.set_yscale("symlog", linthresh=1.0)
     axes.set_ylim(bottom=0.0)

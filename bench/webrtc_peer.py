@@ -48,8 +48,10 @@ def _require_shared_clock() -> None:
     """Cross-process latency needs a system-wide clock behind ``perf_counter``."""
     implementation = time.get_clock_info("perf_counter").implementation
     if "CLOCK_MONOTONIC" not in implementation:
-        raise RuntimeError(f"perf_counter is {implementation}, not the shared monotonic clock: cannot compare "
-                           "the client's and the server's times")
+        raise RuntimeError(
+            f"perf_counter is {implementation}, not the shared monotonic clock: cannot compare "
+            "the client's and the server's times"
+        )
 
 
 class PacedMicrophone(MediaStreamTrack):
@@ -183,8 +185,10 @@ def watched_regions(avatar: Avatar, output_size_px: int) -> tuple[Region, Region
     """Rows and columns, in video pixels, of the mouth (lower middle of the crop) and of a background patch."""
     box = avatar.crop_box
     scale = output_size_px / max(avatar.portrait.shape[:2])
-    mouth = (slice(int((box.y0 + 0.55 * box.size) * scale), int((box.y0 + 0.9 * box.size) * scale)),
-             slice(int((box.x0 + 0.25 * box.size) * scale), int((box.x0 + 0.75 * box.size) * scale)))
+    mouth = (
+        slice(int((box.y0 + 0.55 * box.size) * scale), int((box.y0 + 0.9 * box.size) * scale)),
+        slice(int((box.x0 + 0.25 * box.size) * scale), int((box.x0 + 0.75 * box.size) * scale)),
+    )
     background = (slice(0, max(2, int(box.y0 * scale) - 4)), slice(0, max(2, int(box.x0 * scale) - 4)))
     return mouth, background
 

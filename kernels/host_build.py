@@ -217,9 +217,7 @@ class HostOps:
     def rgb_to_i420(self, frames: Sequence[np.ndarray]) -> list[I420Planes]:
         """Kernel ``rgb_to_i420``: (Y (H, W), U (H/2, W/2), V (H/2, W/2)) uint8 per frame."""
         planes = [empty_i420(*frame.shape[:2]) for frame in frames]
-        records = pack_i420(
-            [I420Job(ImageRef.of_array(f), _i420_ref(p)) for f, p in zip(frames, planes, strict=True)]
-        )
+        records = pack_i420([I420Job(ImageRef.of_array(f), _i420_ref(p)) for f, p in zip(frames, planes, strict=True)])
         self._lib.host_rgb_to_i420(_pointer(records), len(records))
         return planes
 

@@ -51,8 +51,7 @@ def import_cuda_core() -> ModuleType:
         import cuda.core as core
     except ImportError as exc:
         raise ImportError(
-            "the CUDA kernels need NVIDIA's cuda-python (cuda.core); "
-            "install the gpu extra: pip install '.[gpu]'"
+            "the CUDA kernels need NVIDIA's cuda-python (cuda.core); install the gpu extra: pip install '.[gpu]'"
         ) from exc
     if not hasattr(core, "Program"):
         raise ImportError(
@@ -136,8 +135,13 @@ class ImageKernels:
         return self._kernels[name]
 
     def _launch(
-        self, stream: Stream, name: str, grid: tuple[int, int, int], block: tuple[int, int, int],
-        records: np.ndarray, *args: Any,
+        self,
+        stream: Stream,
+        name: str,
+        grid: tuple[int, int, int],
+        block: tuple[int, int, int],
+        records: np.ndarray,
+        *args: Any,
     ) -> None:
         """Copy ``records`` to a device table on ``stream``, launch ``name(table, *args)``, free the table."""
         core = self._core

@@ -84,9 +84,7 @@ def _lerp_into(a: np.ndarray, b: np.ndarray, frac: np.ndarray) -> np.ndarray:
     return a
 
 
-def _sample_rows_cols(
-    image: np.ndarray, rows: tuple[np.ndarray, ...], cols: tuple[np.ndarray, ...]
-) -> np.ndarray:
+def _sample_rows_cols(image: np.ndarray, rows: tuple[np.ndarray, ...], cols: tuple[np.ndarray, ...]) -> np.ndarray:
     """Bilinear samples of ``image`` (R, C, ...) on the grid ``rows x cols``.
 
     ``rows`` and ``cols`` are ``_taps`` results; returns a new float32 array
@@ -100,12 +98,8 @@ def _sample_rows_cols(
     top, bottom = int(r0.min()), int(r1.max())
     left, right = int(c0.min()), int(c1.max())
     source = image[top : bottom + 1, left : right + 1].astype(np.float32)
-    horizontal = _lerp_into(
-        source[:, c0 - left], source[:, c1 - left], fx[(None, slice(None)) + extra]
-    )
-    return _lerp_into(
-        horizontal[r0 - top], horizontal[r1 - top], fy[(slice(None), None) + extra]
-    )
+    horizontal = _lerp_into(source[:, c0 - left], source[:, c1 - left], fx[(None, slice(None)) + extra])
+    return _lerp_into(horizontal[r0 - top], horizontal[r1 - top], fy[(slice(None), None) + extra])
 
 
 def crop_resize_normalize(portrait: np.ndarray, box: CropBox, size: int = 128) -> np.ndarray:
@@ -207,9 +201,7 @@ def paste_alpha(box: CropBox, feather: np.ndarray, height: int, width: int) -> n
     return alpha
 
 
-def paste_feathered(
-    portrait: np.ndarray, crop: np.ndarray, box: CropBox, feather: np.ndarray
-) -> np.ndarray:
+def paste_feathered(portrait: np.ndarray, crop: np.ndarray, box: CropBox, feather: np.ndarray) -> np.ndarray:
     """Paste a generated crop back into the portrait, blended through a feather mask.
 
     Args:
@@ -239,9 +231,7 @@ def paste_feathered(
     feather = np.asarray(feather, dtype=np.float32)
     size = crop.shape[-1]
     if crop.shape != (3, size, size) or feather.shape != (size, size):
-        raise ValueError(
-            f"expected crop (3, S, S) and feather (S, S), got {crop.shape} and {feather.shape}"
-        )
+        raise ValueError(f"expected crop (3, S, S) and feather (S, S), got {crop.shape} and {feather.shape}")
     out = portrait.copy()
     rect = paste_rect(box, *portrait.shape[:2])
     y_start, y_stop, x_start, x_stop = rect
@@ -291,8 +281,7 @@ def feather_mask(size: int, *, border_frac: float = 0.03, ramp_frac: float = 0.1
     """
     if not (border_frac >= 0 and ramp_frac > 0 and border_frac + ramp_frac <= 0.5):
         raise ValueError(
-            f"need border_frac >= 0, ramp_frac > 0, border_frac + ramp_frac <= 0.5; "
-            f"got {border_frac}, {ramp_frac}"
+            f"need border_frac >= 0, ramp_frac > 0, border_frac + ramp_frac <= 0.5; got {border_frac}, {ramp_frac}"
         )
     index = np.arange(size)
     distance = (np.minimum(index, size - 1 - index) + 0.5) / size
@@ -333,10 +322,6 @@ def rgb_to_i420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y = (_Y_COEFFS[0] * r + _Y_COEFFS[1] * g + _Y_COEFFS[2] * b + _LUMA_OFFSET) >> _LUMA_SHIFT
     row_pairs = planes[:, 0::2] + planes[:, 1::2]
     rs, gs, bs = row_pairs[:, :, 0::2] + row_pairs[:, :, 1::2]  # 2x2 block sums
-    u = (_CB_COEFFS[0] * rs + _CB_COEFFS[1] * gs + _CB_COEFFS[2] * bs + _CHROMA_OFFSET) >> (
-        _CHROMA_SHIFT
-    )
-    v = (_CR_COEFFS[0] * rs + _CR_COEFFS[1] * gs + _CR_COEFFS[2] * bs + _CHROMA_OFFSET) >> (
-        _CHROMA_SHIFT
-    )
+    u = (_CB_COEFFS[0] * rs + _CB_COEFFS[1] * gs + _CB_COEFFS[2] * bs + _CHROMA_OFFSET) >> (_CHROMA_SHIFT)
+    v = (_CR_COEFFS[0] * rs + _CR_COEFFS[1] * gs + _CR_COEFFS[2] * bs + _CHROMA_OFFSET) >> (_CHROMA_SHIFT)
     return y.astype(np.uint8), u.astype(np.uint8), v.astype(np.uint8)

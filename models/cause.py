@@ -349,9 +349,7 @@ class CauseStream:
                 raise ValueError(f"a (k, n_mels) chunk needs batch_size 1, this stream has {self.batch_size}")
             mel = mel.unsqueeze(0)
         if mel.dim() != 3 or mel.shape[0] != self.batch_size or mel.shape[2] != self.net.config.n_mels:
-            raise ValueError(
-                f"expected mel of shape ({self.batch_size}, k, {self.net.config.n_mels}), got {shape}"
-            )
+            raise ValueError(f"expected mel of shape ({self.batch_size}, k, {self.net.config.n_mels}), got {shape}")
         n_hops = mel.shape[1]
         n_undelayed = max(self.net.config.lookahead_hops - self._hops_pushed, 0)
         if n_hops == 0:
@@ -377,7 +375,7 @@ class _StepModule(nn.Module):
 
 
 def _fold_weight_norm(net: CauseNet) -> CauseNet:
-    """An eval-mode ``CauseNet`` sharing no storage with ``net``, with plain weights equal to its weight-normalised ones.
+    """An eval-mode ``CauseNet`` sharing no storage with ``net``, with plain weights equal to its normalised ones.
 
     Built fresh (restoring torch's CPU random generator after the throw-away
     initialisation) rather than by removing the parametrizations from a deep copy:

@@ -189,7 +189,9 @@ def _as_state_dict(payload: object, path: Path) -> dict[str, torch.Tensor]:
 
 def _unpack_native(payload: Mapping[object, object], path: Path) -> tuple[GeneratorConfig, dict[str, torch.Tensor]]:
     if payload.get("format") != NATIVE_FORMAT:
-        raise CheckpointError(f"{path}: unknown checkpoint format {payload.get('format')!r}; expected {NATIVE_FORMAT!r}")
+        raise CheckpointError(
+            f"{path}: unknown checkpoint format {payload.get('format')!r}; expected {NATIVE_FORMAT!r}"
+        )
     if payload.get("version") != NATIVE_VERSION:
         raise CheckpointError(
             f"{path}: {NATIVE_FORMAT} version {payload.get('version')!r}; this code reads version {NATIVE_VERSION}"
@@ -348,7 +350,8 @@ def _load_exactly(generator: Generator, state: Mapping[str, torch.Tensor], path:
         ]
         renamed = " (key names after conversion to ours)" if fmt == REPLICATE_FORMAT else ""
         raise CheckpointError(
-            f"{path}: {fmt} checkpoint does not fit a generator with {generator.config}{renamed}: " + "; ".join(problems)
+            f"{path}: {fmt} checkpoint does not fit a generator with {generator.config}{renamed}: "
+            + "; ".join(problems)
         )
     generator.load_state_dict(state, strict=True)
 

@@ -152,8 +152,7 @@ def _graph_interface(path: Path) -> dict[str, Any]:
 
     def shapes(values: Any) -> dict[str, list[int | str]]:
         return {
-            value.name: [dim.dim_param or dim.dim_value for dim in value.type.tensor_type.shape.dim]
-            for value in values
+            value.name: [dim.dim_param or dim.dim_value for dim in value.type.tensor_type.shape.dim] for value in values
         }
 
     interface: dict[str, Any] = {"inputs": shapes(model.graph.input), "outputs": shapes(model.graph.output)}

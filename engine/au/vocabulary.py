@@ -6,8 +6,23 @@ protocol and the checkpoints uses it. Intensities are FACS-style, 0..5.
 """
 
 AU_NAMES: tuple[str, ...] = (
-    "AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12",
-    "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26", "AU45",
+    "AU01",
+    "AU02",
+    "AU04",
+    "AU05",
+    "AU06",
+    "AU07",
+    "AU09",
+    "AU10",
+    "AU12",
+    "AU14",
+    "AU15",
+    "AU17",
+    "AU20",
+    "AU23",
+    "AU25",
+    "AU26",
+    "AU45",
 )
 N_AUS = len(AU_NAMES)
 AU_MAX_INTENSITY = 5.0

@@ -44,9 +44,7 @@ def _decode(container: av.container.InputContainer, stream: av.AudioStream) -> l
     pieces: list[np.ndarray] = []
     for frame in container.decode(stream):
         if converter is None:
-            converter = AudioConverter(
-                input_rate_hz=frame.sample_rate, channels=frame.layout.nb_channels
-            )
+            converter = AudioConverter(input_rate_hz=frame.sample_rate, channels=frame.layout.nb_channels)
         elif (frame.sample_rate, frame.layout.nb_channels) != (
             converter.input_rate_hz,
             converter.channels,

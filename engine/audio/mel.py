@@ -104,9 +104,7 @@ def mel_filterbank(config: MelConfig) -> np.ndarray:
     weights = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (upper - lower))
     empty = np.flatnonzero(~weights.any(axis=1))
     if empty.size:
-        raise ValueError(
-            f"mel bands {empty.tolist()} contain no FFT bin; use fewer bands or a larger n_fft"
-        )
+        raise ValueError(f"mel bands {empty.tolist()} contain no FFT bin; use fewer bands or a larger n_fft")
     return weights
 
 

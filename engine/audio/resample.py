@@ -66,9 +66,7 @@ class AudioConverter:
                 f"integers from {MIN_INPUT_RATE_HZ} to {MAX_INPUT_RATE_HZ} Hz"
             )
         if not _is_int_in(channels, 1, MAX_CHANNELS):
-            raise AudioFormatError(
-                f"channel count {channels!r} is not supported; accepted: 1 to {MAX_CHANNELS}"
-            )
+            raise AudioFormatError(f"channel count {channels!r} is not supported; accepted: 1 to {MAX_CHANNELS}")
         self._input_rate_hz = int(input_rate_hz)
         self._channels = int(channels)
         self._resampler: av.AudioResampler | None = None
@@ -125,10 +123,7 @@ class AudioConverter:
         """
         if self._resampler is None:
             return self._emit(np.zeros(0, dtype=np.float32))
-        missing = (
-            round(self._stream_input_samples * SAMPLE_RATE_HZ / self._input_rate_hz)
-            - self._stream_output_samples
-        )
+        missing = round(self._stream_input_samples * SAMPLE_RATE_HZ / self._input_rate_hz) - self._stream_output_samples
         padding = np.zeros(round(self._input_rate_hz * _FLUSH_PADDING_S), dtype=np.float32)
         tail = np.concatenate([self._resample(padding), _join(self._resampler.resample(None))])
         tail = tail[: max(0, missing)]
@@ -167,9 +162,7 @@ class AudioConverter:
                 f"{self._channels} channel(s); accepted shape: {accepted}"
             )
         if x.dtype.kind == "f" and not np.isfinite(x).all():
-            raise AudioFormatError(
-                "chunk contains NaN or Inf samples; accepted: finite values, full scale 1.0"
-            )
+            raise AudioFormatError("chunk contains NaN or Inf samples; accepted: finite values, full scale 1.0")
         mono = x.mean(axis=1, dtype=np.float64)
         if x.dtype == np.int16:
             mono /= _INT16_FULL_SCALE

@@ -69,9 +69,7 @@ def prepare_avatar(
             face_box lies outside it.
     """
     if portrait.dtype != np.uint8 or portrait.ndim != 3 or portrait.shape[2] != 3:
-        raise PortraitError(
-            f"portrait must be uint8 (H, W, 3), got {portrait.dtype} {portrait.shape}"
-        )
+        raise PortraitError(f"portrait must be uint8 (H, W, 3), got {portrait.dtype} {portrait.shape}")
     height, width = (portrait.shape[0] // 2) * 2, (portrait.shape[1] // 2) * 2
     if height == 0 or width == 0:
         raise PortraitError(f"portrait is too small: {portrait.shape[1]}x{portrait.shape[0]}")
@@ -79,10 +77,7 @@ def prepare_avatar(
     if face_box is None:
         face_box = detect_face(even)
     elif face_box.x >= width or face_box.y >= height:
-        raise PortraitError(
-            f"face box at ({face_box.x:g}, {face_box.y:g}) lies outside the "
-            f"{width}x{height} portrait"
-        )
+        raise PortraitError(f"face box at ({face_box.x:g}, {face_box.y:g}) lies outside the {width}x{height} portrait")
     crop_box = crop_box_for_face(face_box, height, width, margin=margin)
     crop = crop_resize_normalize(even, crop_box, crop_size)
     feather = feather_mask(crop_size)

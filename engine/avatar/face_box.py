@@ -22,9 +22,7 @@ class FaceBox:
 
     def __post_init__(self) -> None:
         if not (self.width > 0 and self.height > 0):
-            raise ValueError(
-                f"face box width and height must be > 0, got {self.width}x{self.height}"
-            )
+            raise ValueError(f"face box width and height must be > 0, got {self.width}x{self.height}")
 
 
 def parse_face_box(text: str) -> FaceBox:
@@ -44,9 +42,7 @@ def parse_face_box(text: str) -> FaceBox:
     try:
         x, y, width, height = (float(part) for part in parts)
     except ValueError:
-        raise ValueError(
-            f"face box {text!r}: x,y,w,h must be numbers, e.g. 120,80,200,200"
-        ) from None
+        raise ValueError(f"face box {text!r}: x,y,w,h must be numbers, e.g. 120,80,200,200") from None
     if not all(math.isfinite(value) for value in (x, y, width, height)):
         raise ValueError(f"face box {text!r}: x,y,w,h must be finite numbers")
     if x < 0 or y < 0:

@@ -64,9 +64,7 @@ def _torch(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[
     )
 
 
-def _onnxruntime(
-    gen: ModelSource, cause: ModelSource, opts: BackendOptions
-) -> tuple[GeneratorBackend, AUStepBackend]:
+def _onnxruntime(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[GeneratorBackend, AUStepBackend]:
     from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep, OnnxRuntimeGenerator
 
     if opts.precision != "f32":
@@ -92,7 +90,10 @@ def _openvino(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tup
         raise ValueError(f"openvino precision must be f32 or bf16, not {opts.precision}")
     return (
         OpenVinoGenerator(
-            onnx_file(gen), threads=opts.threads, precision=opts.precision, streams=opts.streams  # type: ignore[arg-type]
+            onnx_file(gen),
+            threads=opts.threads,
+            precision=opts.precision,
+            streams=opts.streams,  # type: ignore[arg-type]
         ),
         OnnxRuntimeAUStep(onnx_file(cause), threads=AU_THREADS),
     )

@@ -162,8 +162,15 @@ class EngineRunner:
                 array = feed[name]
                 staged = self._host[name][: array.size].reshape(array.shape)
                 np.copyto(staged, array, casting="same_kind")
-                _check(cudart.cudaMemcpyAsync(self._device[name], staged.ctypes.data, staged.nbytes,
-                                              cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, self._stream))
+                _check(
+                    cudart.cudaMemcpyAsync(
+                        self._device[name],
+                        staged.ctypes.data,
+                        staged.nbytes,
+                        cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
+                        self._stream,
+                    )
+                )
             self._runs[key] += 1
             captured = self._graphs.get(key)
             if captured is not None:
@@ -177,8 +184,15 @@ class EngineRunner:
             for name in self.outputs:
                 shape = output_shapes[name]
                 staged = self._host[name][: math.prod(shape)].reshape(shape)
-                _check(cudart.cudaMemcpyAsync(staged.ctypes.data, self._device[name], staged.nbytes,
-                                              cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, self._stream))
+                _check(
+                    cudart.cudaMemcpyAsync(
+                        staged.ctypes.data,
+                        self._device[name],
+                        staged.nbytes,
+                        cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost,
+                        self._stream,
+                    )
+                )
                 results[name] = staged
             _check(cudart.cudaStreamSynchronize(self._stream))
             return {name: staged.astype(np.float32, copy=True) for name, staged in results.items()}
@@ -343,8 +357,12 @@ def engine_for(onnx_path: Path, spec: EngineSpec) -> Path:
         for folder in (onnx_path.parent, cache):
             if (folder / name).is_file():
                 return folder / name
-        log.warning("building the TensorRT engine for %s (%s) once, into %s: minutes for the generator",
-                    onnx_path.name, spec.describe(), cache)
+        log.warning(
+            "building the TensorRT engine for %s (%s) once, into %s: minutes for the generator",
+            onnx_path.name,
+            spec.describe(),
+            cache,
+        )
         return build_engine(onnx_path, spec, cache / name)
     except TensorRTUnavailable as exc:
         raise BackendUnavailable(str(exc)) from exc

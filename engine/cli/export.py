@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from engine.backends.selection import tensorrt_unavailable_reason
-from engine.cli.options import add_weight_options, model_sources, announce_weights
+from engine.cli.options import add_weight_options, announce_weights, model_sources
 from models.export import MANIFEST_NAME, add_tensorrt_engines, export_networks
 from models.tensorrt_build import CAUSE_SPEC, GENERATOR_SPEC, TENSORRT_REQUIREMENT
 

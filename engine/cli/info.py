@@ -44,11 +44,16 @@ def run(args: argparse.Namespace) -> int:
     if not generator.is_onnx or generator.checkpoint:
         net = load_torch_network(generator)
         config = net.config
-        print(f"generator: width {config.conv_dim}, {config.repeat_num} residual blocks, "
-              f"{parameter_count(net) / 1e6:.2f} M parameters, {generator_macs(config) / 1e9:.2f} GMAC per frame")
+        print(
+            f"generator: width {config.conv_dim}, {config.repeat_num} residual blocks, "
+            f"{parameter_count(net) / 1e6:.2f} M parameters, {generator_macs(config) / 1e9:.2f} GMAC per frame"
+        )
     if not cause.is_onnx or cause.checkpoint:
         net = load_torch_network(cause)
-        print(f"CAUSE: {parameter_count(net) / 1e3:.0f} k parameters, receptive field "
-              f"{receptive_field_hops(net.config)} hops ({receptive_field_hops(net.config) * 10} ms), "
-              f"lookahead {net.config.lookahead_hops} hops, algorithmic latency {algorithmic_latency_ms(net.config):.0f} ms")
+        print(
+            f"CAUSE: {parameter_count(net) / 1e3:.0f} k parameters, receptive field "
+            f"{receptive_field_hops(net.config)} hops ({receptive_field_hops(net.config) * 10} ms), "
+            f"lookahead {net.config.lookahead_hops} hops, "
+            f"algorithmic latency {algorithmic_latency_ms(net.config):.0f} ms"
+        )
     return 0

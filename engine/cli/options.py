@@ -76,7 +76,9 @@ def add_weight_options(group: argparse._ArgumentGroup) -> None:
         "ganimation_replicate (*_net_gen.pth) or our own format (default: models/weights/)",
     )
     group.add_argument(
-        "--cause", metavar="PATH", help="CAUSE AU estimator: .onnx step graph or our checkpoint (default: models/weights/)"
+        "--cause",
+        metavar="PATH",
+        help="CAUSE AU estimator: .onnx step graph or our checkpoint (default: models/weights/)",
     )
 
 

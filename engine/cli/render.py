@@ -25,7 +25,9 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         "(default: a built-in English sample)",
     )
     add_avatar_options(parser)
-    parser.add_argument("-o", "--output", type=Path, default=Path("out/avatar.mp4"), help="mp4 path (default: out/avatar.mp4)")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=Path("out/avatar.mp4"), help="mp4 path (default: out/avatar.mp4)"
+    )
     parser.add_argument("--fps", type=int, default=25, help="video frame rate, 1..100 (default: 25)")
     parser.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     add_model_options(parser)

@@ -31,8 +31,12 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         help=f"address to listen on (default: {DEFAULTS.host}, this machine only; 0.0.0.0 for every interface. "
         "Browsers allow the microphone only on https:// or http://localhost)",
     )
-    parser.add_argument("--port", type=int, default=DEFAULTS.port, help=f"TCP port, 0 for any free one (default: {DEFAULTS.port})")
-    parser.add_argument("--fps", type=int, default=DEFAULTS.fps, help=f"video frame rate, 1..100 (default: {DEFAULTS.fps})")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULTS.port, help=f"TCP port, 0 for any free one (default: {DEFAULTS.port})"
+    )
+    parser.add_argument(
+        "--fps", type=int, default=DEFAULTS.fps, help=f"video frame rate, 1..100 (default: {DEFAULTS.fps})"
+    )
     parser.add_argument(
         "--size",
         type=int,
@@ -44,7 +48,8 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         "--max-sessions",
         type=int,
         default=DEFAULTS.max_sessions,
-        help=f"concurrent sessions, WebRTC and WebSocket together; one more gets HTTP 503 (default: {DEFAULTS.max_sessions})",
+        help="concurrent sessions, WebRTC and WebSocket together; one more gets HTTP 503 "
+        f"(default: {DEFAULTS.max_sessions})",
     )
     add_avatar_options(parser)
     add_model_options(parser)

@@ -91,4 +91,3 @@ class Session:
             audio_arrival_s=arrival,
         )
         return AUFrame(index=index, aus=self.expression.apply(aus), trace=trace)
-

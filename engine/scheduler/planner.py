@@ -88,9 +88,7 @@ class BatchPlanner(Generic[T]):
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         if batch_window_s < 0 or late_drop_s < 0:
-            raise ValueError(
-                f"batch_window_s and late_drop_s must be >= 0, got {batch_window_s} and {late_drop_s}"
-            )
+            raise ValueError(f"batch_window_s and late_drop_s must be >= 0, got {batch_window_s} and {late_drop_s}")
         self.estimator = estimator
         self.max_batch = max_batch
         self.batch_window_s = batch_window_s
@@ -107,9 +105,7 @@ class BatchPlanner(Generic[T]):
         """Make ``item`` its session's pending request; return the request it replaced, if any."""
         previous = self._slots.get(session_id)
         if previous is None:
-            self._slots[session_id] = Pending(
-                session_id, item, deadline_s, deadline_s, now_s, next(self._arrivals)
-            )
+            self._slots[session_id] = Pending(session_id, item, deadline_s, deadline_s, now_s, next(self._arrivals))
             return None
         self._slots[session_id] = replace(
             previous, item=item, deadline_s=deadline_s, priority_s=min(previous.priority_s, deadline_s)

@@ -127,9 +127,7 @@ class RenderScheduler:
             self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="render")
             self._task = asyncio.create_task(self._serve(), name="render-scheduler")
 
-    async def render(
-        self, session_id: Hashable, request: RenderRequest, *, deadline_s: float
-    ) -> VideoFrame | None:
+    async def render(self, session_id: Hashable, request: RenderRequest, *, deadline_s: float) -> VideoFrame | None:
         """Render ``request`` in the next suitable batch and return the frame.
 
         Returns None, without rendering, when a newer request of the same

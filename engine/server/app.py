@@ -31,8 +31,8 @@ from engine.server.config import ServerConfig
 from engine.server.context import ENGINE, EngineContext, SessionLimitError, build_context
 from engine.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from engine.server.offer import OfferError
-from engine.server.websocket import websocket_handler
 from engine.server.webrtc import SessionRegistry, WebRTCSession, open_session
+from engine.server.websocket import websocket_handler
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +160,7 @@ def _require_content_type(request: web.Request, expected: str) -> None:
         raise _error(web.HTTPUnsupportedMediaType, f"Content-Type must be {expected}, got {got}")
 
 
-def _error(
-    kind: type[web.HTTPException], message: str, *, headers: dict[str, str] | None = None
-) -> web.HTTPException:
+def _error(kind: type[web.HTTPException], message: str, *, headers: dict[str, str] | None = None) -> web.HTTPException:
     """An HTTP error whose body is ``{"error": message}``."""
     return kind(text=json.dumps({"error": message}), content_type="application/json", headers=headers)
 

@@ -112,7 +112,7 @@ def stats_message(stats: dict[str, Any]) -> str:
 def _au_values(data: dict[str, Any], key: str) -> dict[str, float]:
     values = data.get(key, {})
     if not isinstance(values, dict):
-        raise ControlError(f"{key} must be an object of AU name -> number, e.g. {{\"AU12\": 2.0}}")
+        raise ControlError(f'{key} must be an object of AU name -> number, e.g. {{"AU12": 2.0}}')
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ControlError(f"{key} for {name} must be a number, got {value!r}")

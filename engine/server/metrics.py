@@ -33,7 +33,23 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The Content-Type of the exposition: Prometheus text format 0.0.4."""
 
 STAGE_BUCKETS_S = (
-    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.04,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    1.0,
 )
 """Histogram bucket bounds, seconds: fine around the stage budgets (a few ms to 40 ms) and the 100-150 ms targets."""
 

@@ -218,7 +218,7 @@ def parse_hello(text: str, *, default_fps: int) -> Hello:
     kind = body.get("type")
     if kind != "hello":
         raise ProtocolError(
-            "bad_hello", f"the first message must be the hello ({{\"type\": \"hello\", ...}}), got type {kind!r}"
+            "bad_hello", f'the first message must be the hello ({{"type": "hello", ...}}), got type {kind!r}'
         )
     unknown = sorted(set(body) - set(HELLO_KEYS))
     if unknown:
@@ -226,7 +226,7 @@ def parse_hello(text: str, *, default_fps: int) -> Hello:
             "bad_hello", f"unknown key(s) in hello: {', '.join(unknown)}; known keys: {', '.join(HELLO_KEYS)}"
         )
     if "version" not in body:
-        raise ProtocolError("bad_hello", f"hello needs \"version\": {PROTOCOL_VERSION}")
+        raise ProtocolError("bad_hello", f'hello needs "version": {PROTOCOL_VERSION}')
     version = body["version"]
     if not _is_int(version) or version != PROTOCOL_VERSION:
         raise ProtocolError(
@@ -263,8 +263,8 @@ def parse_hello(text: str, *, default_fps: int) -> Hello:
         or len(set(outputs)) != len(outputs)
     ):
         raise ProtocolError(
-            "bad_hello", f"outputs {outputs!r} is not valid; give a non-empty list of distinct names from: "
-            f"{', '.join(OUTPUTS)}"
+            "bad_hello",
+            f"outputs {outputs!r} is not valid; give a non-empty list of distinct names from: {', '.join(OUTPUTS)}",
         )
     encoding = body.get("encoding", "binary")
     if encoding not in ENCODINGS:
@@ -385,7 +385,8 @@ def decode_audio(data: bytes, hello: Hello) -> AudioChunk:
     samples = np.frombuffer(data, dtype=hello.sample_dtype).astype(native, copy=False)
     if samples.dtype.kind == "f" and not np.isfinite(samples).all():
         raise ProtocolError(
-            "bad_audio", "f32le audio contains NaN or Inf samples; send finite values, full scale 1.0",
+            "bad_audio",
+            "f32le audio contains NaN or Inf samples; send finite values, full scale 1.0",
             CloseCode.INVALID_PAYLOAD,
         )
     return AudioChunk(samples.reshape(-1, hello.channels))
@@ -535,8 +536,9 @@ def _parse_binary_record(data: bytes) -> FrameRecord | JpegRecord:
     expected = RECORD_HEADER.size + 4 * (n_aus + n_shapes)
     if len(data) != expected:
         raise ProtocolError(
-            "bad_record", f"frame record of {len(data)} bytes; its header announces {expected} "
-            f"(32 + 4 x ({n_aus} AUs + {n_shapes} blendshapes))"
+            "bad_record",
+            f"frame record of {len(data)} bytes; its header announces {expected} "
+            f"(32 + 4 x ({n_aus} AUs + {n_shapes} blendshapes))",
         )
     if bool(flags & FLAG_AUS) != (n_aus > 0) or bool(flags & FLAG_BLENDSHAPES) != (n_shapes > 0):
         raise ProtocolError("bad_record", f"frame record flags {flags:#x} disagree with its counts {n_aus}, {n_shapes}")
@@ -550,8 +552,16 @@ def _parse_binary_record(data: bytes) -> FrameRecord | JpegRecord:
 
 def _header(kind: int, flags: int, record: FrameRecord | JpegRecord, n_aus: int, n_shapes: int) -> bytes:
     return RECORD_HEADER.pack(
-        RECORD_MAGIC, PROTOCOL_VERSION, kind, flags, record.seq, record.index, record.audio_sample,
-        min(max(record.latency_us, 0), _U32_MAX), n_aus, n_shapes,
+        RECORD_MAGIC,
+        PROTOCOL_VERSION,
+        kind,
+        flags,
+        record.seq,
+        record.index,
+        record.audio_sample,
+        min(max(record.latency_us, 0), _U32_MAX),
+        n_aus,
+        n_shapes,
     )
 
 

@@ -37,8 +37,8 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from engine.audio import AudioFormatError
 from engine.au import ExpressionControl
+from engine.audio import AudioFormatError
 from engine.pipeline import SAMPLE_RATE_HZ, AUFrame, RenderRequest, Session, VideoFrame
 from engine.server.au_worker import AUWorker
 from engine.server.audio_frames import AudioFormat, audio_format, audio_frame_samples

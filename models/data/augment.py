@@ -50,9 +50,7 @@ def colored_noise(n_samples: int, color: NoiseColor, rng: np.random.Generator) -
     return noise / max(float(np.sqrt(np.mean(noise**2))), _EPS)
 
 
-def add_noise(
-    audio: np.ndarray, *, snr_db: float, color: NoiseColor, rng: np.random.Generator
-) -> np.ndarray:
+def add_noise(audio: np.ndarray, *, snr_db: float, color: NoiseColor, rng: np.random.Generator) -> np.ndarray:
     """Add noise of ``color`` at exactly ``snr_db`` relative to the clip's power.
 
     Returns (n_samples,) float32. A silent clip is returned unchanged.

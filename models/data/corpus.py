@@ -60,18 +60,83 @@ _CHUNK = 4  # utterances per task sent to a worker process
 _CHUNKS_PER_WORKER = 250
 
 DEFAULT_LANGUAGES: tuple[str, ...] = (
-    "en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc",
+    "en",
+    "en-us",
+    "en-gb-x-rp",
+    "en-gb-scotland",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
 )
 """espeak's English accents (en-shaw, a spelling variant, is left out)."""
 
 DEFAULT_VARIANTS: tuple[str, ...] = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
-    "Alex", "Alicia", "Andrea", "Andy", "Annie", "Denis", "Diogo", "Gene", "Henrique", "Hugo",
-    "Jacky", "Lee", "Marco", "Michael", "Mike", "Reed", "Storm", "adam", "anika", "antonio",
-    "aunty", "belinda", "benjamin", "boris", "david", "ed", "edward", "grandma", "grandpa",
-    "gustave", "ian", "iven", "john", "klatt", "klatt2", "klatt3", "linda", "max", "michel",
-    "miguel", "norbert", "paul", "pedro", "quincy", "rob", "robert", "sandro", "shelby", "steph",
-    "travis", "victor", "zac",
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "m8",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "Alex",
+    "Alicia",
+    "Andrea",
+    "Andy",
+    "Annie",
+    "Denis",
+    "Diogo",
+    "Gene",
+    "Henrique",
+    "Hugo",
+    "Jacky",
+    "Lee",
+    "Marco",
+    "Michael",
+    "Mike",
+    "Reed",
+    "Storm",
+    "adam",
+    "anika",
+    "antonio",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "boris",
+    "david",
+    "ed",
+    "edward",
+    "grandma",
+    "grandpa",
+    "gustave",
+    "ian",
+    "iven",
+    "john",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "linda",
+    "max",
+    "michel",
+    "miguel",
+    "norbert",
+    "paul",
+    "pedro",
+    "quincy",
+    "rob",
+    "robert",
+    "sandro",
+    "shelby",
+    "steph",
+    "travis",
+    "victor",
+    "zac",
 )
 """Speaker variants that sound human. Left out: robots, whispers (no voicing:
 no brow prosody), croaks and effects (Demonic, UniRobot, robosoft*, whisper*,
@@ -198,9 +263,7 @@ def make_utterance(config: CorpusConfig, index: int) -> Utterance:
 
     lead = int(round(lead_ms * SAMPLE_RATE_HZ / 1000.0))
     trail = int(round(trail_ms * SAMPLE_RATE_HZ / 1000.0))
-    audio = np.concatenate(
-        [np.zeros(lead, np.float32), synthesis.audio, np.zeros(trail, np.float32)]
-    )
+    audio = np.concatenate([np.zeros(lead, np.float32), synthesis.audio, np.zeros(trail, np.float32)])
     shift_ms = 1000.0 * lead / SAMPLE_RATE_HZ
     phonemes = [Phoneme(p.mnemonic, p.start_ms + shift_ms, p.end_ms + shift_ms) for p in synthesis.phonemes]
     au = au_track(audio, phonemes)
@@ -237,9 +300,7 @@ def _write_shard(path: Path, utterances: Sequence[Utterance]) -> dict[str, Any]:
         "audio_offsets": np.cumsum([0] + [u.audio.size for u in utterances], dtype=np.int64),
         "au": np.concatenate([u.au for u in utterances]).astype(np.float32),
         "au_offsets": np.cumsum([0] + [u.au.shape[0] for u in utterances], dtype=np.int64),
-        "meta": np.frombuffer(
-            json.dumps([u.meta for u in utterances], sort_keys=True).encode("utf-8"), dtype=np.uint8
-        ),
+        "meta": np.frombuffer(json.dumps([u.meta for u in utterances], sort_keys=True).encode("utf-8"), dtype=np.uint8),
     }
     tmp = path.with_suffix(".npz.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -291,9 +352,7 @@ def generate_corpus(
         FileExistsError: ``out_dir`` holds files and ``overwrite`` is False.
         ValueError: inconsistent settings.
     """
-    config = CorpusConfig(
-        n_utterances=n_utterances, seed=seed, held_out_voices=tuple(held_out_voices), **settings
-    )
+    config = CorpusConfig(n_utterances=n_utterances, seed=seed, held_out_voices=tuple(held_out_voices), **settings)
     config.check()
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")

@@ -101,9 +101,7 @@ class _Event(ctypes.Structure):
     ]
 
 
-_SynthCallback = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
-)
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 
 @dataclass(frozen=True)
@@ -146,8 +144,7 @@ def _wheel_paths() -> _Paths:
         import espeakng_loader
     except ImportError as exc:
         raise EspeakError(
-            "espeak-ng is not installed: pip install espeakng-loader "
-            "(it ships libespeak-ng and its data)"
+            "espeak-ng is not installed: pip install espeakng-loader (it ships libespeak-ng and its data)"
         ) from exc
     library = espeakng_loader.get_library_path()
     data = espeakng_loader.get_data_path()

@@ -74,12 +74,16 @@ def track_at_hops(track: OpenFaceTrack, n_hops: int, mel: MelConfig | None = Non
         return np.zeros((n_hops, N_AUS), np.float32), np.zeros(n_hops, np.float32)
     labels = np.stack([np.interp(centres, times, aus[:, k]) for k in range(N_AUS)], axis=1).astype(np.float32)
     nearest = np.clip(np.searchsorted(times, centres), 1, max(1, times.size - 1))
-    distance = np.minimum(np.abs(centres - times[nearest - 1]), np.abs(times[np.minimum(nearest, times.size - 1)] - centres))
+    distance = np.minimum(
+        np.abs(centres - times[nearest - 1]), np.abs(times[np.minimum(nearest, times.size - 1)] - centres)
+    )
     weight = (distance <= MAX_GAP_S) & (centres >= times[0] - MAX_GAP_S) & (centres <= times[-1] + MAX_GAP_S)
     return labels, weight.astype(np.float32)
 
 
-def load_openface_pair(media: str | Path, csv: str | Path, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> LabeledAudio:
+def load_openface_pair(
+    media: str | Path, csv: str | Path, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE
+) -> LabeledAudio:
     """One recording's 16 kHz audio with its AU labels at the hop rate."""
     audio = load_audio_file(media)
     n_hops = hop_count(audio.size, MelConfig())

@@ -55,7 +55,6 @@ BLINK_CLOSURE = 0.95
 """Fraction of the lid gap that AU45=5 closes (the rest is left so triangles keep their orientation)."""
 
 
-
 def au_vector(intensities: Mapping[str, float]) -> np.ndarray:
     """(17,) float64 AU vector from ``{"AU12": 5.0, ...}``; AUs not named are 0."""
     vector = np.zeros(N_AUS)

@@ -20,6 +20,7 @@ from models.enroll.face68 import N_LANDMARKS
 
 PREDICTOR_FILENAME = "shape_predictor_68_face_landmarks.dat"
 
+
 def predictor_path() -> Path:
     """Path of dlib's 68-point shape predictor inside ``face_recognition_models``.
 

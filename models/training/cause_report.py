@@ -36,7 +36,10 @@ def format_report(report: dict[str, Any]) -> str:
     """A plain-text table: per-AU r and MAE for each split, then the headline figures against the targets."""
     splits = report["splits"]
     names = list(next(iter(splits.values()))["pearson_r"]) if splits else []
-    lines = ["AU     " + "".join(f"{split:>28}" for split in splits), "       " + "".join(f"{'r':>14}{'MAE':>14}" for _ in splits)]
+    lines = [
+        "AU     " + "".join(f"{split:>28}" for split in splits),
+        "       " + "".join(f"{'r':>14}{'MAE':>14}" for _ in splits),
+    ]
     for name in names:
         row = f"{name:<7}"
         for metrics in splits.values():

@@ -64,7 +64,9 @@ def add_train_parser(commands: argparse._SubParsersAction, name: str) -> None:
     cause.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     cause.add_argument("--no-augment", action="store_true", help="train on clean audio only")
     cause.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint-last.pt")
-    cause.add_argument("--stop-after", type=int, metavar="EPOCHS", help="end this run after EPOCHS epochs (resume later)")
+    cause.add_argument(
+        "--stop-after", type=int, metavar="EPOCHS", help="end this run after EPOCHS epochs (resume later)"
+    )
     cause.add_argument("--no-progress", action="store_true", help="no progress bars")
     cause.set_defaults(run=run_train_cause)
     add_train_generator_parser(networks)
@@ -72,8 +74,8 @@ def add_train_parser(commands: argparse._SubParsersAction, name: str) -> None:
 
 def run_train_cause(args: argparse.Namespace) -> int:
     from models.cause import CauseConfig
-    from models.training.cause_trainer import CauseTrainConfig, train_cause
     from models.data.openface import find_pairs, load_openface_pair
+    from models.training.cause_trainer import CauseTrainConfig, train_cause
     from models.training.corpus_items import corpus_items
 
     config = CauseTrainConfig(
@@ -104,8 +106,10 @@ def run_train_cause(args: argparse.Namespace) -> int:
         stop_after_epochs=args.stop_after,
         progress=not args.no_progress,
     )
-    print(f"best held-out score (mean r over AU12 AU20 AU23 AU25 AU26): {history['best_score']:.3f}; "
-          f"weights in {args.output}")
+    print(
+        f"best held-out score (mean r over AU12 AU20 AU23 AU25 AU26): {history['best_score']:.3f}; "
+        f"weights in {args.output}"
+    )
     return 0
 
 

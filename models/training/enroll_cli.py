@@ -13,11 +13,27 @@ import json
 from pathlib import Path
 
 ENROLL_HELP = "train a generator for one portrait on its synthesized expressions"
-ENROLL_DEFAULTS = {"width": 16, "repeat_num": 6, "steps": 2000, "batch_size": 8, "lr": 5e-4, "seed": 0, "threads": 2,
-                   "eval_every": 250, "heldout": 64}
+ENROLL_DEFAULTS = {
+    "width": 16,
+    "repeat_num": 6,
+    "steps": 2000,
+    "batch_size": 8,
+    "lr": 5e-4,
+    "seed": 0,
+    "threads": 2,
+    "eval_every": 250,
+    "heldout": 64,
+}
 """EnrollConfig's defaults, repeated here so that building the parser imports no torch (a test holds them equal)."""
-UNPAIRED_DEFAULTS = {"epochs": 30, "decay_epochs": 10, "batch_size": 4, "width": 32, "repeat_num": 6, "seed": 0,
-                     "threads": 2}
+UNPAIRED_DEFAULTS = {
+    "epochs": 30,
+    "decay_epochs": 10,
+    "batch_size": 4,
+    "width": 32,
+    "repeat_num": 6,
+    "seed": 0,
+    "threads": 2,
+}
 """UnpairedConfig's defaults, likewise."""
 
 
@@ -189,6 +205,8 @@ def run_train_generator(args: argparse.Namespace) -> int:
         data, args.output, config, resume=args.resume, stop_after_epochs=args.stop_after, progress=not args.no_progress
     )
     done = len(history["epochs"])
-    print(f"{done}/{config.epochs} epochs on {len(data)} images; "
-          + (f"weights in {args.output}" if done == config.epochs else "continue with --resume"))
+    print(
+        f"{done}/{config.epochs} epochs on {len(data)} images; "
+        + (f"weights in {args.output}" if done == config.epochs else "continue with --resume")
+    )
     return 0

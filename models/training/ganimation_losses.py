@@ -106,4 +106,3 @@ def generator_adversarial_loss(
     realism = -scores.mean()
     au = au_regression_loss(au_estimates, desired_aus)
     return weights.critic * realism + weights.au * au, {"g_critic": realism.item(), "g_au": au.item()}
-

@@ -223,4 +223,3 @@ def expression_grid(generator: Generator, enrollment: Enrollment) -> np.ndarray:
         for column, picture in enumerate(tiles):
             sheet.paste(Image.fromarray(picture), (GRID_LABEL_WIDTH_PX + column * tile, y))
     return np.asarray(sheet)
-

@@ -253,4 +253,3 @@ def write_outputs(
     (out / EVAL_NAME).write_text(json.dumps(metrics, indent=2))
     Image.fromarray(expression_grid(generator, enrollment)).save(out / GRID_NAME)
     return metrics
-

@@ -220,4 +220,3 @@ def train_unpaired(
         save_generator(generator, generator.config, out / GENERATOR_NAME)
         export_generator_onnx(generator, out / ONNX_NAME)
     return history
-

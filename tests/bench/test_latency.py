@@ -10,8 +10,15 @@ PACKET_S = 0.02
 
 
 def _trace(pts: int, shown: int, arrival_s: float) -> dict[str, float | int]:
-    return {"pts": pts, "shown_sample": shown, "due_sample": shown + 720, "audio_arrival_s": arrival_s,
-            "render_start_s": arrival_s + 0.004, "render_end_s": arrival_s + 0.014, "send_s": arrival_s + 0.016}
+    return {
+        "pts": pts,
+        "shown_sample": shown,
+        "due_sample": shown + 720,
+        "audio_arrival_s": arrival_s,
+        "render_start_s": arrival_s + 0.004,
+        "render_end_s": arrival_s + 0.014,
+        "send_s": arrival_s + 0.016,
+    }
 
 
 def test_pair_frames_measures_from_the_packet_of_the_shown_sample() -> None:
@@ -34,8 +41,7 @@ def _video(arrival_s: list[float], moving: set[int]) -> VideoLog:
     for i in range(len(arrival_s)):
         level += 10.0 if i in moving else 0.0
         mouth.append(np.full((4, 4), level, np.float32) + rng.normal(0, 0.01, (4, 4)).astype(np.float32))
-    background = [np.full((4, 4), 50, np.float32) + rng.normal(0, 0.01, (4, 4)).astype(np.float32)
-                  for _ in arrival_s]
+    background = [np.full((4, 4), 50, np.float32) + rng.normal(0, 0.01, (4, 4)).astype(np.float32) for _ in arrival_s]
     return VideoLog(arrival_s=arrival_s, pts=list(range(len(arrival_s))), mouth=mouth, background=background)
 
 

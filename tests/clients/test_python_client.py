@@ -83,8 +83,16 @@ async def test_python_m_avatar_client_prints_csv_to_stdout(server: LiveServer, t
     client_root = Path(avatar_client.__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(client_root), str(REPO)])}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "avatar_client", "stream", str(wav), "--url", server.ws_url,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        sys.executable,
+        "-m",
+        "avatar_client",
+        "stream",
+        str(wav),
+        "--url",
+        server.ws_url,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, stderr.decode()

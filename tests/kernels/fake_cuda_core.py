@@ -53,9 +53,7 @@ class Buffer:
         return self._size
 
     @staticmethod
-    def from_handle(
-        ptr: int, size: int, mr: object = None, owner: object = None, *, stream: object = None
-    ) -> "Buffer":
+    def from_handle(ptr: int, size: int, mr: object = None, owner: object = None, *, stream: object = None) -> "Buffer":
         return Buffer(int(ptr), size, owner)
 
     def copy_from(self, src: "Buffer", *, stream: "Stream") -> None:

@@ -28,9 +28,7 @@ def test_missing_cuda_core_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_programs_name_every_kernel_of_every_source() -> None:
     sources = {path.name: path.read_text() for path in KERNELS_DIR.glob("*.cu")}
-    declared = {
-        name: tuple(re.findall(r'extern "C" __global__ void (\w+)\(', text)) for name, text in sources.items()
-    }
+    declared = {name: tuple(re.findall(r'extern "C" __global__ void (\w+)\(', text)) for name, text in sources.items()}
     assert declared == PROGRAMS
 
 
@@ -53,4 +51,3 @@ def test_nvrtc_compiles_with_the_launchers_options(nvrtc_core, source: str, arch
     assert cubin.startswith(b"\x7fELF")
     for kernel in PROGRAMS[source]:
         assert kernel.encode() in cubin
-

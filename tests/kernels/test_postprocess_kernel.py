@@ -30,9 +30,7 @@ def generator_output(rng: np.random.Generator, size: int = SIZE) -> tuple[np.nda
     return image, color, mask
 
 
-def expected(
-    portrait: np.ndarray, box: CropBox, output: tuple[np.ndarray, ...], feather: np.ndarray
-) -> np.ndarray:
+def expected(portrait: np.ndarray, box: CropBox, output: tuple[np.ndarray, ...], feather: np.ndarray) -> np.ndarray:
     return paste_feathered(portrait, attention_blend(*output), box, feather)
 
 
@@ -51,9 +49,7 @@ def test_rgb_and_i420_match_reference(ops: Any, rng: np.random.Generator, feathe
     outputs = [generator_output(rng) for _ in BOXES]
     frames = [portrait.copy() for _ in BOXES]
     planes = [tuple(p.copy() for p in rgb_to_i420(portrait)) for _ in BOXES]
-    ops.postprocess(
-        [portrait] * len(BOXES), BOXES, *zip(*outputs), feather, frames=frames, planes=planes
-    )
+    ops.postprocess([portrait] * len(BOXES), BOXES, *zip(*outputs), feather, frames=frames, planes=planes)
     for box, output, frame, trio in zip(BOXES, outputs, frames, planes):
         want = expected(portrait, box, output, feather)
         np.testing.assert_array_equal(frame, want, err_msg=str(box))

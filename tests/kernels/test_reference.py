@@ -60,9 +60,7 @@ def test_crop_upscale_matches_pil_bilinear(rng: np.random.Generator, box: CropBo
         np.testing.assert_allclose(out[channel], pil / 127.5 - 1, atol=2e-5)
 
 
-@pytest.mark.parametrize(
-    "box", [CropBox(-5.5, 20.25, 40.0), CropBox(30.0, -3.0, 11.0), CropBox(1.0, 2.0, 61.5)]
-)
+@pytest.mark.parametrize("box", [CropBox(-5.5, 20.25, 40.0), CropBox(30.0, -3.0, 11.0), CropBox(1.0, 2.0, 61.5)])
 def test_crop_matches_per_pixel_formula_bit_for_bit(rng: np.random.Generator, box: CropBox) -> None:
     # Non-contiguous input; boxes that reach past the edges, upscale and downscale.
     image = rng.integers(0, 256, (110, 90, 3), dtype=np.uint8)[::2, 1::2]

@@ -86,7 +86,9 @@ class _ReplicaSplitGenerator(nn.Module):
                 nn.ReLU(True),
             ]
         self.model = nn.Sequential(*model)
-        self.color_top = nn.Sequential(nn.Conv2d(ngf, img_nc, kernel_size=7, stride=1, padding=3, bias=False), nn.Tanh())
+        self.color_top = nn.Sequential(
+            nn.Conv2d(ngf, img_nc, kernel_size=7, stride=1, padding=3, bias=False), nn.Tanh()
+        )
         self.au_top = nn.Sequential(nn.Conv2d(ngf, 1, kernel_size=7, stride=1, padding=3, bias=False), nn.Sigmoid())
 
     def forward(self, img: torch.Tensor, au: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -155,7 +157,8 @@ def test_replicate_checkpoint_with_padding_layers_is_refused(tmp_path: Path) -> 
     state = torch.load(path, weights_only=True)
     # Reflection padding shifts the block to [pad, conv, norm, ReLU, pad, conv, norm].
     shifted = {
-        k.replace("conv_block.3.", "conv_block.5.").replace("conv_block.0.", "conv_block.1."): v for k, v in state.items()
+        k.replace("conv_block.3.", "conv_block.5.").replace("conv_block.0.", "conv_block.1."): v
+        for k, v in state.items()
     }
     torch.save(shifted, path)
     with pytest.raises(CheckpointError, match=r"30_net_gen\.pth.*indices \[1, 5\].*padding"):
@@ -309,7 +312,9 @@ def test_native_file_whose_tensors_contradict_its_config(tmp_path: Path) -> None
     payload = torch.load(path, weights_only=True)
     payload["config"]["conv_dim"] = 16
     torch.save(payload, path)
-    with pytest.raises(CheckpointError, match=r"generator\.pt.*main\.0\.weight: expected \(16, 20, 7, 7\), got \(8, 20, 7, 7\)"):
+    with pytest.raises(
+        CheckpointError, match=r"generator\.pt.*main\.0\.weight: expected \(16, 20, 7, 7\), got \(8, 20, 7, 7\)"
+    ):
         load_generator(path)
 
 

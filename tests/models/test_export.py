@@ -73,7 +73,7 @@ def test_manifest_describes_the_files(exported) -> None:
     assert manifest["torch_version"] == torch.__version__
     assert manifest["tensorrt"] is None
     networks = manifest["networks"]
-    for kind, entry in networks.items():
+    for entry in networks.values():
         path = folder / entry["file"]
         assert entry["sha256"] == file_sha256(path) and entry["bytes"] == path.stat().st_size
         assert entry["trained"] is True and entry["source"].endswith((".pth", ".pt"))

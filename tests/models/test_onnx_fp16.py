@@ -98,13 +98,19 @@ def test_values_beyond_float16_are_refused() -> None:
 
 
 def test_subgraphs_are_refused() -> None:
-    branch = helper.make_graph([helper.make_node("Identity", ["x"], ["z"])], "branch", [],
-                               [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1])])
+    branch = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["z"])],
+        "branch",
+        [],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1])],
+    )
     graph = helper.make_graph(
         [helper.make_node("If", ["c"], ["out"], then_branch=branch, else_branch=branch)],
         "with_if",
-        [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1]),
+        ],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1])],
     )
     with pytest.raises(ValueError, match="subgraph"):
@@ -120,8 +126,10 @@ def test_generator_export_runs_in_float16_close_to_float32(tmp_path: Path) -> No
     path = tmp_path / "generator.onnx"
     export_onnx(small_generator(width=8), "generator", path)
     rng = np.random.default_rng(2)
-    feed = {"images": rng.uniform(-1, 1, (3, 3, 128, 128)).astype(np.float32),
-            "aus": rng.uniform(0, 1, (3, 17)).astype(np.float32)}
+    feed = {
+        "images": rng.uniform(-1, 1, (3, 3, 128, 128)).astype(np.float32),
+        "aus": rng.uniform(0, 1, (3, 17)).astype(np.float32),
+    }
     reference = run(onnx.load(str(path)), feed)
     converted = run(to_float16(onnx.load(str(path))), feed)
     for got, want in zip(converted, reference):

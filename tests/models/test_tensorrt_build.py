@@ -46,8 +46,9 @@ def test_any_difference_gives_another_engine_name() -> None:
 
 
 def test_names_are_safe_file_names() -> None:
-    name = engine_file_name(GENERATOR_SPEC, gpu_name="NVIDIA GeForce RTX 4090 D/PCIe", tensorrt_version="11.4",
-                            onnx_sha256=SHA)
+    name = engine_file_name(
+        GENERATOR_SPEC, gpu_name="NVIDIA GeForce RTX 4090 D/PCIe", tensorrt_version="11.4", onnx_sha256=SHA
+    )
     assert "/" not in name and " " not in name and "GeForce-RTX-4090-D-PCIe" in name
     cache = timing_cache_file_name(gpu_name="NVIDIA L4", tensorrt_version="11.4.0.106")
     assert cache == "timing-NVIDIA-L4-trt11.4.0.106.cache"

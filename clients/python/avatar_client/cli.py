@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     file_cmd = commands.add_parser("stream", help="stream a PCM WAV file (8-48 kHz, any channels)")
     file_cmd.add_argument("wav", type=Path, help="the speech to send")
-    file_cmd.add_argument("--realtime", action="store_true", help="pace the audio in real time (default: as fast as possible)")
+    file_cmd.add_argument(
+        "--realtime", action="store_true", help="pace the audio in real time (default: as fast as possible)"
+    )
     mic_cmd = commands.add_parser("mic", help="stream the default microphone (needs: pip install sounddevice)")
     mic_cmd.add_argument("--seconds", type=float, default=None, help="stop after this long (default: Ctrl-C)")
     mic_cmd.add_argument("--sample-rate", type=int, default=16000, help="capture rate, Hz (default: 16000)")
@@ -46,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--blendshapes", action="store_true", help="add the 52 ARKit blendshapes to each row")
         command.add_argument("--csv", type=Path, default=None, help="write the rows to this file (default: stdout)")
         command.add_argument("--fps", type=int, default=None, help="frames per second (default: the server's)")
-        command.add_argument("--chunk-ms", type=int, default=DEFAULT_CHUNK_MS, help="audio per message, ms (default: 20)")
+        command.add_argument(
+            "--chunk-ms", type=int, default=DEFAULT_CHUNK_MS, help="audio per message, ms (default: 20)"
+        )
         command.add_argument("--json", action="store_true", help="ask for JSON records instead of binary ones")
         command.add_argument("--jpeg-dir", type=Path, default=None, help="also ask for pictures and save them here")
     return parser

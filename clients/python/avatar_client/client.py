@@ -81,7 +81,9 @@ class AvatarClient:
         hello = hello or Hello()
         http = aiohttp.ClientSession()
         try:
-            ws = await http.ws_connect(url, compress=0, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=timeout_s))
+            ws = await http.ws_connect(
+                url, compress=0, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=timeout_s)
+            )
             await ws.send_str(hello.to_json())
             message = await _next_message(ws, timeout_s)
             if not isinstance(message, Ready):

@@ -20,8 +20,13 @@ def shape(values: np.ndarray, name: str) -> float:
 def test_names_are_the_52_live_link_blendshapes_in_order() -> None:
     assert N_BLENDSHAPES == 52 and len(set(BLENDSHAPE_NAMES)) == 52
     assert BLENDSHAPE_NAMES[:7] == (
-        "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft",
-        "eyeLookUpLeft", "eyeSquintLeft", "eyeWideLeft",
+        "eyeBlinkLeft",
+        "eyeLookDownLeft",
+        "eyeLookInLeft",
+        "eyeLookOutLeft",
+        "eyeLookUpLeft",
+        "eyeSquintLeft",
+        "eyeWideLeft",
     )
     assert BLENDSHAPE_NAMES[14:19] == ("jawForward", "jawLeft", "jawRight", "jawOpen", "mouthClose")
     assert BLENDSHAPE_NAMES[-1] == "tongueOut"
@@ -35,12 +40,24 @@ def test_neutral_face_is_all_zero() -> None:
 
 @pytest.mark.parametrize(
     ("au", "blendshape"),
-    [("AU01", "browInnerUp"), ("AU02", "browOuterUpLeft"), ("AU04", "browDownRight"),
-     ("AU05", "eyeWideLeft"), ("AU06", "cheekSquintRight"), ("AU07", "eyeSquintLeft"),
-     ("AU09", "noseSneerRight"), ("AU10", "mouthUpperUpLeft"), ("AU12", "mouthSmileRight"),
-     ("AU14", "mouthDimpleLeft"), ("AU15", "mouthFrownRight"), ("AU17", "mouthShrugLower"),
-     ("AU20", "mouthStretchLeft"), ("AU23", "mouthPressRight"), ("AU26", "jawOpen"),
-     ("AU45", "eyeBlinkLeft")],
+    [
+        ("AU01", "browInnerUp"),
+        ("AU02", "browOuterUpLeft"),
+        ("AU04", "browDownRight"),
+        ("AU05", "eyeWideLeft"),
+        ("AU06", "cheekSquintRight"),
+        ("AU07", "eyeSquintLeft"),
+        ("AU09", "noseSneerRight"),
+        ("AU10", "mouthUpperUpLeft"),
+        ("AU12", "mouthSmileRight"),
+        ("AU14", "mouthDimpleLeft"),
+        ("AU15", "mouthFrownRight"),
+        ("AU17", "mouthShrugLower"),
+        ("AU20", "mouthStretchLeft"),
+        ("AU23", "mouthPressRight"),
+        ("AU26", "jawOpen"),
+        ("AU45", "eyeBlinkLeft"),
+    ],
 )
 def test_each_primary_au_drives_its_blendshape_by_intensity_over_5(au: str, blendshape: str) -> None:
     assert shape(aus_to_blendshapes(one_au(au, 2.5)), blendshape) == pytest.approx(0.5)

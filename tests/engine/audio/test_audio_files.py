@@ -55,9 +55,7 @@ def test_44k_stereo_wav_loads_like_the_live_converter(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("sample_bytes", "rate_hz"), [(1, 8_000), (3, 48_000)])
-def test_8_and_24_bit_wav_are_rescaled_to_full_scale_one(
-    tmp_path: Path, sample_bytes: int, rate_hz: int
-) -> None:
+def test_8_and_24_bit_wav_are_rescaled_to_full_scale_one(tmp_path: Path, sample_bytes: int, rate_hz: int) -> None:
     path = tmp_path / f"{8 * sample_bytes}bit.wav"
     write_wav(path, rate_hz, sine(rate_hz, 0.5, [0.5]), sample_bytes)
     loaded = load_audio_file(path)

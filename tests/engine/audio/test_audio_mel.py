@@ -158,10 +158,7 @@ def test_one_khz_tone_lands_in_band_26() -> None:
 
 def test_rising_tone_frequency_gives_non_decreasing_peak_band() -> None:
     t = np.arange(CONFIG.window_samples) / RATE_HZ
-    peaks = [
-        int(log_mel(np.sin(2 * np.pi * f * t), CONFIG)[0].argmax())
-        for f in np.geomspace(150.0, 7500.0, 40)
-    ]
+    peaks = [int(log_mel(np.sin(2 * np.pi * f * t), CONFIG)[0].argmax()) for f in np.geomspace(150.0, 7500.0, 40)]
     assert peaks == sorted(peaks)
     assert peaks[0] <= 5 and peaks[-1] >= CONFIG.n_mels - 3
 
@@ -197,9 +194,7 @@ def test_inconsistent_config_is_rejected(changes: dict[str, float]) -> None:
         MelConfig(**changes)
 
 
-@pytest.mark.parametrize(
-    "bad", [np.zeros(400, dtype=np.int16), np.zeros((400, 2), dtype=np.float32)]
-)
+@pytest.mark.parametrize("bad", [np.zeros(400, dtype=np.int16), np.zeros((400, 2), dtype=np.float32)])
 def test_non_mono_float_input_is_rejected(bad: np.ndarray) -> None:
     with pytest.raises(AudioFormatError, match="accepted"):
         log_mel(bad, CONFIG)

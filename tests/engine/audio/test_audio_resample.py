@@ -79,9 +79,7 @@ def test_output_is_time_aligned_with_input(rate_hz: int) -> None:
     assert abs(int(np.abs(out).argmax()) - SAMPLE_RATE_HZ // 2) <= 1
 
 
-@pytest.mark.parametrize(
-    ("rate_hz", "max_held"), [(8_000, 40), (22_050, 20), (44_100, 20), (48_000, 20)]
-)
+@pytest.mark.parametrize(("rate_hz", "max_held"), [(8_000, 40), (22_050, 20), (44_100, 20), (48_000, 20)])
 def test_resampler_holds_back_only_a_couple_of_milliseconds(rate_hz: int, max_held: int) -> None:
     """The documented delay: ~16 output samples (1 ms) when downsampling,
     ~32 (2 ms) from 8 kHz, in steady state with 20 ms chunks."""
@@ -136,9 +134,7 @@ def test_stereo_is_the_average_of_the_channels(rate_hz: int) -> None:
 
 def test_int16_and_float_inputs_agree() -> None:
     pcm = tone(44_100, 0.25, 2, np.int16)
-    np.testing.assert_allclose(
-        convert(pcm, 44_100), convert(pcm.astype(np.float32) / 32768, 44_100), atol=1e-7
-    )
+    np.testing.assert_allclose(convert(pcm, 44_100), convert(pcm.astype(np.float32) / 32768, 44_100), atol=1e-7)
 
 
 def test_output_is_clipped_to_full_scale() -> None:
@@ -168,8 +164,7 @@ def test_a_new_stream_after_flush_continues_the_clock() -> None:
 
 @pytest.mark.parametrize(
     ("rate_hz", "channels"),
-    [(7_999, 1), (48_001, 1), (96_000, 2), (44_100.0, 1), (True, 1)]
-    + [(16_000, 0), (16_000, 9), (16_000, 1.5)],
+    [(7_999, 1), (48_001, 1), (96_000, 2), (44_100.0, 1), (True, 1)] + [(16_000, 0), (16_000, 9), (16_000, 1.5)],
 )
 def test_unsupported_stream_is_rejected(rate_hz: object, channels: object) -> None:
     with pytest.raises(AudioFormatError, match="accepted"):

@@ -71,9 +71,7 @@ def test_too_many_pixels_is_refused_before_decoding(tmp_path: Path) -> None:
     assert load_portrait(path, max_pixels=400).shape == (20, 20, 3)
 
 
-def test_pillow_bomb_warning_becomes_our_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pillow_bomb_warning_becomes_our_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "bomb.png"
     Image.new("RGB", (20, 20)).save(path)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)  # warns above 300, fails above 600

@@ -8,13 +8,13 @@ import onnx
 import pytest
 
 from engine.backends import BackendOptions, create_backends
+from engine.backends.base import BackendUnavailable
 from engine.backends.model_files import ModelSource, export_onnx, onnx_file, resolve_source
 from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep, OnnxRuntimeGenerator
 from engine.backends.openvino_backend import OpenVinoGenerator
-from engine.backends.base import BackendUnavailable
 from engine.backends.torch_backend import TorchGenerator
-from models.checkpoints import save_generator
 from models.cause import save_cause
+from models.checkpoints import save_generator
 from tests.engine.nets import small_cause, small_generator
 
 
@@ -29,8 +29,10 @@ def generator_files(tmp_path_factory: pytest.TempPathFactory):
 
 def inputs(batch: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(batch)
-    return (rng.uniform(-1, 1, (batch, 3, 128, 128)).astype(np.float32),
-            rng.uniform(0, 5, (batch, 17)).astype(np.float32))
+    return (
+        rng.uniform(-1, 1, (batch, 3, 128, 128)).astype(np.float32),
+        rng.uniform(0, 5, (batch, 17)).astype(np.float32),
+    )
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -112,8 +114,9 @@ def test_generator_checkpoint_runs_in_every_backend(tmp_path: Path) -> None:
     images, aus = inputs(1)
     outputs = {}
     for name in ("torch", "onnxruntime", "openvino"):
-        generator, au_step = create_backends(name, resolve_source("generator", checkpoint),
-                                             resolve_source("cause", cause), BackendOptions(threads=1))
+        generator, au_step = create_backends(
+            name, resolve_source("generator", checkpoint), resolve_source("cause", cause), BackendOptions(threads=1)
+        )
         outputs[name] = generator.run(images, aus)[0]
         assert au_step.lookahead_hops == 2
     np.testing.assert_allclose(outputs["onnxruntime"], outputs["torch"], atol=1e-4)

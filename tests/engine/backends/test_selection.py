@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from engine.backends import BackendOptions, selection
-from engine.backends.registry import DEFAULT_BACKEND
 from engine.backends.openvino_backend import bf16_supported
+from engine.backends.registry import DEFAULT_BACKEND
 from engine.backends.selection import (
     BackendChoice,
     default_options,
@@ -61,9 +61,12 @@ def test_runtime_defaults_keep_every_core_busy() -> None:
     assert default_options("openvino", threads=2).streams == max(1, cores // 2)
     assert default_options("onnxruntime") == BackendOptions(threads=cores, streams=1, precision="f32")
     # avatar render asks for one frame at a time: every core on that frame
-    assert default_options("openvino", precision="f32", serving=False) == BackendOptions(threads=cores, streams=1,
-                                                                                       precision="f32")
-    assert BackendOptions(threads=1, streams=2, precision="bf16").describe() == "generator bf16, 2 runs at once x 1 thread"
+    assert default_options("openvino", precision="f32", serving=False) == BackendOptions(
+        threads=cores, streams=1, precision="f32"
+    )
+    assert (
+        BackendOptions(threads=1, streams=2, precision="bf16").describe() == "generator bf16, 2 runs at once x 1 thread"
+    )
 
 
 @pytest.mark.parametrize(("cpu_max", "cores"), [("100000 100000", 1), ("150000 100000", 1), ("max 100000", None)])

@@ -101,8 +101,10 @@ def built(gpu: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
 
 def generator_inputs(batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return (rng.uniform(-1, 1, (batch, 3, 128, 128)).astype(np.float32),
-            rng.uniform(0, 5, (batch, 17)).astype(np.float32))
+    return (
+        rng.uniform(-1, 1, (batch, 3, 128, 128)).astype(np.float32),
+        rng.uniform(0, 5, (batch, 17)).astype(np.float32),
+    )
 
 
 @pytest.mark.gpu
@@ -216,8 +218,16 @@ def test_export_trt_then_backend_uses_the_exported_engines(
     from engine.cli.main import main
 
     out = tmp_path / "deploy"
-    args = ["export", "-o", str(out), "--trt", "--generator", str(checkpoints["generator"]),
-            "--cause", str(checkpoints["cause"])]
+    args = [
+        "export",
+        "-o",
+        str(out),
+        "--trt",
+        "--generator",
+        str(checkpoints["generator"]),
+        "--cause",
+        str(checkpoints["cause"]),
+    ]
     assert main(args) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     engines = manifest["tensorrt"]["engines"]

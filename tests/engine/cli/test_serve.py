@@ -60,14 +60,19 @@ def test_streams_need_openvino_and_are_refused_before_anything_loads() -> None:
     with pytest.raises(ValueError, match="--streams > 1 needs --backend openvino"):
         config_from_args(build_parser().parse_args("serve --backend onnxruntime --streams 2".split()))
     with pytest.raises(ValueError, match="--streams > 1 needs --backend openvino"):
-        create_backends("torch", ModelSource("generator", None), ModelSource("cause", None),
-                        BackendOptions(streams=2))
+        create_backends("torch", ModelSource("generator", None), ModelSource("cause", None), BackendOptions(streams=2))
 
 
 @pytest.mark.parametrize(
     ("flags", "words"),
-    [("--fps 0", "--fps"), ("--size 255", "--size"), ("--max-sessions 0", "--max-sessions"), ("--port 70000", "--port"),
-     ("--threads 0", "--threads"), ("--streams 0", "--streams")],
+    [
+        ("--fps 0", "--fps"),
+        ("--size 255", "--size"),
+        ("--max-sessions 0", "--max-sessions"),
+        ("--port 70000", "--port"),
+        ("--threads 0", "--threads"),
+        ("--streams 0", "--streams"),
+    ],
 )
 def test_bad_values_are_refused(flags: str, words: str) -> None:
     args = build_parser().parse_args(["serve", "--backend", "openvino", *flags.split()])

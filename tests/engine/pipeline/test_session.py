@@ -1,7 +1,6 @@
 """A session's audio clock: frames appear exactly when their audio has arrived."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +18,9 @@ def torch_step(tmp_path_factory: pytest.TempPathFactory):
 def speechlike(n_samples: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(n_samples) / SAMPLE_RATE_HZ
-    return (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
-            + 0.01 * rng.normal(size=n_samples)).astype(np.float32)
+    return (
+        0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2 + 0.01 * rng.normal(size=n_samples)
+    ).astype(np.float32)
 
 
 def test_each_frame_is_emitted_when_its_due_sample_arrives(torch_step) -> None:

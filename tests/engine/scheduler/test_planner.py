@@ -11,9 +11,7 @@ from engine.scheduler import BatchPlanner, RenderTimeEstimator
 
 
 def planner(*, max_batch: int = 8, window_s: float = 0.003, late_drop_s: float = 0.09) -> BatchPlanner[str]:
-    return BatchPlanner(
-        RenderTimeEstimator(), max_batch=max_batch, batch_window_s=window_s, late_drop_s=late_drop_s
-    )
+    return BatchPlanner(RenderTimeEstimator(), max_batch=max_batch, batch_window_s=window_s, late_drop_s=late_drop_s)
 
 
 @dataclass(frozen=True)

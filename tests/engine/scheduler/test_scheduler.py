@@ -102,9 +102,7 @@ async def make_scheduler() -> AsyncIterator[MakeScheduler]:
         await scheduler.close()
 
 
-async def test_concurrent_sessions_share_one_generator_call(
-    make_scheduler: MakeScheduler, avatar: Avatar
-) -> None:
+async def test_concurrent_sessions_share_one_generator_call(make_scheduler: MakeScheduler, avatar: Avatar) -> None:
     generator = FakeGenerator(cost_s=0.02)
     scheduler = await make_scheduler(generator, batch_window_ms=20.0)
     calls = (scheduler.render(session, request(avatar, session), deadline_s=soon()) for session in range(4))
@@ -119,9 +117,7 @@ async def test_concurrent_sessions_share_one_generator_call(
     assert scheduler.render_time.estimate_s(4) >= 0.02
 
 
-async def test_a_newer_request_supersedes_the_pending_one(
-    make_scheduler: MakeScheduler, avatar: Avatar
-) -> None:
+async def test_a_newer_request_supersedes_the_pending_one(make_scheduler: MakeScheduler, avatar: Avatar) -> None:
     generator = FakeGenerator()
     scheduler = await make_scheduler(generator, batch_window_ms=50.0)
     older = asyncio.create_task(scheduler.render("a", request(avatar, 1), deadline_s=soon()))
@@ -133,9 +129,7 @@ async def test_a_newer_request_supersedes_the_pending_one(
     assert (scheduler.stats.frames_dropped, scheduler.stats.frames_rendered) == (1, 1)
 
 
-async def test_forget_and_close_resolve_pending_requests_to_none(
-    make_scheduler: MakeScheduler, avatar: Avatar
-) -> None:
+async def test_forget_and_close_resolve_pending_requests_to_none(make_scheduler: MakeScheduler, avatar: Avatar) -> None:
     generator = FakeGenerator()
     scheduler = await make_scheduler(generator, batch_window_ms=10_000.0)
     a = asyncio.create_task(scheduler.render("a", request(avatar, 0), deadline_s=soon(100.0)))
@@ -176,9 +170,7 @@ async def test_hopeless_requests_are_not_rendered_and_late_ones_are_counted(
     assert (stats.frames_expired, stats.frames_late, stats.frames_rendered) == (1, 1, 1)
 
 
-async def test_the_event_loop_runs_while_a_batch_renders(
-    make_scheduler: MakeScheduler, avatar: Avatar
-) -> None:
+async def test_the_event_loop_runs_while_a_batch_renders(make_scheduler: MakeScheduler, avatar: Avatar) -> None:
     scheduler = await make_scheduler(FakeGenerator(cost_s=0.3))
     rendering = asyncio.create_task(scheduler.render("a", request(avatar, 0), deadline_s=soon()))
     ticks = 0
@@ -230,9 +222,7 @@ async def test_at_most_workers_batches_render_at_once(
     assert all(name.startswith("render") for name in generator.thread_names)
 
 
-async def test_close_waits_for_every_batch_being_rendered(
-    make_scheduler: MakeScheduler, avatar: Avatar
-) -> None:
+async def test_close_waits_for_every_batch_being_rendered(make_scheduler: MakeScheduler, avatar: Avatar) -> None:
     generator = FakeGenerator(gate=threading.Event())
     scheduler = await make_scheduler(generator, max_batch=1, workers=2)
     calls = [
@@ -250,9 +240,7 @@ async def test_close_waits_for_every_batch_being_rendered(
     assert [None if frame is None else frame.index for frame in frames] == [0, 1]
 
 
-async def test_an_error_in_one_parallel_batch_spares_the_other(
-    make_scheduler: MakeScheduler, avatar: Avatar
-) -> None:
+async def test_an_error_in_one_parallel_batch_spares_the_other(make_scheduler: MakeScheduler, avatar: Avatar) -> None:
     generator = FakeGenerator(gate=threading.Event())
     generator.fail_on_au = 1.0
     scheduler = await make_scheduler(generator, max_batch=1, workers=2)

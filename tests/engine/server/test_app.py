@@ -17,7 +17,14 @@ from aiortc import AudioStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from engine.server.app import WEBRTC_SESSIONS
 from engine.server.config import ServerConfig
 from engine.server.context import ENGINE
-from tests.engine.server.webrtc_client import PacedSpeechTrack, connect, make_offer, running_server, sample_speech, wait_for
+from tests.engine.server.webrtc_client import (
+    PacedSpeechTrack,
+    connect,
+    make_offer,
+    running_server,
+    sample_speech,
+    wait_for,
+)
 
 
 async def _post(url: str, body: str | bytes, content_type: str) -> tuple[int, dict[str, str], str]:
@@ -193,7 +200,8 @@ async def test_vanished_peer_is_cleaned_up_and_others_continue(server_config: Se
             await process.wait()
             killed_s = time.perf_counter()
             await wait_for(lambda: len(app[ENGINE].slots.active) == 1, config.session_idle_timeout_s + 5, "cleanup")
-            print(f"vanished peer cleaned up {time.perf_counter() - killed_s:.1f} s after SIGKILL: {vanished.close_reason}")
+            cleanup_s = time.perf_counter() - killed_s
+            print(f"vanished peer cleaned up {cleanup_s:.1f} s after SIGKILL: {vanished.close_reason}")
             assert "idle" in (vanished.close_reason or "")
             start_s = time.perf_counter()
             await asyncio.sleep(1.0)

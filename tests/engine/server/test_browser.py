@@ -58,9 +58,7 @@ async def test_chromium_plays_the_avatar(server_config: ServerConfig) -> None:
             page.on("pageerror", lambda error: errors.append(str(error)))
             await page.goto(f"{url}/")
             await page.click("#start")
-            await page.wait_for_function(
-                "() => document.querySelector('#video').videoWidth > 0", timeout=30_000
-            )
+            await page.wait_for_function("() => document.querySelector('#video').videoWidth > 0", timeout=30_000)
             size = await page.evaluate("() => [video.videoWidth, video.videoHeight]")
             first = await page.evaluate("() => video.currentTime")
             started_s = time.perf_counter()
@@ -73,8 +71,10 @@ async def test_chromium_plays_the_avatar(server_config: ServerConfig) -> None:
             latency = await page.text_content("#latency")
             received_fps = await page.text_content("#received-fps")
             status = await page.text_content("#status")
-            print(f"Chromium: {size[0]}x{size[1]}, currentTime +{second - first:.2f} s in {elapsed_s:.2f} s, "
-                  f"server latency {latency}, received {received_fps} fps, status {status!r}")
+            print(
+                f"Chromium: {size[0]}x{size[1]}, currentTime +{second - first:.2f} s in {elapsed_s:.2f} s, "
+                f"server latency {latency}, received {received_fps} fps, status {status!r}"
+            )
             # A preset button sends the sliders over the data channel; the server applies them.
             session = next(iter(app[WEBRTC_SESSIONS]))
             await page.click("button[data-preset='smile']")

@@ -18,13 +18,17 @@ from engine.server.control import (
 
 
 def test_expression_message_round_trip() -> None:
-    update = parse_control_message(json.dumps({"type": "expression", "bias": {"AU12": 2, "AU06": 1.5}, "gain": {"AU04": 0}}))
+    update = parse_control_message(
+        json.dumps({"type": "expression", "bias": {"AU12": 2, "AU06": 1.5}, "gain": {"AU04": 0}})
+    )
     assert update == ExpressionUpdate(bias={"AU12": 2.0, "AU06": 1.5}, gain={"AU04": 0.0})
     current = ExpressionControl()
     result = apply_expression(current, update)
     assert result.bias[au_index("AU12")] == 2.0 and result.gain[au_index("AU04")] == 0.0
     assert not current.bias.any(), "the current control is never modified"
-    reset = apply_expression(result, parse_control_message(b'{"type": "expression", "reset": true, "bias": {"AU01": 1}}'))
+    reset = apply_expression(
+        result, parse_control_message(b'{"type": "expression", "reset": true, "bias": {"AU01": 1}}')
+    )
     assert reset.bias[au_index("AU01")] == 1.0 and reset.bias[au_index("AU12")] == 0.0
     assert (reset.gain == 1.0).all()
 

@@ -26,8 +26,9 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_frames_are_counted_and_their_stages_observed() -> None:
     stats = SchedulerStats(frames_rendered=5, frames_dropped=2, frames_expired=1, frames_late=1, batches=4)
     metrics = ServerMetrics(scheduler_stats=lambda: stats, active_sessions=lambda: {"webrtc-1": "webrtc"})
-    metrics.frame_sent("webrtc", FrameTrace(0, 720, audio_arrival_s=10.0, render_start_s=10.004,
-                                            render_end_s=10.016, send_s=10.020))
+    metrics.frame_sent(
+        "webrtc", FrameTrace(0, 720, audio_arrival_s=10.0, render_start_s=10.004, render_end_s=10.016, send_s=10.020)
+    )
     metrics.frame_sent("webrtc", None)
     metrics.frame_sent("ws", FrameTrace(640, 1360, audio_arrival_s=11.0, send_s=11.002))
     metrics.frame_unsent("webrtc")

@@ -45,8 +45,12 @@ def test_minimal_hello_takes_the_documented_defaults() -> None:
 
 def test_full_hello_round_trips() -> None:
     sent = p.Hello(
-        sample_rate_hz=44100, sample_format="f32le", channels=2, fps=30,
-        outputs=("aus", "blendshapes", "frames"), encoding="json",
+        sample_rate_hz=44100,
+        sample_format="f32le",
+        channels=2,
+        fps=30,
+        outputs=("aus", "blendshapes", "frames"),
+        encoding="json",
     )
     assert p.parse_hello(sent.to_json(), default_fps=25) == sent
     assert sent.frame_bytes == 8
@@ -125,7 +129,9 @@ def test_encode_audio_scales_float_to_s16() -> None:
     assert p.encode_audio(np.array([0.0, 1.0, -1.0, 2.0]), "s16le") == struct.pack("<4h", 0, 32767, -32767, 32767)
 
 
-@pytest.mark.parametrize(("fmt", "channels", "length", "unit"), [("s16le", 1, 3, 2), ("s16le", 2, 6, 4), ("f32le", 2, 20, 8)])
+@pytest.mark.parametrize(
+    ("fmt", "channels", "length", "unit"), [("s16le", 1, 3, 2), ("s16le", 2, 6, 4), ("f32le", 2, 20, 8)]
+)
 def test_truncated_audio_is_an_error_naming_the_frame_size(fmt: str, channels: int, length: int, unit: int) -> None:
     with pytest.raises(p.ProtocolError) as error:
         p.decode_audio(bytes(length), p.Hello(sample_format=fmt, channels=channels))
@@ -183,7 +189,9 @@ def test_header_layout_is_32_bytes_little_endian() -> None:
 def test_frame_record_with_blendshapes_round_trips() -> None:
     aus = np.linspace(0, 5, N_AUS, dtype=np.float32)
     shapes = aus_to_blendshapes(aus)
-    data = p.encode_frame_record(p.FrameRecord(seq=1, index=1, audio_sample=640, latency_us=0, aus=aus, blendshapes=shapes))
+    data = p.encode_frame_record(
+        p.FrameRecord(seq=1, index=1, audio_sample=640, latency_us=0, aus=aus, blendshapes=shapes)
+    )
     assert len(data) == 308 and data[6] == 0x3
     parsed = p.parse_server_message(data)
     np.testing.assert_array_equal(parsed.aus, aus)
@@ -201,7 +209,9 @@ def test_latency_saturates_and_never_goes_negative() -> None:
 
 def test_json_records_carry_the_same_values_rounded() -> None:
     aus = np.full(N_AUS, 1.23456789, np.float32)
-    record = p.FrameRecord(seq=3, index=4, audio_sample=2560, latency_us=77, aus=aus, blendshapes=aus_to_blendshapes(aus))
+    record = p.FrameRecord(
+        seq=3, index=4, audio_sample=2560, latency_us=77, aus=aus, blendshapes=aus_to_blendshapes(aus)
+    )
     text = p.encode_frame_record(record, "json")
     body = json.loads(text)
     assert body["type"] == "frame" and body["time_s"] == 0.16 and body["aus"][0] == 1.2346
@@ -246,8 +256,13 @@ def test_control_messages_parse_into_their_types() -> None:
     conn = connection(outputs=["aus", "blendshapes", "frames"])
     ready = p.parse_server_message(conn.ready("ws-7", frame_size_px=512))
     assert ready == p.Ready(
-        session_id="ws-7", fps=25, outputs=("aus", "blendshapes", "frames"), encoding="binary",
-        max_message_bytes=1000, frame_size_px=512, blendshape_names=BLENDSHAPE_NAMES,
+        session_id="ws-7",
+        fps=25,
+        outputs=("aus", "blendshapes", "frames"),
+        encoding="binary",
+        max_message_bytes=1000,
+        frame_size_px=512,
+        blendshape_names=BLENDSHAPE_NAMES,
     )
     assert ready.au_names == AU_NAMES
     assert p.parse_server_message(conn.end(16000)) == p.End(frames=0, audio_samples=16000)

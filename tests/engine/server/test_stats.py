@@ -7,8 +7,15 @@ from engine.server.stats import FrameStats
 
 
 def _frame(index: int, send_pts: int | None) -> VideoFrame:
-    trace = FrameTrace(index * 640, index * 640 + 720, audio_arrival_s=1.0 + index * 0.04, render_start_s=1.005,
-                       render_end_s=1.015, send_s=1.02 + index * 0.04, send_pts=send_pts)
+    trace = FrameTrace(
+        index * 640,
+        index * 640 + 720,
+        audio_arrival_s=1.0 + index * 0.04,
+        render_start_s=1.005,
+        render_end_s=1.015,
+        send_s=1.02 + index * 0.04,
+        send_pts=send_pts,
+    )
     return VideoFrame(index, np.zeros((2, 2, 3), np.uint8), np.zeros(17, np.float32), trace)
 
 
@@ -21,5 +28,12 @@ def test_report_carries_one_trace_per_fresh_frame() -> None:
     assert report["fps"] == 1.5 and report["fresh_fps"] == 1.0
     assert [f["pts"] for f in report["frames"]] == [3600, 7200]
     first = report["frames"][0]
-    assert first == {"pts": 3600, "shown_sample": 0, "due_sample": 720, "audio_arrival_s": 1.0,
-                     "render_start_s": 1.005, "render_end_s": 1.015, "send_s": 1.02}
+    assert first == {
+        "pts": 3600,
+        "shown_sample": 0,
+        "due_sample": 720,
+        "audio_arrival_s": 1.0,
+        "render_start_s": 1.005,
+        "render_end_s": 1.015,
+        "send_s": 1.02,
+    }

@@ -36,7 +36,7 @@ Region = tuple[slice, slice]
 
 
 def _mouth_and_background(avatar: Avatar) -> tuple[Region, Region]:
-    """Rows and columns of the mouth (lower middle of the generator's crop) and of a background patch, in video pixels."""
+    """Rows and columns of the mouth (lower middle of the crop) and of a background patch, in video pixels."""
     box = avatar.crop_box
     scale = OUTPUT_SIZE_PX / max(avatar.portrait.shape[:2])
     rows = slice(int((box.y0 + 0.55 * box.size) * scale), int((box.y0 + 0.9 * box.size) * scale))

@@ -114,7 +114,8 @@ async def test_speech_and_silence_give_different_mouth_aus(server: LiveServer, s
 @pytest.mark.slow
 @pytest.mark.skipif(
     not resolve_source("cause", None).trained,
-    reason="no trained CAUSE weights in models/weights/ (cause_step.onnx): random networks do not open the mouth for speech",
+    reason="no trained CAUSE weights in models/weights/ (cause_step.onnx): "
+    "random networks do not open the mouth for speech",
 )
 async def test_trained_network_opens_the_mouth_more_during_speech(config: ServerConfig, speech: np.ndarray) -> None:
     trained = replace(config, cause_path=None, generator_path=None)

@@ -94,9 +94,7 @@ def test_rounding_is_anticipated_through_tongue_consonants() -> None:
 
 
 def test_ramps_are_continuous_on_real_speech() -> None:
-    result = synthesize(
-        "Bob, the man from Paris, bought a big map! Who knew? Wow.", voice="en-us+m3", rate_wpm=220
-    )
+    result = synthesize("Bob, the man from Paris, bought a big map! Who knew? Wow.", voice="en-us+m3", rate_wpm=220)
     track = au_track(result.audio, result.phonemes)
     assert np.abs(np.diff(track, axis=0)).max() < MAX_STEP_PER_HOP
 

@@ -26,4 +26,3 @@ def astronaut_landmarks(astronaut_crop: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="session")
 def synth(astronaut_crop: np.ndarray, astronaut_landmarks: np.ndarray) -> ExpressionSynthesizer:
     return ExpressionSynthesizer(astronaut_crop, astronaut_landmarks)
-

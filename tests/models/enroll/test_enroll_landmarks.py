@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.enroll.face68 import EYE_LEFT, EYE_RIGHT, JAW, LIPS_INNER, FaceFrame
 from engine.avatar import NoFaceError, detect_face
+from models.enroll.face68 import EYE_LEFT, EYE_RIGHT, JAW, LIPS_INNER, FaceFrame
 from models.enroll.landmarks import detect_landmarks, predictor_path
 
 

@@ -24,8 +24,15 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def tiny_config(epochs: int) -> CauseTrainConfig:
     return CauseTrainConfig(
-        epochs=epochs, steps_per_epoch=12, batch_size=4, segment_hops=120, warmup_steps=4, lr=3e-3,
-        augment=False, threads=1, model=CauseConfig(channels=32, dilations=(1, 2, 4, 1, 2, 4), lookahead_hops=2),
+        epochs=epochs,
+        steps_per_epoch=12,
+        batch_size=4,
+        segment_hops=120,
+        warmup_steps=4,
+        lr=3e-3,
+        augment=False,
+        threads=1,
+        model=CauseConfig(channels=32, dilations=(1, 2, 4, 1, 2, 4), lookahead_hops=2),
     )
 
 
