@@ -37,13 +37,31 @@ class FrameTrace:
     send_pts: int | None = None
 
 
+@dataclass(frozen=True)
+class HeadPose:
+    """A small rigid head motion relative to the portrait's own pose, degrees.
+
+    pitch_deg: nod, positive chin down; yaw_deg: turn, positive to the viewer's
+    right; roll_deg: tilt, positive clockwise as seen in the picture. Liveness
+    motion stays within a few degrees; the renderer approximates it in 2D.
+    """
+
+    pitch_deg: float = 0.0
+    yaw_deg: float = 0.0
+    roll_deg: float = 0.0
+
+
 @dataclass
 class AUFrame:
-    """The action units of video frame ``index``: (17,) float32 intensities in 0..5."""
+    """The action units of video frame ``index``: (17,) float32 intensities in 0..5.
+
+    head: the head motion to render with them; None keeps the portrait's pose.
+    """
 
     index: int
     aus: np.ndarray
     trace: FrameTrace
+    head: HeadPose | None = None
 
 
 @dataclass
