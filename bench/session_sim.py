@@ -1,27 +1,24 @@
 """Many live sessions in one process, on the server's own parts, fed by paced audio instead of peers.
 
-Each simulated session does what ``engine/server/webrtc.py`` does for a peer,
-with the same objects: 20 ms packets of 48 kHz stereo s16 (what aiortc's Opus
-decoder yields) arrive at real-time pace, each session at its own random
-phase within the 20 ms (seeded), as independent clients' packets do;
-``Session.push_audio`` runs on the shared ``AUWorker`` thread; every AU frame
-goes to the shared ``RenderScheduler`` with the server's deadline (audio
-arrival + one frame interval); a rendered frame is converted to I420
-(``PictureFormatter``, in a thread) and encoded by aiortc's VP8 encoder in the
-default executor, as aiortc's sender does, one frame at a time per session.
-The scheduler renders as many batches at once as the generator runtime allows
-(``parallel_runs``), as the server's does. Only the network is missing: no
-Opus decode, no RTP, no client.
+Each simulated session is an ``engine.live.LiveSession``, the same object a
+WebRTC or WebSocket client gets on the server: 20 ms packets of 48 kHz stereo
+s16 (what aiortc's Opus decoder yields) arrive at real-time pace, each session
+at its own random phase within the 20 ms (seeded), as independent clients'
+packets do; the AU thread, the render scheduler (as many batches at once as
+the generator runtime allows, ``parallel_runs``), the deadline and newest-wins
+rules are the live session's. Its one video output converts each frame to
+I420 (``PictureFormatter``, in a thread) and encodes it with aiortc's VP8
+encoder in the default executor, as aiortc's sender does. Only the network is
+missing: no Opus decode, no RTP, no pacing track, no client.
 
-A frame is on time when its batch ended by its deadline; late when it ended
-after; skipped when it was never rendered (superseded by the session's next
-frame, or expired) or finished after its successor (renders in parallel can
-end out of order; the server's track drops such a frame too). The late rate
-counts late and skipped frames.
+A frame is on time when it was rendered by its deadline (``render_deadline_s``)
+and reached the encoder; late when it was rendered after its deadline; skipped
+when it never reached the encoder (superseded by the session's next frame
+before rendering or encoding, expired, or finished after a newer one). The late
+rate counts late and skipped frames.
 """
 
 import asyncio
-import functools
 import time
 from dataclasses import dataclass
 
@@ -32,9 +29,9 @@ from aiortc.codecs import get_encoder
 from bench.speech import WEBRTC_RATE_HZ
 from engine.avatar import Avatar
 from engine.backends.base import AUStepBackend, GeneratorBackend
-from engine.pipeline import AUFrame, Renderer, RenderRequest, Session
+from engine.live import AUWorker, LiveParts, LiveSession, render_deadline_s
+from engine.pipeline import AUFrame, Renderer, VideoFrame
 from engine.scheduler import RenderScheduler
-from engine.server.au_worker import AUWorker
 from engine.server.pictures import PictureFormatter
 from engine.server.tracks import VIDEO_CLOCK_RATE_HZ, VIDEO_TIME_BASE
 
@@ -83,7 +80,7 @@ async def run_sessions(
     scheduler = RenderScheduler(
         Renderer(generator), max_batch=max_batch, batch_window_ms=batch_window_ms, workers=generator.parallel_runs
     )
-    worker = AUWorker()
+    parts = LiveParts(avatar=avatar, au_backend=au_backend, scheduler=scheduler, au_worker=AUWorker())
     await scheduler.start()
     outcome = Outcome()
     start_s = time.perf_counter() + 0.1
@@ -91,19 +88,7 @@ async def run_sessions(
     phases_s = np.random.default_rng(sessions).uniform(0.0, PACKET_MS / 1000, sessions)
     try:
         feeders = [
-            _feed(
-                index,
-                float(phases_s[index]),
-                scheduler,
-                worker,
-                au_backend,
-                avatar,
-                audio,
-                start_s,
-                window,
-                settings,
-                outcome,
-            )
+            _feed(index, float(phases_s[index]), parts, audio, start_s, window, settings, outcome)
             for index in range(sessions)
         ]
         await asyncio.gather(*feeders)
@@ -111,89 +96,89 @@ async def run_sessions(
         outcome.batches, outcome.mean_batch = stats.batches, stats.mean_batch_size
     finally:
         await scheduler.close()
-        worker.close()
+        parts.au_worker.close()
+    outcome.skipped = outcome.due - outcome.on_time - outcome.late
     return outcome
 
 
 async def _feed(
     index: int,
     phase_s: float,
-    scheduler: RenderScheduler,
-    worker: AUWorker,
-    au_backend: AUStepBackend,
-    avatar: Avatar,
+    parts: LiveParts,
     audio: np.ndarray,
     start_s: float,
     window: tuple[float, float],
     settings: SimSettings,
     outcome: Outcome,
 ) -> None:
-    """One session: packets in every 20 ms from ``start_s + phase_s``; frames rendered, converted and
-    encoded; until the window ends."""
-    session = Session(au_backend, fps=settings.fps, input_rate_hz=WEBRTC_RATE_HZ, channels=2)
-    height, width = avatar.portrait.shape[:2]
+    """One session: packets in every 20 ms from ``start_s + phase_s`` until the window ends, then its last frames."""
+    session = LiveSession(parts, index, fps=settings.fps)
+    height, width = parts.avatar.portrait.shape[:2]
     formatter = PictureFormatter(portrait_height_px=height, portrait_width_px=width, output_size_px=settings.size_px)
-    output = _Output(formatter, get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=VIDEO_CLOCK_RATE_HZ)))
+    session.add_au_output(_DueCounter(window, outcome))
+    session.add_video_output(_EncoderOutput(formatter, settings.fps, window, outcome))
     packet = WEBRTC_RATE_HZ * PACKET_MS // 1000
     offset = (index * 37 * packet) % audio.shape[0]  # each session speaks another part of the audio
-    renders: set[asyncio.Task[None]] = set()
     k = 0
-    while True:
-        due_s = start_s + phase_s + (k + 1) * PACKET_MS / 1000
-        if due_s > window[1]:
-            break
-        await asyncio.sleep(max(0.0, due_s - time.perf_counter()))
-        first = (offset + k * packet) % (audio.shape[0] - packet)
-        arrival_s = time.perf_counter()
-        push = functools.partial(session.push_audio, audio[first : first + packet], arrival_s=arrival_s)
-        for frame in await worker.run(push):
-            counted = window[0] <= arrival_s < window[1]
-            task = asyncio.create_task(
-                _render(index, frame, scheduler, avatar, output, settings, outcome if counted else None)
-            )
-            renders.add(task)
-            task.add_done_callback(renders.discard)
-        k += 1
-    await asyncio.gather(*renders)
+    try:
+        while True:
+            due_s = start_s + phase_s + (k + 1) * PACKET_MS / 1000
+            if due_s > window[1]:
+                break
+            await asyncio.sleep(max(0.0, due_s - time.perf_counter()))
+            first = (offset + k * packet) % (audio.shape[0] - packet)
+            chunk = audio[first : first + packet]
+            await session.push_audio(chunk, rate_hz=WEBRTC_RATE_HZ, channels=2, arrival_s=time.perf_counter())
+            k += 1
+        await session.finish()
+    finally:
+        await session.close()
 
 
-class _Output:
-    """A session's way out: I420 conversion and its VP8 encoder, fed in frame order, one frame at a time."""
-
-    def __init__(self, formatter: PictureFormatter, encoder: object) -> None:
-        self.formatter = formatter
-        self.encoder = encoder
-        self.newest_index = -1
-        """The newest frame index taken for encoding; an older frame finishing later is not shown."""
-        self.lock = asyncio.Lock()
+def _in_window(frame: AUFrame | VideoFrame, window: tuple[float, float]) -> bool:
+    return window[0] <= frame.trace.audio_arrival_s < window[1]
 
 
-async def _render(
-    index: int,
-    frame: AUFrame,
-    scheduler: RenderScheduler,
-    avatar: Avatar,
-    output: _Output,
-    settings: SimSettings,
-    outcome: Outcome | None,
-) -> None:
-    deadline_s = frame.trace.audio_arrival_s + 1.0 / settings.fps
-    video = await scheduler.render(index, RenderRequest(avatar, frame), deadline_s=deadline_s)
-    shown = video is not None and video.index > output.newest_index
-    if outcome is not None:
-        outcome.due += 1
-        if video is None or not shown:
-            outcome.skipped += 1
-        elif video.trace.render_end_s is not None and video.trace.render_end_s <= deadline_s:
-            outcome.on_time += 1
-        else:
-            outcome.late += 1
-    if video is None or not shown:
-        return
-    output.newest_index = video.index
-    async with output.lock:
-        picture = await asyncio.to_thread(output.formatter, video.rgb)
-        picture.pts = video.index * VIDEO_CLOCK_RATE_HZ // settings.fps
+class _DueCounter:
+    """An AU output that counts the frames due in the measured window."""
+
+    name = "sim"
+
+    def __init__(self, window: tuple[float, float], outcome: Outcome) -> None:
+        self._window = window
+        self._outcome = outcome
+
+    async def send_aus(self, frame: AUFrame) -> None:
+        if _in_window(frame, self._window):
+            self._outcome.due += 1
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+class _EncoderOutput:
+    """A session's way out: I420 conversion and its VP8 encoder, as aiortc's sender does it, newest first."""
+
+    name = "sim"
+
+    def __init__(self, formatter: PictureFormatter, fps: int, window: tuple[float, float], outcome: Outcome) -> None:
+        self._formatter = formatter
+        self._fps = fps
+        self._window = window
+        self._outcome = outcome
+        self._encoder = get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=VIDEO_CLOCK_RATE_HZ))
+
+    async def send_video(self, frame: VideoFrame) -> None:
+        if _in_window(frame, self._window):
+            end_s = frame.trace.render_end_s
+            if end_s is not None and end_s <= render_deadline_s(frame.trace, self._fps):
+                self._outcome.on_time += 1
+            else:
+                self._outcome.late += 1
+        picture = await asyncio.to_thread(self._formatter, frame.rgb)
+        picture.pts = frame.index * VIDEO_CLOCK_RATE_HZ // self._fps
         picture.time_base = VIDEO_TIME_BASE
-        encode = output.encoder.encode  # type: ignore[attr-defined]
-        await asyncio.get_running_loop().run_in_executor(None, encode, picture, False)
+        await asyncio.get_running_loop().run_in_executor(None, self._encoder.encode, picture, False)
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.backends.model_files import onnx_file, resolve_source
 from engine.server.config import ServerConfig
 from models.cause import save_cause
 from models.checkpoints import save_generator
@@ -40,6 +41,12 @@ def small_weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
 
 @pytest.fixture(scope="session")
 def server_config(small_weights: tuple[Path, Path]) -> ServerConfig:
-    """Loopback, an OS-chosen port, the default avatar, small networks, 2 sessions at most."""
+    """Loopback, an OS-chosen port, the default avatar, small networks, 2 sessions at most.
+
+    Their ONNX files are exported here, once per test run (torch export takes
+    seconds), so that no server test with a timeout pays for it.
+    """
     generator, cause = small_weights
+    onnx_file(resolve_source("generator", generator))
+    onnx_file(resolve_source("cause", cause))
     return ServerConfig(host="127.0.0.1", port=0, generator_path=generator, cause_path=cause, max_sessions=2, threads=1)

@@ -26,12 +26,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from engine.server.au_worker import AU_WORKER, AUWorker
 from engine.server.config import ServerConfig
 from engine.server.context import ENGINE, EngineContext, SessionLimitError, build_context
 from engine.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from engine.server.offer import OfferError
-from engine.server.webrtc import SessionRegistry, WebRTCSession, open_session
+from engine.server.webrtc import WebRTCSession
+from engine.server.webrtc_sessions import SessionRegistry, open_session
 from engine.server.websocket import websocket_handler
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def create_app(config: ServerConfig, *, context: EngineContext | None = None) ->
     """The aiohttp application for ``config``; builds the engine context (seconds) unless given one.
 
     Startup starts the render scheduler; cleanup ends every session, then
-    closes the scheduler and the AU worker.
+    closes the scheduler and the AU thread.
     """
     if context is None:
         context = build_context(config)
@@ -60,7 +60,6 @@ def create_app(config: ServerConfig, *, context: EngineContext | None = None) ->
         raise ValueError("create_app(): context.config differs from config; pass the config the context was built from")
     app = web.Application(middlewares=[_json_errors])
     app[ENGINE] = context
-    app[AU_WORKER] = AUWorker()
     app[WEBRTC_SESSIONS] = SessionRegistry()
     app.cleanup_ctx.append(_engine_lifetime)
     app.router.add_post("/offer", _offer)
@@ -81,7 +80,7 @@ async def _engine_lifetime(app: web.Application) -> AsyncIterator[None]:
     finally:
         await app[WEBRTC_SESSIONS].close_all("the server is shutting down")
         await context.scheduler.close()
-        app[AU_WORKER].close()
+        context.au_worker.close()
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -147,7 +146,7 @@ async def _whip_delete(request: web.Request) -> web.Response:
 async def _open(request: web.Request, offer: str, *, voice: bool) -> tuple[WebRTCSession, str]:
     app = request.app
     try:
-        return await open_session(app[ENGINE], app[AU_WORKER], app[WEBRTC_SESSIONS], offer, voice=voice)
+        return await open_session(app[ENGINE], app[WEBRTC_SESSIONS], offer, voice=voice)
     except SessionLimitError as exc:
         raise _error(web.HTTPServiceUnavailable, str(exc), headers={"Retry-After": str(RETRY_AFTER_S)}) from exc
     except OfferError as exc:

@@ -1,8 +1,8 @@
-"""What every live session shares: the avatar, the runtimes, the scheduler and the session limit.
+"""What every session of a server shares: the live parts (avatar, runtimes, scheduler, AU thread), the limit, metrics.
 
 Built once when the server starts (loading the portrait, detecting the face and
 compiling the networks takes seconds) and reached by request handlers as
-``request.app[ENGINE]``.
+``request.app[ENGINE]``; the app's cleanup closes the scheduler and the AU thread.
 """
 
 import itertools
@@ -14,6 +14,8 @@ from engine.avatar import Avatar, load_avatar, parse_face_box
 from engine.backends import AUStepBackend, GeneratorBackend, create_backends
 from engine.backends.model_files import resolve_source
 from engine.backends.selection import default_max_batch, default_options
+from engine.live.au_worker import AUWorker
+from engine.live.session import LiveParts
 from engine.pipeline import Renderer
 from engine.scheduler import RenderScheduler
 from engine.server.config import ServerConfig
@@ -47,13 +49,29 @@ class SessionSlots:
 
 @dataclass
 class EngineContext:
+    """The server's shared state; ``parts`` is what each ``LiveSession`` is built from."""
+
     config: ServerConfig
-    avatar: Avatar
+    parts: LiveParts
     generator: GeneratorBackend
-    au_backend: AUStepBackend
-    scheduler: RenderScheduler
     slots: SessionSlots
     metrics: ServerMetrics
+
+    @property
+    def avatar(self) -> Avatar:
+        return self.parts.avatar
+
+    @property
+    def au_backend(self) -> AUStepBackend:
+        return self.parts.au_backend
+
+    @property
+    def scheduler(self) -> RenderScheduler:
+        return self.parts.scheduler
+
+    @property
+    def au_worker(self) -> AUWorker:
+        return self.parts.au_worker
 
 
 ENGINE = web.AppKey("engine", EngineContext)
@@ -75,12 +93,6 @@ def build_context(config: ServerConfig) -> EngineContext:
         workers=generator.parallel_runs,
     )
     slots = SessionSlots(limit=config.max_sessions)
-    return EngineContext(
-        config=config,
-        avatar=avatar,
-        generator=generator,
-        au_backend=au_backend,
-        scheduler=scheduler,
-        slots=slots,
-        metrics=ServerMetrics(scheduler_stats=lambda: scheduler.stats, active_sessions=lambda: slots.active),
-    )
+    metrics = ServerMetrics(scheduler_stats=lambda: scheduler.stats, active_sessions=lambda: slots.active)
+    parts = LiveParts(avatar=avatar, au_backend=au_backend, scheduler=scheduler, au_worker=AUWorker(), observer=metrics)
+    return EngineContext(config=config, parts=parts, generator=generator, slots=slots, metrics=metrics)

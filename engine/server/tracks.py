@@ -4,22 +4,25 @@ aiortc's sender does not pace: it awaits ``track.recv()`` and encodes and sends
 what it gets at once. So each track here decides *when* its next frame goes
 out, and stamps it.
 
-Video (:class:`AvatarVideoTrack`). The frame clock follows the audio clock:
-a frame is rendered as soon as the audio it shows has arrived and goes out as
-soon as it is rendered, with no free-running timer to wait for. The track:
+Video (:class:`AvatarVideoTrack`, fed by :class:`TrackOutput`, the session's
+video output). The frame clock follows the audio clock: a frame is rendered as
+soon as the audio it shows has arrived and goes out as soon as it is rendered,
+with no free-running timer to wait for. The track:
 
 - sends a newly rendered frame at once, but never sooner than half a frame
   interval after the previous one (a burst is thinned, not queued: a newer
-  frame replaces a waiting one, which is counted as skipped);
+  frame replaces a waiting one, ``engine.live.NewestWins``);
 - repeats the last picture when nothing new has come 1.5 frame intervals
   after a rendered frame, then every interval (before any audio: the still
   avatar at ``fps``), so the receiver always gets ``fps`` frames per second;
-- stamps frame pts on a 90 kHz clock from an output frame index n
-  (pts = n * 90000 / fps): n is the frame's own index on the session's audio
-  clock plus an offset, so pts advance exactly as the audio does (a skipped
-  frame leaves a gap). The offset starts where the still frames before the
-  first audio left off and only grows (when a repeat filled a stall), so pts
-  strictly increase.
+- stamps each frame with the instant it is sent, on the 90 kHz RTP clock:
+  ``pts = round((send_s - first_send_s) * 90000)``, strictly increasing.
+  A receiver schedules playout from these timestamps: were they to run ahead
+  of real time (frame indices after a stall, say), its jitter buffer would
+  hold frames back to catch up, and the person watching would see the face
+  up to a second late. Stamped from the send instant, the RTP clock advances
+  exactly as the wall clock does, whatever stalls, skips or repeats happen,
+  and the receiver's buffer only absorbs network jitter.
 
 Voice (:class:`DelayedVoiceTrack`): the caller's own decoded audio frames,
 each released once a video frame showing an instant at or after its start has
@@ -37,6 +40,7 @@ import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from engine.live import NewestWins
 from engine.pipeline import SAMPLE_RATE_HZ, VideoFrame
 
 VIDEO_CLOCK_RATE_HZ = 90_000
@@ -62,10 +66,26 @@ def next_send_s(*, last_send_s: float, last_was_rendered: bool, frame_waiting: b
     return last_send_s + (REPEAT_AFTER_FRAMES if last_was_rendered else 1.0) * interval_s
 
 
+class WallClockStamper:
+    """90 kHz pts from send instants: the RTP clock advances as the wall clock does, strictly increasing."""
+
+    def __init__(self) -> None:
+        self._first_s: float | None = None
+        self._last_pts = -1
+
+    def __call__(self, send_s: float) -> int:
+        """The pts of a frame sent at ``send_s`` (seconds); the first frame gets 0."""
+        if self._first_s is None:
+            self._first_s = send_s
+        pts = max(round((send_s - self._first_s) * VIDEO_CLOCK_RATE_HZ), self._last_pts + 1)
+        self._last_pts = pts
+        return pts
+
+
 class AvatarVideoTrack(MediaStreamTrack):
     """The avatar's video: rendered frames when they come, the last picture repeated when they do not.
 
-    Feed it with :meth:`publish`; aiortc's sender calls :meth:`recv`.
+    Hand it frames with :meth:`publish`; aiortc's sender calls :meth:`recv`.
     """
 
     kind = "video"
@@ -75,50 +95,40 @@ class AvatarVideoTrack(MediaStreamTrack):
         still: av.VideoFrame,
         *,
         fps: int,
-        on_sent: Callable[[VideoFrame | None], None] | None = None,
-        on_skipped: Callable[[], None] | None = None,
+        on_sent: Callable[[VideoFrame], None] | None = None,
+        on_repeat: Callable[[], None] | None = None,
+        on_dropped: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         """
         Args:
             still: the picture to show before the first rendered frame (yuv420p).
             fps: the session's frame rate, frames per second.
-            on_sent: called as each frame goes out, with the rendered frame
-                (its ``trace.send_s`` set) or None for a repeated picture.
-            on_skipped: called when a published frame is replaced before it was sent.
+            on_sent: called as each rendered frame goes out (its ``trace.send_s``
+                and ``trace.send_pts`` set).
+            on_repeat: called as the last picture is sent again.
+            on_dropped: called when a published frame is replaced by a newer
+                one before its turn came.
             clock: seconds; the clock of ``FrameTrace`` (``time.perf_counter``).
         """
         super().__init__()
         self.fps = fps
         self._on_sent = on_sent
-        self._on_skipped = on_skipped
+        self._on_repeat = on_repeat
         self._clock = clock
         self._picture = still
-        self._waiting: tuple[VideoFrame, av.VideoFrame] | None = None
-        self._published = asyncio.Event()
+        # Not "_waiting": pyee's AsyncIOEventEmitter, a base class, keeps its own futures there.
+        self._next: NewestWins[tuple[VideoFrame, av.VideoFrame]] = NewestWins(on_drop=on_dropped)
+        self._changed = asyncio.Event()
+        self._stamp_pts = WallClockStamper()
         self._last_send_s: float | None = None
         self._last_was_rendered = False
-        self._last_index = -1
-        self._index_offset = 0
-        self._newest_sent_index = -1
-        """The session frame index of the newest rendered frame sent (not the pts index)."""
 
     def publish(self, frame: VideoFrame, picture: av.VideoFrame) -> None:
-        """Offer a newly rendered frame and its yuv420p picture; the newest one wins.
-
-        Of two frames waiting, the older one is dropped and counted as skipped;
-        so is a frame older than one already sent (frames rendered in parallel
-        can finish out of order), which would step the face back in time.
-        """
-        if frame.index <= self._newest_sent_index:
-            self._skip()
-            return
-        if self._waiting is not None:
-            self._skip()
-            if frame.index <= self._waiting[0].index:
-                return
-        self._waiting = (frame, picture)
-        self._published.set()
+        """Offer a newly rendered frame and its yuv420p picture; it goes when pacing allows, unless a newer one
+        is published first (newest wins)."""
+        if self._next.offer(frame.index, (frame, picture)):
+            self._changed.set()
 
     async def recv(self) -> av.VideoFrame:
         """The next frame to send, at the moment it should go (see the module docstring)."""
@@ -131,58 +141,71 @@ class AvatarVideoTrack(MediaStreamTrack):
                 due = next_send_s(
                     last_send_s=self._last_send_s,
                     last_was_rendered=self._last_was_rendered,
-                    frame_waiting=self._waiting is not None,
+                    frame_waiting=self._next.waiting,
                     fps=self.fps,
                 )
             if now >= due:
-                return self._send_rendered(now) if self._waiting is not None else self._send_repeat(now)
-            self._published.clear()
+                return self._send_next(now) if self._next.waiting else self._send_repeat(now)
+            self._changed.clear()
             try:
                 async with asyncio.timeout(due - now):
-                    await self._published.wait()
+                    await self._changed.wait()
             except TimeoutError:
                 pass
 
     def stop(self) -> None:
         """End the track; a pending :meth:`recv` raises MediaStreamError."""
         super().stop()
-        self._published.set()
+        self._next.clear()
+        self._changed.set()
 
-    def _send_rendered(self, now: float) -> av.VideoFrame:
-        assert self._waiting is not None
-        frame, picture = self._waiting
-        self._waiting = None
-        self._newest_sent_index = frame.index
-        index = frame.index + self._index_offset
-        if index <= self._last_index:
-            self._index_offset += self._last_index + 1 - index
-            index = self._last_index + 1
+    def _send_next(self, now: float) -> av.VideoFrame:
+        taken = self._next.take()
+        assert taken is not None
+        frame, picture = taken
         self._picture = picture
-        return self._stamp(picture, index, now, frame)
-
-    def _send_repeat(self, now: float) -> av.VideoFrame:
-        if self._last_send_s is None:
-            index = 0
-        else:
-            index = self._last_index + max(1, round((now - self._last_send_s) * self.fps))
-        return self._stamp(self._picture, index, now, None)
-
-    def _stamp(self, picture: av.VideoFrame, index: int, now: float, frame: VideoFrame | None) -> av.VideoFrame:
-        picture.pts = index * VIDEO_CLOCK_RATE_HZ // self.fps
-        picture.time_base = VIDEO_TIME_BASE
-        self._last_index = index
-        self._last_send_s = now
-        self._last_was_rendered = frame is not None
-        if frame is not None:
-            frame.trace.send_s = now
-            frame.trace.send_pts = picture.pts
+        self._stamp(picture, now, rendered=True)
+        frame.trace.send_s = now
+        frame.trace.send_pts = picture.pts
         if self._on_sent is not None:
             self._on_sent(frame)
         return picture
 
-    def _skip(self) -> None:
-        if self._on_skipped is not None:
-            self._on_skipped()
+    def _send_repeat(self, now: float) -> av.VideoFrame:
+        self._stamp(self._picture, now, rendered=False)
+        if self._on_repeat is not None:
+            self._on_repeat()
+        return self._picture
+
+    def _stamp(self, picture: av.VideoFrame, now: float, *, rendered: bool) -> None:
+        picture.pts = self._stamp_pts(now)
+        picture.time_base = VIDEO_TIME_BASE
+        self._last_send_s = now
+        self._last_was_rendered = rendered
+
+
+class TrackOutput:
+    """The WebRTC video output of a live session: I420 off the event loop, then the paced track.
+
+    It hands each frame over without waiting for its turn: the track paces, and
+    a frame still waiting when a newer one arrives is dropped there (newest
+    wins). So the track, not this output, reports what left (``on_sent``,
+    ``on_repeat``, ``on_dropped``): attach it with ``reports_sends=True``.
+    """
+
+    name = "webrtc"
+
+    def __init__(self, track: AvatarVideoTrack, to_picture: Callable[[VideoFrame], av.VideoFrame]) -> None:
+        """``to_picture``: a rendered frame -> its yuv420p picture at the video size (run in a thread)."""
+        self._track = track
+        self._to_picture = to_picture
+
+    async def send_video(self, frame: VideoFrame) -> None:
+        picture = await asyncio.to_thread(self._to_picture, frame)
+        self._track.publish(frame, picture)
+
+    async def close(self) -> None:
+        self._track.stop()
 
 
 class DelayedVoiceTrack(MediaStreamTrack):

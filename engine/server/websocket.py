@@ -1,24 +1,25 @@
 """The WebSocket API at ``GET /ws``: PCM in; AU / blendshape records, optionally JPEG pictures, out.
 
-Everything about messages (validation, byte layouts, error codes) lives in
-:mod:`engine.server.protocol`, which does no I/O; this module only moves
-messages between the socket, the session and the scheduler. One aiohttp
-server serves HTTP, WebRTC signalling and this API on one port.
+A transport adapter on :class:`engine.live.LiveSession`. Everything about
+messages (validation, byte layouts, error codes) lives in
+:mod:`engine.server.protocol`, which does no I/O; everything about the session
+(AU thread, deadlines, newest-wins, traces) in the live session. This module
+only moves messages between the socket and the session. One aiohttp server
+serves HTTP, WebRTC signalling and this API on one port.
 
 Per connection: the hello must come first, within :data:`HELLO_TIMEOUT_S`;
 then a session slot is taken (none free: error ``server_full``, close 1013),
-binary PCM is fed to an :class:`engine.pipeline.Session` as it arrives, and
-every AU frame it completes is sent as a record at once, in order. The
-client's ``{"type": "end"}`` finishes the session: the last frames (up to the
-audio's end) are sent, then ``{"type": "end", ...}`` and a normal close. Bad
-input ends only its own connection, with an error message and a close code.
-The slot is released and the scheduler told to forget the session however
-the connection ends, a client vanishing mid-stream included.
+binary PCM goes into the live session as it arrives, and every AU frame it
+completes is sent as a record at once, in order (the session's AU output).
+The client's ``{"type": "end"}`` finishes the session: the last frames (up to
+the audio's end) are sent, then ``{"type": "end", ...}`` and a normal close.
+Bad input ends only its own connection, with an error message and a close
+code. The slot is released and the live session closed however the
+connection ends, a client vanishing mid-stream included.
 
-Pictures (``"frames"`` in the hello's outputs) are best effort: one render is
-in flight per session, and AU frames that complete meanwhile are skipped but
-the newest (the scheduler's policy: never let latency grow). AU records are
-never skipped.
+Pictures (``"frames"`` in the hello's outputs) are the session's video
+output: best effort, newest first (a slow render or a slow client skips
+frames, never queues them). AU records are never skipped.
 """
 
 import asyncio
@@ -33,8 +34,8 @@ from aiohttp import WSMsgType, web
 from PIL import Image
 
 from engine.audio import AudioFormatError
-from engine.pipeline import AUFrame, RenderRequest, Session
-from engine.server.au_worker import AU_WORKER, AUWorker
+from engine.live import LiveSession
+from engine.pipeline import AUFrame, VideoFrame
 from engine.server.context import ENGINE, EngineContext, SessionLimitError
 from engine.server.pictures import output_dimensions
 from engine.server.protocol import (
@@ -93,7 +94,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     except _ClientGone:
         return ws
     log.info("websocket session %s started: %s", session_id, hello)
-    stream = _Stream(ws, context, request.app[AU_WORKER], protocol, hello, session_id)
+    stream = _Stream(ws, context, protocol, hello, session_id)
     try:
         await stream.run()
     except ProtocolError as error:
@@ -107,55 +108,60 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     finally:
         await stream.close()
         context.slots.release(session_id)
-        context.scheduler.forget(session_id)
         log.info("websocket session %s ended", session_id)
     return ws
 
 
 class _Stream:
-    """One accepted session: feeds audio to the Session and sends what comes out."""
+    """One accepted session: moves audio into its live session, records and pictures out."""
 
     def __init__(
         self,
         ws: web.WebSocketResponse,
         context: EngineContext,
-        au_worker: AUWorker,
         protocol: ServerConnection,
         hello: Hello,
         session_id: str,
     ) -> None:
         assert hello.fps is not None
         self._ws = ws
-        self._context = context
-        self._au_worker = au_worker
         self._protocol = protocol
+        self._hello = hello
         self._session_id = session_id
         self._idle_timeout_s = context.config.session_idle_timeout_s
-        self._session = Session(
-            context.au_backend, fps=hello.fps, input_rate_hz=hello.sample_rate_hz, channels=hello.channels
-        )
         self._send_lock = asyncio.Lock()
-        self._pictures: _Pictures | None = None
+        self._live = LiveSession(context.parts, session_id, fps=hello.fps, on_failure=self._fail_soon)
+        self._live.add_au_output(_RecordOutput(self))
+        self._frame_size: tuple[int, int] | None = None
         if "frames" in hello.outputs:
             portrait = context.avatar.portrait
-            size = output_dimensions(portrait.shape[0], portrait.shape[1], context.config.output_size_px)
-            self._pictures = _Pictures(self, size, budget_s=1.0 / hello.fps)
+            self._frame_size = output_dimensions(portrait.shape[0], portrait.shape[1], context.config.output_size_px)
+            self._live.add_video_output(_JpegOutput(self, self._frame_size))
+
+    @property
+    def protocol(self) -> ServerConnection:
+        return self._protocol
 
     async def run(self) -> None:
         """Ready, then audio until the client's end; flush, end message, normal close."""
-        await self.send(lambda: self._protocol.ready(self._session_id, frame_size_px=self._frame_size_px()))
+        size_px = None if self._frame_size is None else max(self._frame_size)
+        await self.send(lambda: self._protocol.ready(self._session_id, frame_size_px=size_px))
+        hello = self._hello
         while True:
             data = await _receive(self._ws, self._protocol, self._idle_timeout_s, "no audio")
             arrival_s = time.perf_counter()
             event = self._protocol.receive(data)
             if isinstance(event, AudioChunk):
-                await self._emit(await self._push(event.samples, arrival_s))
+                try:
+                    await self._live.push_audio(
+                        event.samples, rate_hz=hello.sample_rate_hz, channels=hello.channels, arrival_s=arrival_s
+                    )
+                except AudioFormatError as exc:
+                    raise ProtocolError("bad_audio", str(exc), 1007) from None
             elif isinstance(event, EndOfStream):
                 break
-        await self._emit(await self._finish())
-        if self._pictures is not None:
-            await self._pictures.finish()
-        await self.send(lambda: self._protocol.end(self._session.samples_received))
+        await self._live.finish()
+        await self.send(lambda: self._protocol.end(self._live.samples_received))
         await self._ws.close(code=1000, message=b"end of stream")
 
     async def send(self, build: Callable[[], bytes | str]) -> None:
@@ -168,118 +174,58 @@ class _Stream:
                 await self._ws.send_str(message)
 
     async def close(self) -> None:
-        """Stop rendering (the connection is over, however it ended)."""
-        if self._pictures is not None:
-            await self._pictures.cancel()
+        """End the live session (the connection is over, however it ended)."""
+        await self._live.close()
 
-    @property
-    def session_id(self) -> str:
-        return self._session_id
-
-    @property
-    def context(self) -> EngineContext:
-        return self._context
-
-    @property
-    def protocol(self) -> ServerConnection:
-        return self._protocol
-
-    def _frame_size_px(self) -> int | None:
-        return None if self._pictures is None else max(self._pictures.size)
-
-    async def _push(self, samples: np.ndarray, arrival_s: float) -> list[AUFrame]:
-        """Resample, log-mel, CAUSE: on the AU thread that every session shares."""
-        try:
-            return await self._au_worker.run(lambda: self._session.push_audio(samples, arrival_s=arrival_s))
-        except AudioFormatError as exc:
-            raise ProtocolError("bad_audio", str(exc), 1007) from None
-
-    async def _finish(self) -> list[AUFrame]:
-        """``Session.finish()`` on the AU thread too (its last CAUSE steps share the runtime)."""
-        return await self._au_worker.run(self._session.finish)
-
-    async def _emit(self, frames: list[AUFrame]) -> None:
-        for frame in frames:
-            await self.send(lambda frame=frame: self._frame_record(frame))
-            if self._pictures is None:
-                frame.trace.send_s = time.perf_counter()
-                self._context.metrics.frame_sent("ws", frame.trace)
-            else:
-                self._pictures.offer(frame)
-
-    def _frame_record(self, frame: AUFrame) -> bytes | str:
-        latency = elapsed_us(frame.trace.audio_arrival_s, time.perf_counter())
-        return self._protocol.frame(frame.index, frame.trace.shown_sample, latency, frame.aus)
+    def _fail_soon(self, reason: str) -> None:
+        """The live session cannot go on: end the connection with an internal error (its receive loop then stops)."""
+        log.error("websocket session %s: %s", self._session_id, reason)
+        asyncio.get_running_loop().create_task(_fail(self._ws, internal_error()))
 
 
-class _Pictures:
-    """Renders a session's newest AU frame through the scheduler and sends it as a JPEG record.
+class _RecordOutput:
+    """Every AU frame as a record (AUs and/or blendshapes), in order: the session's AU output."""
 
-    One render is in flight at a time; a frame offered meanwhile replaces the
-    one waiting, so a slow render skips frames instead of queueing them.
-    """
+    name = SESSION_KIND
 
-    def __init__(self, stream: _Stream, size: tuple[int, int], *, budget_s: float) -> None:
-        self.size = size
-        """(width, height) of the JPEG pictures, pixels."""
+    def __init__(self, stream: _Stream) -> None:
         self._stream = stream
-        self._budget_s = budget_s
-        self._waiting: AUFrame | None = None
-        self._wake = asyncio.Event()
-        self._closing = False
-        self._task = asyncio.create_task(self._run(), name=f"pictures-{stream.session_id}")
 
-    def offer(self, frame: AUFrame) -> None:
-        """Render ``frame`` next (replacing a frame still waiting); re-raise a failed render."""
-        if self._task.done() and not self._task.cancelled() and self._task.exception() is not None:
-            raise self._task.exception()  # type: ignore[misc]
-        self._waiting = frame
-        self._wake.set()
-
-    async def finish(self) -> None:
-        """Render the frame still waiting, if any, and stop."""
-        self._closing = True
-        self._wake.set()
-        await self._task
-
-    async def cancel(self) -> None:
-        """Stop now, dropping whatever is waiting or rendering."""
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
-
-    async def _run(self) -> None:
-        while True:
-            if self._waiting is None:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            frame, self._waiting = self._waiting, None
-            await self._render(frame)
-
-    async def _render(self, frame: AUFrame) -> None:
-        context = self._stream.context
-        video = await context.scheduler.render(
-            self._stream.session_id,
-            RenderRequest(context.avatar, frame),
-            deadline_s=frame.trace.audio_arrival_s + self._budget_s,
-        )
-        if video is None:  # superseded or too late: the next frame will show
-            return
-        jpeg = await asyncio.to_thread(encode_jpeg, video.rgb, self.size)
+    async def send_aus(self, frame: AUFrame) -> None:
         protocol = self._stream.protocol
+        trace = frame.trace
         await self._stream.send(
-            lambda: protocol.jpeg(
-                video.index,
-                video.trace.shown_sample,
-                elapsed_us(video.trace.audio_arrival_s, time.perf_counter()),
-                jpeg,
+            lambda: protocol.frame(
+                frame.index, trace.shown_sample, elapsed_us(trace.audio_arrival_s, time.perf_counter()), frame.aus
             )
         )
-        video.trace.send_s = time.perf_counter()
-        context.metrics.frame_sent("ws", video.trace)
+
+    async def close(self) -> None:
+        """Nothing to release: the connection belongs to the handler."""
+
+
+class _JpegOutput:
+    """Rendered frames as JPEG records, newest first (the session's video output)."""
+
+    name = SESSION_KIND
+
+    def __init__(self, stream: _Stream, size: tuple[int, int]) -> None:
+        self._stream = stream
+        self._size = size
+
+    async def send_video(self, frame: VideoFrame) -> None:
+        jpeg = await asyncio.to_thread(encode_jpeg, frame.rgb, self._size)
+        protocol = self._stream.protocol
+        trace = frame.trace
+        await self._stream.send(
+            lambda: protocol.jpeg(
+                frame.index, trace.shown_sample, elapsed_us(trace.audio_arrival_s, time.perf_counter()), jpeg
+            )
+        )
+        trace.send_s = time.perf_counter()
+
+    async def close(self) -> None:
+        """Nothing to release: the connection belongs to the handler."""
 
 
 def encode_jpeg(rgb: np.ndarray, size: tuple[int, int], quality: int = JPEG_QUALITY) -> bytes:

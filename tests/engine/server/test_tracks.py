@@ -2,8 +2,10 @@
 
 Each ``recv()`` here is called when the clock says a frame is due, so it
 returns at once; when it would have to wait, :func:`next_send_s` says until when.
+Newest-wins between renders and the track is the live session's (tests/engine/live).
 """
 
+import asyncio
 from fractions import Fraction
 
 import av
@@ -44,73 +46,98 @@ def test_next_send_s() -> None:
     assert next_send_s(last_send_s=1.0, last_was_rendered=False, frame_waiting=False, fps=FPS) == pytest.approx(1.04)
 
 
-async def test_video_track_stamps_still_rendered_and_repeated_frames() -> None:
+async def test_video_track_stamps_still_rendered_and_repeated_frames_from_the_wall_clock() -> None:
     clock = Clock()
-    sent: list[VideoFrame | None] = []
-    skipped: list[None] = []
+    sent: list[VideoFrame] = []
+    repeats: list[None] = []
+    dropped: list[None] = []
     still = _picture(0)
-    track = AvatarVideoTrack(still, fps=FPS, on_sent=sent.append, on_skipped=lambda: skipped.append(None), clock=clock)
+    track = AvatarVideoTrack(
+        still,
+        fps=FPS,
+        on_sent=sent.append,
+        on_repeat=lambda: repeats.append(None),
+        on_dropped=lambda: dropped.append(None),
+        clock=clock,
+    )
 
-    # Before any audio: the still picture at fps, pts n * 3600.
+    # Before any audio: the still picture at fps, pts from 0 on the 90 kHz clock.
     first = await track.recv()
     assert first is still and first.pts == 0 and first.time_base == Fraction(1, 90_000)
     clock.advance(1)
-    assert (await track.recv()).pts == TICK
+    assert (await track.recv()).pts == TICK and len(repeats) == 2
 
-    # The first rendered frame (audio index 0) continues where the still frames left off.
+    # A rendered frame 0.6 intervals later goes at once, stamped with its send instant.
     clock.advance(0.6)
     picture0 = _picture(10)
     track.publish(_frame(0), picture0)
     out = await track.recv()
-    assert out is picture0 and out.pts == 2 * TICK
-    assert sent[-1] is not None and sent[-1].trace.send_s == clock.now_s
+    assert out is picture0 and out.pts == round(1.6 * TICK)
+    assert sent[-1].trace.send_s == clock.now_s and sent[-1].trace.send_pts == out.pts
 
-    # Audio index 1, one interval later: the next index.
+    # Two frames rendered before the sender asks: the newer wins, the older is dropped.
     clock.advance(1)
     track.publish(_frame(1), _picture(11))
-    assert (await track.recv()).pts == 3 * TICK
+    newest = _picture(12)
+    track.publish(_frame(2), newest)
+    assert await track.recv() is newest and len(dropped) == 1
 
-    # Two frames rendered before the sender asks: the newer wins, the older is skipped, pts leave a gap.
-    clock.advance(1)
-    track.publish(_frame(2), _picture(12))
-    newest = _picture(13)
-    track.publish(_frame(3), newest)
-    out = await track.recv()
-    assert out is newest and out.pts == 5 * TICK and len(skipped) == 1
-    # A stale frame (older than the one waiting) never replaces it.
-    clock.advance(1)
-    track.publish(_frame(5), _picture(15))
-    track.publish(_frame(4), _picture(14))
-    assert (await track.recv()).pts == 7 * TICK and len(skipped) == 2
-
-    # A stall: the last picture repeats 1.5 intervals after it, pts following the wall clock.
+    # A stall of 5 intervals: repeats fill it at the wall clock's pace, and the next frame's pts
+    # is where the wall clock is, not one frame after the last rendered one.
     clock.advance(1.5)
-    repeat = await track.recv()
-    assert repeat.pts == 9 * TICK and sent[-1] is None
-    clock.advance(1)
-    assert (await track.recv()).pts == 10 * TICK
-    # Audio resumes where it was (index 6 -> 8 with the old offset): re-anchored after the repeats.
+    assert (await track.recv()).pts == round(4.1 * TICK)
+    for k in range(3):
+        clock.advance(1)
+        assert (await track.recv()).pts == round((5.1 + k) * TICK)
     clock.advance(0.5)
-    track.publish(_frame(6), _picture(16))
-    assert (await track.recv()).pts == 11 * TICK
-    clock.advance(1)
-    track.publish(_frame(7), _picture(17))
-    assert (await track.recv()).pts == 12 * TICK
+    track.publish(_frame(9), _picture(19))
+    assert (await track.recv()).pts == round(7.6 * TICK)
 
 
-async def test_video_track_never_steps_back_to_a_frame_older_than_one_sent() -> None:
-    """Frames rendered in parallel can finish out of order: the older one is skipped, not shown after."""
+async def test_rtp_clock_follows_the_wall_clock_through_stalls_bursts_and_skips() -> None:
+    """Over any window, pts advance equals wall time advance within one frame (the receiver's playout rule)."""
+    rng = np.random.default_rng(7)
     clock = Clock()
-    skipped: list[None] = []
-    track = AvatarVideoTrack(_picture(0), fps=FPS, on_skipped=lambda: skipped.append(None), clock=clock)
-    newer = _picture(12)
-    track.publish(_frame(2), newer)
-    assert await track.recv() is newer
-    clock.advance(1)
-    track.publish(_frame(1), _picture(11))
-    assert len(skipped) == 1
-    clock.advance(0.5)
-    assert await track.recv() is newer  # the last picture repeated, never frame 1
+    track = AvatarVideoTrack(_picture(0), fps=FPS, clock=clock)
+    stamps: list[tuple[float, int]] = []
+    index = 0
+    for _ in range(400):
+        event = str(rng.choice(["frame", "burst", "stall", "skip"], p=[0.7, 0.1, 0.1, 0.1]))
+        clock.advance({"frame": 1.0, "burst": 0.5, "stall": float(rng.uniform(2, 12)), "skip": 2.0}[event])
+        if event == "stall" and stamps:
+            due = next_send_s(last_send_s=stamps[-1][0], last_was_rendered=True, frame_waiting=False, fps=FPS)
+            clock.now_s = max(clock.now_s, due)  # nothing new: the last picture repeats
+        else:
+            index += 3 if event == "skip" else 1
+            track.publish(_frame(index), _picture(index % 200))
+            if event == "burst":
+                index += 1
+                track.publish(_frame(index), _picture(index % 200))
+        out = await track.recv()
+        stamps.append((clock.now_s, out.pts))
+    times = np.array([t for t, _ in stamps])
+    pts_s = np.array([p for _, p in stamps]) / 90_000
+    assert (np.diff(pts_s) > 0).all()
+    # Every window [i, j]: RTP advance minus wall advance, bounded by one frame interval.
+    drift = (pts_s - pts_s[0]) - (times - times[0])
+    assert drift.max() - drift.min() <= 1 / FPS, (drift.min(), drift.max())
+    print(
+        f"{len(stamps)} frames over {times[-1] - times[0]:.1f} s: RTP clock - wall clock within {np.ptp(drift) * 1e3:.3f} ms"
+    )
+
+
+async def test_stop_with_an_async_ended_handler() -> None:
+    """pyee keeps its own futures in ``_waiting``: the track must not overwrite it (aiortc's examples do this)."""
+    track = AvatarVideoTrack(_picture(0), fps=FPS)
+    ended: list[str] = []
+
+    @track.on("ended")
+    async def on_ended() -> None:
+        ended.append("ended")
+
+    track.stop()
+    await asyncio.sleep(0.01)
+    assert ended == ["ended"]
 
 
 def _audio(start: int, rate_hz: int = 48_000, samples: int = 960) -> av.AudioFrame:

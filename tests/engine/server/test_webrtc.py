@@ -96,10 +96,13 @@ async def test_speech_drives_paced_video(server_config: ServerConfig) -> None:
     # Pacing: frames per second over the run after the first second (connection set-up excluded).
     rate = video.rate_fps(first_s + 1.0, end_s)
     assert abs(rate - config.fps) <= 0.1 * config.fps, f"received {rate:.1f} fps, configured {config.fps}"
-    # 90 kHz pts, one frame = 90000 / fps, strictly increasing (aiortc's receiver maps the first to 0).
-    steps = np.diff(video.pts)
-    assert (steps > 0).all()
-    assert (steps % (90_000 // config.fps) == 0).all(), np.unique(steps)
+    # 90 kHz pts from the send instants: strictly increasing, and over the run the RTP clock advances as the
+    # receive times do (within a frame interval of network and decoding jitter), never ahead of them.
+    pts_s = np.asarray(video.pts) / 90_000
+    assert (np.diff(pts_s) > 0).all()
+    rtp_span_s, wall_span_s = pts_s[-1] - pts_s[0], times[-1] - times[0]
+    print(f"RTP clock advanced {rtp_span_s:.3f} s in {wall_span_s:.3f} s of receive times")
+    assert abs(rtp_span_s - wall_span_s) <= 1 / config.fps
 
     mouth, background = _mouth_and_background(context.avatar)
     speaking = [p for t, p in zip(times, video.pictures) if first_s + 1.0 <= t <= speech.speech_end_s]
@@ -156,7 +159,7 @@ async def test_control_channel_sets_expression_and_reports_errors(server_config:
     assert replies[0] == {"type": "applied", "of": "expression"}
     errors = [r["error"] for r in replies[1:]]
     assert "-5..5" in errors[0] and "AU99" in errors[1] and "wink" in errors[2] and "JSON" in errors[3]
-    expression = session.expression
+    expression = session.live.expression
     assert expression.bias[8] == 2.0 and expression.bias[4] == 1.5 and expression.gain[2] == 0.0  # AU12, AU06, AU04
 
 

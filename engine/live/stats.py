@@ -1,10 +1,11 @@
-"""A session's outgoing-video statistics, read from the frames' traces (no stopwatches elsewhere).
+"""A live session's outgoing-frame statistics, read from the frames' traces (no stopwatches elsewhere).
 
 Latency here is what the server can see: from the wall time the last audio
 sample a frame depends on was handed to the session (after the network, the
-jitter buffer and the Opus decoder) to the wall time the frame was handed to
-the RTP sender (encoding, ~2 ms, follows). Packetization, the network and the
-browser's own buffers come on top; the web client adds what the browser measures.
+jitter buffer and the decoder) to the wall time the frame left through its
+output (for WebRTC: handed to the RTP sender; encoding follows). Packetization,
+the network and the receiver's own buffers come on top; the web client adds
+what the browser measures.
 
 Each report also carries the traces of the frames it counts (``frames``), so a
 peer can pair every video frame it received (by RTP pts) with the audio instant
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.pipeline import FrameTrace, VideoFrame
+from engine.pipeline import FrameTrace
 
 
 @dataclass
@@ -37,13 +38,12 @@ class FrameStats:
     wait_ms: list[float] = field(default_factory=list)
     traces: list[dict[str, float | int | None]] = field(default_factory=list)
 
-    def frame_sent(self, frame: VideoFrame | None) -> None:
-        """One frame went out: ``frame`` newly rendered (its trace has ``send_s``), or None for a repeat."""
+    def frame_sent(self, trace: FrameTrace | None) -> None:
+        """One frame went out: the trace of a new frame (with ``send_s``), or None for a repeated picture."""
         self.frames_sent += 1
-        if frame is None:
+        if trace is None:
             return
         self.fresh_frames_sent += 1
-        trace = frame.trace
         self.traces.append(_trace_record(trace))
         if trace.send_s is not None:
             self.latency_ms.append((trace.send_s - trace.audio_arrival_s) * 1e3)

@@ -1,13 +1,11 @@
 """FrameStats: a session's stats report, with the traces of the frames it counts."""
 
-import numpy as np
-
-from engine.pipeline import FrameTrace, VideoFrame
-from engine.server.stats import FrameStats
+from engine.pipeline import FrameTrace
+from engine.live.stats import FrameStats
 
 
-def _frame(index: int, send_pts: int | None) -> VideoFrame:
-    trace = FrameTrace(
+def _trace(index: int, send_pts: int | None) -> FrameTrace:
+    return FrameTrace(
         index * 640,
         index * 640 + 720,
         audio_arrival_s=1.0 + index * 0.04,
@@ -16,14 +14,13 @@ def _frame(index: int, send_pts: int | None) -> VideoFrame:
         send_s=1.02 + index * 0.04,
         send_pts=send_pts,
     )
-    return VideoFrame(index, np.zeros((2, 2, 3), np.uint8), np.zeros(17, np.float32), trace)
 
 
 def test_report_carries_one_trace_per_fresh_frame() -> None:
     stats = FrameStats(started_s=0.0)
-    stats.frame_sent(_frame(0, send_pts=3600))
+    stats.frame_sent(_trace(0, send_pts=3600))
     stats.frame_sent(None)
-    stats.frame_sent(_frame(1, send_pts=7200))
+    stats.frame_sent(_trace(1, send_pts=7200))
     report = stats.report(2.0)
     assert report["fps"] == 1.5 and report["fresh_fps"] == 1.0
     assert [f["pts"] for f in report["frames"]] == [3600, 7200]

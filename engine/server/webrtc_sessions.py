@@ -1,0 +1,56 @@
+"""The live WebRTC sessions of a server: opening one from an offer, finding one by WHIP id, ending all."""
+
+import asyncio
+from collections.abc import Iterator
+
+from engine.server.context import EngineContext
+from engine.server.offer import check_offer
+from engine.server.webrtc import WebRTCSession
+
+
+class SessionRegistry:
+    """The live WebRTC sessions of a server, by WHIP resource id."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, WebRTCSession] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __iter__(self) -> Iterator[WebRTCSession]:
+        """The sessions live now (a snapshot: ending sessions leave the registry)."""
+        return iter(list(self._sessions.values()))
+
+    def get(self, resource_id: str) -> WebRTCSession | None:
+        return self._sessions.get(resource_id)
+
+    def add(self, session: WebRTCSession) -> None:
+        self._sessions[session.resource_id] = session
+
+    def remove(self, session: WebRTCSession) -> None:
+        self._sessions.pop(session.resource_id, None)
+
+    async def close_all(self, reason: str) -> None:
+        """End every session and wait until each has released its slot."""
+        await asyncio.gather(*(session.close(reason) for session in self), return_exceptions=True)
+
+
+async def open_session(
+    context: EngineContext, registry: SessionRegistry, offer_sdp: str, *, voice: bool = False
+) -> tuple[WebRTCSession, str]:
+    """Take a session slot, answer ``offer_sdp`` and start serving; returns the session and the answer SDP.
+
+    Raises:
+        SessionLimitError: every slot is taken (HTTP 503).
+        OfferError: the offer cannot start a session (HTTP 400); the slot is released.
+    """
+    check_offer(offer_sdp)  # a malformed offer is refused as such, even when the server is full
+    session_id = context.slots.acquire("webrtc")
+    session = WebRTCSession(context, session_id, voice=voice, on_closed=registry.remove)
+    registry.add(session)
+    try:
+        answer = await session.accept(offer_sdp)
+    except BaseException:
+        await asyncio.shield(session.close("the offer was refused"))
+        raise
+    return session, answer
