@@ -23,7 +23,9 @@ framework's TTS stream) only moves bytes: it hands decoded audio to
   session does raises into another;
 - **traces and stats**: every frame that leaves is recorded in the session's
   ~1 s :class:`~engine.live.stats.FrameStats` and, through a
-  :class:`FrameObserver`, in the process's metrics.
+  :class:`FrameObserver`, in the process's metrics; the stats also name the
+  speech onsets heard (``engine.live.onsets``), so that a client can pair its
+  own clock with the session's audio clock.
 """
 
 import asyncio
@@ -43,6 +45,7 @@ from engine.avatar import Avatar
 from engine.backends.base import AUStepBackend
 from engine.live.au_worker import AUWorker
 from engine.live.newest import NewestWins
+from engine.live.onsets import OnsetDetector
 from engine.live.outputs import AUOutput, VideoOutput
 from engine.live.stats import FrameStats
 from engine.pipeline import SAMPLE_RATE_HZ, AUFrame, FrameTrace, RenderRequest, Session, VideoFrame
@@ -118,6 +121,8 @@ class LiveSession:
         self._on_failure = on_failure
         self._clock = clock
         self._pipeline: Session | None = None
+        self._onset_detector: OnsetDetector | None = None
+        self._onsets: list[int] = []
         self._input_format: tuple[int, int] | None = None
         self._input_samples = 0
         self._au_outputs: list[AUOutput] = []
@@ -190,6 +195,8 @@ class LiveSession:
         """
         arrival = self._clock() if arrival_s is None else arrival_s
         pipeline = self._pipeline_for(rate_hz, channels)
+        assert self._onset_detector is not None
+        self._onsets += self._onset_detector.push(samples)
         start_sample = self._input_samples * SAMPLE_RATE_HZ // rate_hz
         push = functools.partial(pipeline.push_audio, samples, arrival_s=arrival)
         frames = await self._parts.au_worker.run(push)
@@ -243,7 +250,12 @@ class LiveSession:
             self._parts.observer.frame_sent(transport, None)
 
     def stats_report(self, **extra: Any) -> dict[str, Any]:
-        """The figures since the last report (``FrameStats.report``) plus ``extra``; starts the next interval."""
+        """The figures since the last report (``FrameStats.report``) plus ``extra``; starts the next interval.
+
+        Besides FrameStats' keys: session; audio_s, seconds of audio received;
+        scheduler_mean_batch; speech_onsets, the onsets heard since the last
+        report, as 16 kHz sample indices of the audio clock.
+        """
         now = self._clock()
         rate = self.input_rate_hz
         report = self._stats.report(
@@ -251,9 +263,11 @@ class LiveSession:
             session=str(self.session_id),
             audio_s=round(self._input_samples / rate, 3) if rate else 0.0,
             scheduler_mean_batch=round(self._parts.scheduler.stats.mean_batch_size, 2),
+            speech_onsets=self._onsets,
             **extra,
         )
         self._stats = FrameStats(started_s=now)
+        self._onsets = []
         return report
 
     # -- internals -------------------------------------------------------------------------------
@@ -268,6 +282,7 @@ class LiveSession:
                 expression=self._expression,
             )
             self._input_format = (rate_hz, channels)
+            self._onset_detector = OnsetDetector(rate_hz)
         elif self._input_format != (rate_hz, channels):
             assert self._input_format is not None
             raise AudioFormatError(

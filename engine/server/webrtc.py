@@ -11,7 +11,7 @@ A session answers the client's offer, then runs until hang-up:
   onto the paced, wall-clock-stamped track (``engine/server/tracks.py``);
   with ``voice``, the caller's audio comes back delayed to match the lips;
 - **control**: the client's "control" data channel sets expression sliders and
-  receives errors and ~1 s stats (``engine/server/control.py``);
+  receives errors and ~1 s stats (``engine/server/control_channel.py``);
 - **watchdog**: ends the session when ICE does not connect within
   ``ice_timeout_s`` or no audio arrives for ``session_idle_timeout_s``.
 
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from engine.audio import AudioFormatError
@@ -37,14 +37,7 @@ from engine.live import LiveSession
 from engine.pipeline import VideoFrame
 from engine.server.audio_frames import audio_format, audio_frame_samples
 from engine.server.context import EngineContext
-from engine.server.control import (
-    ControlError,
-    applied_message,
-    apply_expression,
-    error_message,
-    parse_control_message,
-    stats_message,
-)
+from engine.server.control_channel import ControlChannel
 from engine.server.jitter import reduce_audio_prefetch
 from engine.server.offer import OfferError, check_offer
 from engine.server.pictures import PictureFormatter
@@ -52,10 +45,6 @@ from engine.server.tracks import AvatarVideoTrack, DelayedVoiceTrack, TrackOutpu
 
 logger = logging.getLogger(__name__)
 
-CONTROL_CHANNEL_LABEL = "control"
-"""The data channel the client opens for expression messages and stats."""
-STATS_INTERVAL_S = 1.0
-"""Seconds between two stats messages on the control channel."""
 CLOSE_TIMEOUT_S = 5.0
 """Longest wait for aiortc to tear a peer connection down."""
 
@@ -85,7 +74,7 @@ class WebRTCSession:
         self._live = LiveSession(context.parts, session_id, fps=self._config.fps, on_failure=self.close)
         self._voice: DelayedVoiceTrack | None = DelayedVoiceTrack() if voice else None
         self._pc: RTCPeerConnection | None = None
-        self._control: RTCDataChannel | None = None
+        self._control = ControlChannel(self._live)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answered_s = time.perf_counter()
         self._connected = False
@@ -117,7 +106,7 @@ class WebRTCSession:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # host candidates: no STUN server to wait for
         self._pc = pc
         pc.on("connectionstatechange", self._on_connection_state)
-        pc.on("datachannel", self._on_datachannel)
+        pc.on("datachannel", self._control.on_datachannel)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except Exception as exc:  # aiortc raises assorted errors for input it cannot use
@@ -157,7 +146,7 @@ class WebRTCSession:
             if transceiver is not audio_in[0]:  # a second microphone, a camera: read, never left unread
                 self._spawn(_drain(transceiver.receiver.track), f"drain-{transceiver.kind}")
         self._spawn(self._watchdog(), "watchdog")
-        self._spawn(self._report_stats(), "stats")
+        self._spawn(self._control.report_stats(), "stats")
         return pc.localDescription.sdp
 
     def close(self, reason: str) -> asyncio.Task[None]:
@@ -239,11 +228,6 @@ class WebRTCSession:
                 self.close(f"no audio for {config.session_idle_timeout_s:g} s (idle timeout)")
                 return
 
-    async def _report_stats(self) -> None:
-        while True:
-            await asyncio.sleep(STATS_INTERVAL_S)
-            self._send_control(stats_message(self._live.stats_report()))
-
     # -- events ----------------------------------------------------------------------------------
 
     def _on_video_sent(self, frame: VideoFrame) -> None:
@@ -258,34 +242,6 @@ class WebRTCSession:
             self._connected = True
         elif state in ("failed", "closed"):
             self.close(f"peer connection {state}")
-
-    def _on_datachannel(self, channel: RTCDataChannel) -> None:
-        if channel.label != CONTROL_CHANNEL_LABEL:
-            logger.info("session %s: ignoring data channel %r", self.id, channel.label)
-            return
-        self._control = channel
-        channel.on("message", self._on_control_message)
-
-    def _on_control_message(self, message: str | bytes) -> None:
-        # Runs inside aiortc's SCTP receive path: nothing may escape from here.
-        try:
-            update = parse_control_message(message)
-            self._live.expression = apply_expression(self._live.expression, update)
-        except ControlError as exc:
-            self._send_control(error_message(str(exc)))
-            return
-        except Exception:
-            logger.exception("session %s: control message failed", self.id)
-            self._send_control(error_message("internal error (logged on the server)"))
-            return
-        self._send_control(applied_message("expression"))
-
-    def _send_control(self, text: str) -> None:
-        if self._control is not None and self._control.readyState == "open":
-            try:
-                self._control.send(text)
-            except Exception as exc:  # closing under us: the session is ending anyway
-                logger.info("session %s: control message not sent: %s", self.id, exc)
 
     def _warn_format(self, message: str) -> None:
         if not self._warned_format:

@@ -113,13 +113,16 @@ async def test_every_au_frame_reaches_the_au_outputs_in_order(parts: LiveParts) 
     session = LiveSession(parts, "s1", fps=FPS)
     records = AURecorder()
     session.add_au_output(records)
-    audio = speech(1.3)
+    audio = np.concatenate([np.zeros(SAMPLE_RATE_HZ // 2, np.float32), speech(0.8)])
     await feed(session, audio)
     await session.finish()
     assert [f.index for f in records.frames] == list(range(math.ceil(audio.size * FPS / SAMPLE_RATE_HZ)))
     report = session.stats_report()
     assert report["fresh_fps"] > 0 and len(report["frames"]) == len(records.frames)  # AU-only: records are the frames
     assert report["audio_s"] == pytest.approx(1.3, abs=0.01)
+    (onset,) = report["speech_onsets"]  # where the speech starts after the half second of silence
+    assert SAMPLE_RATE_HZ // 2 <= onset < SAMPLE_RATE_HZ // 2 + 1600
+    assert session.stats_report()["speech_onsets"] == []
     await session.close()
     assert records.closed
 
