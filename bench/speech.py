@@ -14,8 +14,8 @@ WEBRTC_RATE_HZ = 48_000
 
 
 def sample_speech() -> np.ndarray:
-    """engine/cli/assets/sample_speech.wav: 8.7 s of continuous speech, 16 kHz mono float32."""
-    with resources.as_file(resources.files("engine.cli") / "assets" / "sample_speech.wav") as path:
+    """engine/audio/assets/sample_speech.wav: 8.7 s of continuous speech, 16 kHz mono float32."""
+    with resources.as_file(resources.files("engine.audio") / "assets" / "sample_speech.wav") as path:
         return load_audio_file(path)
 
 

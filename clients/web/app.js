@@ -1,13 +1,19 @@
-// Browser client of the avatar server: microphone out over WebRTC, the avatar's video in,
-// expression sliders over the "control" data channel. Plain JavaScript, no build step.
+// Browser client of the avatar server: microphone (or a sample recording) out over WebRTC, the
+// avatar's video in, expression sliders over the "control" data channel, and the latency as seen
+// here. Plain JavaScript modules, no build step.
 //
 // Signalling: POST /offer {"sdp", "type": "offer", "voice"} -> {"sdp", "type": "answer", "location"};
 // DELETE <location> hangs up. Control messages: see engine/server/control.py.
 "use strict";
 
+import { LatencyMeter, percentile } from "./measure.js";
+import { SpeechSource } from "./speech.js";
+
 const CONTROL_LABEL = "control";
 const ICE_GATHERING_TIMEOUT_MS = 3000;
 const STATS_PERIOD_MS = 1000;
+const LATENCY_WINDOW_MS = 5000;
+const SAMPLE_SPEECH_URL = "sample-speech.wav";
 
 // AUs with a slider: [name, label]. Bias range -5..5 (the server refuses anything else).
 const SLIDERS = [
@@ -38,13 +44,8 @@ const ALL_AUS = ["AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10",
 
 const $ = (id) => document.getElementById(id);
 
-let pc = null;
-let control = null;
-let microphone = null;
-let location_ = null;
-let statsTimer = null;
-let lastInbound = null;
-let presentedFrames = 0;
+// One connection at a time; everything it holds is in `session`, so Stop releases all of it.
+let session = null;
 
 function setStatus(text, isError = false) {
   const status = $("status");
@@ -105,6 +106,7 @@ function sendExpressionSoon() {
 }
 
 function sendExpression() {
+  const control = session && session.control;
   if (!control || control.readyState !== "open") return;
   const bias = {};
   for (const input of document.querySelectorAll("#sliders input")) {
@@ -124,6 +126,7 @@ function onControlMessage(event) {
     return;
   }
   if (message.type === "stats") {
+    if (session) session.meter.onStats(message);
     const latency = message.latency_ms || {};
     $("latency").textContent = latency.p50 == null ? "–" : `${latency.p50.toFixed(0)} / ${latency.p95.toFixed(0)} ms`;
     $("server-fps").textContent = `${message.fresh_fps.toFixed(1)} / ${message.fps.toFixed(1)}`;
@@ -145,22 +148,61 @@ function waitForIceGathering(peer) {
   });
 }
 
-async function start() {
-  $("start").disabled = true;
-  setStatus("Asking for the microphone…");
+// The audio to send: the microphone, or a recording whose timing the page knows (speech.js).
+async function openAudio(sampleSpeech) {
+  if (sampleSpeech) {
+    const given = sampleSpeech instanceof ArrayBuffer;
+    let data = sampleSpeech;
+    if (!given) {
+      const response = await fetch(SAMPLE_SPEECH_URL);
+      if (!response.ok) throw new Error(`the sample speech could not be loaded (HTTP ${response.status})`);
+      data = await response.arrayBuffer();
+    }
+    const speech = await SpeechSource.open(data, { loop: !given, audible: !given });
+    return { track: speech.track, speech, stop: () => speech.close() };
+  }
+  if (!navigator.mediaDevices) {
+    throw new Error(
+      "this page is not a secure context: browsers give the microphone only to https:// pages or " +
+        "http://localhost (start the server with TLS, or open it on this machine), or use the sample speech"
+    );
+  }
+  let stream;
   try {
-    microphone = await navigator.mediaDevices.getUserMedia({
+    stream = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
       video: false,
     });
-    pc = new RTCPeerConnection(); // no STUN server: the server is on this machine or this network
-    for (const track of microphone.getAudioTracks()) pc.addTrack(track, microphone);
+  } catch (error) {
+    if (error.name === "NotAllowedError") {
+      throw new Error("the microphone was refused: allow it in the site settings, or use the sample speech");
+    }
+    if (error.name === "NotFoundError") throw new Error("no microphone found: plug one in, or use the sample speech");
+    throw new Error(`the microphone cannot be opened (${error.name}: ${error.message})`);
+  }
+  return { track: stream.getAudioTracks()[0], speech: null, stop: () => stream.getTracks().forEach((t) => t.stop()) };
+}
+
+// sampleSpeech: false for the microphone, true for the server's sample recording, or an ArrayBuffer
+// holding a recording to play once (the benchmark's).
+async function start(sampleSpeech = $("sample-speech").checked) {
+  if (session) return;
+  $("start").disabled = true;
+  const current = { meter: new LatencyMeter(), pc: null, control: null, audio: null, location: null, timers: [] };
+  session = current;
+  try {
+    setStatus(sampleSpeech ? "Loading the sample speech…" : "Asking for the microphone…");
+    current.audio = await openAudio(sampleSpeech);
+    current.meter.speech = current.audio.speech;
+    const pc = new RTCPeerConnection(); // no STUN server: the server is on this machine or this network
+    current.pc = pc;
+    pc.addTrack(current.audio.track);
     pc.addTransceiver("video", { direction: "recvonly" });
-    control = pc.createDataChannel(CONTROL_LABEL);
-    control.addEventListener("message", onControlMessage);
-    control.addEventListener("open", sendExpression);
-    pc.addEventListener("track", onTrack);
-    pc.addEventListener("connectionstatechange", onConnectionState);
+    current.control = pc.createDataChannel(CONTROL_LABEL);
+    current.control.addEventListener("message", onControlMessage);
+    current.control.addEventListener("open", sendExpression);
+    pc.addEventListener("track", (event) => onTrack(current, event));
+    pc.addEventListener("connectionstatechange", () => onConnectionState(current));
 
     setStatus("Connecting…");
     await pc.setLocalDescription(await pc.createOffer());
@@ -171,18 +213,24 @@ async function start() {
       body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer", voice: $("voice-back").checked }),
     });
     const body = await response.json().catch(() => ({ error: response.statusText }));
+    if (response.status === 503) {
+      const retry = response.headers.get("Retry-After");
+      throw new Error(`${body.error || "the server is full"}${retry ? ` (retry in ${retry} s)` : ""}`);
+    }
     if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
-    location_ = body.location;
+    if (session !== current) return; // stopped meanwhile
+    current.location = body.location;
     await pc.setRemoteDescription({ type: body.type, sdp: body.sdp });
+    if (current.audio.speech) current.audio.speech.start();
     $("stop").disabled = false;
-    statsTimer = setInterval(readBrowserStats, STATS_PERIOD_MS);
+    current.timers.push(setInterval(() => readBrowserStats(current), STATS_PERIOD_MS));
   } catch (error) {
     setStatus(`Could not start: ${error.message}`, true);
     await stop(false);
   }
 }
 
-function onTrack(event) {
+function onTrack(current, event) {
   // Ask the browser to buffer as little as it can: this is a live conversation, not a broadcast.
   if ("jitterBufferTarget" in event.receiver) event.receiver.jitterBufferTarget = 0;
   const stream = new MediaStream([event.track]);
@@ -190,65 +238,98 @@ function onTrack(event) {
     const video = $("video");
     video.srcObject = stream;
     video.play().catch(() => {});
-    countPresentedFrames(video);
+    watchPresentedFrames(current, video);
   } else {
     $("voice").srcObject = stream;
   }
 }
 
-function countPresentedFrames(video) {
+// Every frame the page presents, until this session stops (then the callback is cancelled, so a
+// new session never counts frames twice).
+function watchPresentedFrames(current, video) {
   if (!("requestVideoFrameCallback" in HTMLVideoElement.prototype)) return;
-  const onFrame = () => {
-    presentedFrames += 1;
-    video.requestVideoFrameCallback(onFrame);
+  const onFrame = (_now, metadata) => {
+    if (session !== current) return;
+    current.meter.onPresented(metadata);
+    current.frameCallback = video.requestVideoFrameCallback(onFrame);
   };
-  video.requestVideoFrameCallback(onFrame);
+  current.frameCallback = video.requestVideoFrameCallback(onFrame);
+  current.video = video;
 }
 
-function onConnectionState() {
-  if (!pc) return;
-  const state = pc.connectionState;
-  if (state === "connected") setStatus("Connected: speak!");
+function onConnectionState(current) {
+  if (session !== current || !current.pc) return;
+  const state = current.pc.connectionState;
+  if (state === "connected") setStatus(current.audio.speech ? "Connected: playing the sample speech." : "Connected: speak!");
   else if (state === "failed") setStatus("Connection failed.", true);
   else if (state === "disconnected") setStatus("Connection interrupted…", true);
   else if (state === "closed") setStatus("Disconnected.");
 }
 
-async function readBrowserStats() {
-  if (!pc) return;
-  $("received-fps").textContent = presentedFrames.toFixed(0);
-  presentedFrames = 0;
-  const report = await pc.getStats();
+function formatPair(values) {
+  const p50 = percentile(values, 50);
+  return p50 === null ? "–" : `${p50.toFixed(0)} / ${percentile(values, 95).toFixed(0)} ms`;
+}
+
+async function readBrowserStats(current) {
+  if (session !== current || !current.pc) return;
+  const meter = current.meter;
+  $("received-fps").textContent = (meter.presentedCount - (current.lastPresentedCount || 0)).toFixed(0);
+  current.lastPresentedCount = meter.presentedCount;
+  const recent = meter.results(performance.now() - LATENCY_WINDOW_MS);
+  const endToEnd = recent.map((r) => r.latency_ms).filter((v) => v !== null);
+  $("e2e-latency").textContent = current.audio.speech ? formatPair(endToEnd) : "with sample speech only";
+  const report = await current.pc.getStats();
   report.forEach((stat) => {
     if (stat.type !== "inbound-rtp" || stat.kind !== "video") return;
-    if (lastInbound && stat.jitterBufferEmittedCount > lastInbound.jitterBufferEmittedCount) {
-      const delay = (stat.jitterBufferDelay - lastInbound.jitterBufferDelay) /
-        (stat.jitterBufferEmittedCount - lastInbound.jitterBufferEmittedCount);
+    const last = current.lastInbound;
+    if (last && stat.jitterBufferEmittedCount > last.jitterBufferEmittedCount) {
+      const delay =
+        (stat.jitterBufferDelay - last.jitterBufferDelay) / (stat.jitterBufferEmittedCount - last.jitterBufferEmittedCount);
       $("browser-buffer").textContent = `${(delay * 1000).toFixed(0)} ms`;
+      meter.bufferSamples = meter.bufferSamples || [];
+      meter.bufferSamples.push({ at_ms: performance.now(), jitter_buffer_ms: delay * 1000 });
     }
-    lastInbound = { jitterBufferDelay: stat.jitterBufferDelay, jitterBufferEmittedCount: stat.jitterBufferEmittedCount };
+    current.lastInbound = stat;
   });
 }
 
 async function stop(hangUp = true) {
-  clearInterval(statsTimer);
-  statsTimer = null;
-  lastInbound = null;
-  if (hangUp && location_) {
-    fetch(location_, { method: "DELETE" }).catch(() => {});
+  const current = session;
+  session = null;
+  if (current) {
+    current.timers.forEach(clearInterval);
+    if (current.video && current.frameCallback !== undefined) current.video.cancelVideoFrameCallback(current.frameCallback);
+    if (hangUp && current.location) fetch(current.location, { method: "DELETE" }).catch(() => {});
+    if (current.pc) current.pc.close();
+    if (current.audio) current.audio.stop();
+    lastSession = current;
   }
-  location_ = null;
-  if (pc) pc.close();
-  pc = null;
-  control = null;
-  if (microphone) microphone.getTracks().forEach((track) => track.stop());
-  microphone = null;
   $("start").disabled = false;
   $("stop").disabled = true;
   if (hangUp) setStatus("Not connected.");
 }
 
+// The measurements of the session running (or the last one), for a benchmark driving this page.
+let lastSession = null;
+window.avatarBench = {
+  start: (audioBase64) => start(Uint8Array.from(atob(audioBase64), (c) => c.charCodeAt(0)).buffer),
+  stop: () => stop(true),
+  measurements: () => {
+    const current = session || lastSession;
+    if (!current) return null;
+    return {
+      frames: current.meter.results(),
+      presented_frames: current.meter.presentedCount,
+      jitter_buffer: current.meter.bufferSamples || [],
+      server_onsets: current.meter.serverOnsets,
+      page_onsets_ms: current.audio && current.audio.speech ? current.audio.speech.onsetTimesMs() : [],
+      rtp_offset: current.meter.rtpOffset,
+    };
+  },
+};
+
 buildExpressionControls();
-$("start").addEventListener("click", start);
+$("start").addEventListener("click", () => start());
 $("stop").addEventListener("click", () => stop(true));
 window.addEventListener("pagehide", () => stop(true));

@@ -17,12 +17,14 @@ from engine.audio.resample import (
     SAMPLE_RATE_HZ,
     AudioConverter,
 )
+from engine.audio.samples import SAMPLE_SPEECH
 
 __all__ = [
     "MAX_CHANNELS",
     "MAX_INPUT_RATE_HZ",
     "MIN_INPUT_RATE_HZ",
     "SAMPLE_RATE_HZ",
+    "SAMPLE_SPEECH",
     "AudioConverter",
     "AudioFileError",
     "AudioFormatError",

@@ -3,11 +3,10 @@
 import argparse
 from pathlib import Path
 
+from engine.audio import SAMPLE_SPEECH
 from engine.avatar import load_avatar, parse_face_box
 from engine.cli.options import add_avatar_options, add_model_options, build_backends
 from engine.pipeline.offline import render_file
-
-SAMPLE_SPEECH = Path(__file__).resolve().parent / "assets" / "sample_speech.wav"
 
 
 def add_parser(commands: argparse._SubParsersAction, name: str) -> None:

@@ -3,6 +3,8 @@
 Routes:
 
 - ``GET /`` and ``GET /<file>``: the browser client (``clients/web/``).
+- ``GET /sample-speech.wav``: the built-in speech sample, which the page can
+  send instead of a microphone.
 - ``POST /offer``: JSON ``{"sdp": "...", "type": "offer"}`` (optional
   ``"voice": true`` to get the voice back, delayed to match the video) ->
   ``{"sdp": "...", "type": "answer", "location": "/whip/<id>"}``.
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from engine.audio import SAMPLE_SPEECH
 from engine.server.config import ServerConfig
 from engine.server.context import ENGINE, EngineContext, SessionLimitError, build_context
 from engine.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -67,6 +70,7 @@ def create_app(config: ServerConfig, *, context: EngineContext | None = None) ->
     app.router.add_delete("/whip/{resource_id}", _whip_delete)
     app.router.add_get("/ws", websocket_handler)
     app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/sample-speech.wav", _sample_speech)
     app.router.add_get("/", _index)
     app.router.add_get("/{name}", _web_file)
     return app
@@ -87,6 +91,10 @@ async def _metrics(request: web.Request) -> web.Response:
     """The Prometheus text exposition of this server's metrics."""
     body = request.app[ENGINE].metrics.exposition()
     return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+async def _sample_speech(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(SAMPLE_SPEECH, headers={"Content-Type": "audio/wav"})
 
 
 async def _index(request: web.Request) -> web.StreamResponse:

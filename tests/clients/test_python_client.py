@@ -20,7 +20,7 @@ from avatar_client import Hello, ServerError, read_wav, stream
 from avatar_client.cli import main
 from engine.au import AU_NAMES
 from engine.au.arkit import BLENDSHAPE_NAMES
-from engine.cli.render import SAMPLE_SPEECH
+from engine.audio import SAMPLE_SPEECH
 from engine.server.config import ServerConfig
 from tests.engine.server.live_server import LiveServer, live_server
 

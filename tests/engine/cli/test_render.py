@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.audio import SAMPLE_SPEECH
 from engine.cli.main import main
-from engine.cli.render import SAMPLE_SPEECH
 
 pytestmark = pytest.mark.slow
 

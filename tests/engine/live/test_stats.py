@@ -1,7 +1,7 @@
 """FrameStats: a session's stats report, with the traces of the frames it counts."""
 
-from engine.pipeline import FrameTrace
 from engine.live.stats import FrameStats
+from engine.pipeline import FrameTrace
 
 
 def _trace(index: int, send_pts: int | None) -> FrameTrace:

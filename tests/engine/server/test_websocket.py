@@ -16,8 +16,8 @@ from PIL import Image
 from avatar_client import AvatarClient, ServerError, read_wav, stream
 from engine.au import AU_NAMES
 from engine.au.arkit import BLENDSHAPE_NAMES, aus_to_blendshapes
+from engine.audio import SAMPLE_SPEECH
 from engine.backends.model_files import resolve_source
-from engine.cli.render import SAMPLE_SPEECH
 from engine.server.config import ServerConfig
 from engine.server.protocol import Hello
 from tests.engine.server.live_server import LiveServer, RawWebSocket, live_server

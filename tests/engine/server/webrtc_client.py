@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,11 +21,10 @@ from aiohttp import web
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from engine.audio import load_audio_file
+from engine.audio import SAMPLE_SPEECH, load_audio_file
 from engine.server.app import create_app
 from engine.server.config import ServerConfig
 
-SAMPLE_SPEECH = Path(__file__).resolve().parents[3] / "engine" / "cli" / "assets" / "sample_speech.wav"
 PACKET_MS = 20
 
 

@@ -1,0 +1,135 @@
+// Latency as the person in this browser sees it: from a speech sample entering the page's outgoing
+// track to the video frame showing it being presented.
+//
+// Three clocks meet here. The server stamps each frame with the audio instant it shows
+// (`shown_sample`, 16 kHz samples of the session's audio clock) and the RTP timestamp it was sent
+// with (`pts`, in the ~1 s stats messages). The browser tells, per presented frame
+// (requestVideoFrameCallback), its RTP timestamp and when it was received and presented
+// (performance.now() milliseconds). The page knows when each sample of the speech it plays entered
+// the track (speech.js: WebAudio context time mapped onto performance.now()).
+//
+// Pairing: RTP timestamps = server pts + one random offset, found as the most frequent difference;
+// the session's audio clock is pinned to the page's clock by speech onsets heard on both sides
+// (the server's `speech_onsets`, the page's own detector, the same rule: engine/live/onsets.py),
+// taking the offset most onsets agree on.
+"use strict";
+
+export const CLOCK_RATE_HZ = 16000;
+const RTP_MODULO = 2 ** 32;
+const RTP_MATCHES_TO_LOCK = 8;
+const ONSET_AGREEMENT_MS = 5;
+const KEEP_MS = 120_000;
+
+export class LatencyMeter {
+  constructor() {
+    this.presented = []; // {rtp, presentedMs, expectedMs, receivedMs} not yet paired
+    this.traces = new Map(); // server pts -> trace
+    this.rtpOffset = null;
+    this.offsetVotes = new Map();
+    this.serverOnsets = []; // 16 kHz samples of the session's audio clock
+    this.speech = null; // the page's speech source (speech.js), when it plays one
+    this.pairs = []; // one per presented fresh frame: see pair()
+    this.presentedCount = 0;
+  }
+
+  // requestVideoFrameCallback metadata of a frame the page presented.
+  onPresented(metadata) {
+    this.presentedCount += 1;
+    if (metadata.rtpTimestamp === undefined) return;
+    this.presented.push({
+      rtp: metadata.rtpTimestamp,
+      presentedMs: metadata.presentationTime,
+      expectedMs: metadata.expectedDisplayTime,
+      receivedMs: metadata.receiveTime,
+    });
+    this.pairPending();
+  }
+
+  // A stats message of the server: frame traces and the onsets it heard.
+  onStats(message) {
+    for (const trace of message.frames || []) {
+      if (trace.pts !== null && trace.pts !== undefined) this.traces.set(trace.pts, trace);
+    }
+    this.serverOnsets.push(...(message.speech_onsets || []));
+    if (this.rtpOffset === null) this.voteRtpOffset();
+    this.pairPending();
+  }
+
+  voteRtpOffset() {
+    for (const frame of this.presented.slice(-100)) {
+      for (const pts of this.traces.keys()) {
+        const diff = (((frame.rtp - pts) % RTP_MODULO) + RTP_MODULO) % RTP_MODULO;
+        const votes = (this.offsetVotes.get(diff) || 0) + 1;
+        this.offsetVotes.set(diff, votes);
+        if (votes >= RTP_MATCHES_TO_LOCK) {
+          this.rtpOffset = diff;
+          return;
+        }
+      }
+    }
+  }
+
+  // The page's clock (ms) at which the session's audio sample `sample` entered the outgoing track,
+  // or null while no onset pins the two clocks together.
+  sampleTimeMs(sample) {
+    if (!this.speech) return null;
+    const pageOnsets = this.speech.onsetTimesMs();
+    const candidates = [];
+    for (const s of this.serverOnsets) {
+      for (const p of pageOnsets) candidates.push(p - (s / CLOCK_RATE_HZ) * 1000);
+    }
+    let best = null;
+    let bestSupport = 0;
+    for (const candidate of candidates) {
+      const agreeing = candidates.filter((c) => Math.abs(c - candidate) <= ONSET_AGREEMENT_MS);
+      if (agreeing.length > bestSupport) {
+        bestSupport = agreeing.length;
+        best = agreeing.reduce((a, b) => a + b, 0) / agreeing.length;
+      }
+    }
+    return best === null ? null : best + (sample / CLOCK_RATE_HZ) * 1000;
+  }
+
+  pairPending() {
+    if (this.rtpOffset === null) return;
+    const waiting = [];
+    for (const frame of this.presented) {
+      const pts = (((frame.rtp - this.rtpOffset) % RTP_MODULO) + RTP_MODULO) % RTP_MODULO;
+      const trace = this.traces.get(pts);
+      if (trace) {
+        this.pairs.push({ ...frame, trace });
+        this.traces.delete(pts);
+      } else if (performance.now() - frame.presentedMs < 3000) {
+        waiting.push(frame); // its trace comes with the next stats message; a repeat never gets one
+      }
+    }
+    this.presented = waiting;
+    const oldest = performance.now() - KEEP_MS;
+    while (this.pairs.length && this.pairs[0].presentedMs < oldest) this.pairs.shift();
+  }
+
+  // Per fresh presented frame: end-to-end latency (sample entered the track -> frame presented;
+  // null without onsets), the browser's share (received -> presented) and the server's share.
+  results(sinceMs = -Infinity) {
+    return this.pairs
+      .filter((pair) => pair.presentedMs >= sinceMs)
+      .map((pair) => {
+        const sampleMs = this.sampleTimeMs(pair.trace.shown_sample);
+        return {
+          shown_sample: pair.trace.shown_sample,
+          pts: pair.trace.pts,
+          presented_ms: pair.presentedMs,
+          latency_ms: sampleMs === null ? null : pair.presentedMs - sampleMs,
+          expected_display_latency_ms: sampleMs === null ? null : pair.expectedMs - sampleMs,
+          receive_to_present_ms: pair.presentedMs - pair.receivedMs,
+          server_ms: (pair.trace.send_s - pair.trace.audio_arrival_s) * 1000,
+        };
+      });
+  }
+}
+
+export function percentile(values, q) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((q / 100) * sorted.length))];
+}
