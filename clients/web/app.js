@@ -321,10 +321,12 @@ window.avatarBench = {
     return {
       frames: current.meter.results(),
       presented_frames: current.meter.presentedCount,
+      presented_times_ms: current.meter.presentedTimesMs,
       jitter_buffer: current.meter.bufferSamples || [],
       server_onsets: current.meter.serverOnsets,
       page_onsets_ms: current.audio && current.audio.speech ? current.audio.speech.onsetTimesMs() : [],
       rtp_offset: current.meter.rtpOffset,
+      onset_agreement: current.meter.onsetAgreement,
     };
   },
 };

@@ -19,6 +19,7 @@ const RTP_MODULO = 2 ** 32;
 const RTP_MATCHES_TO_LOCK = 8;
 const ONSET_AGREEMENT_MS = 5;
 const KEEP_MS = 120_000;
+const MAX_ONSETS = 40;
 
 export class LatencyMeter {
   constructor() {
@@ -30,11 +31,15 @@ export class LatencyMeter {
     this.speech = null; // the page's speech source (speech.js), when it plays one
     this.pairs = []; // one per presented fresh frame: see pair()
     this.presentedCount = 0;
+    this.presentedTimesMs = []; // every frame presented (repeats included), the last KEEP_MS
+    this.onsetAgreement = null;
   }
 
   // requestVideoFrameCallback metadata of a frame the page presented.
   onPresented(metadata) {
     this.presentedCount += 1;
+    this.presentedTimesMs.push(metadata.presentationTime);
+    while (this.presentedTimesMs[0] < metadata.presentationTime - KEEP_MS) this.presentedTimesMs.shift();
     if (metadata.rtpTimestamp === undefined) return;
     this.presented.push({
       rtp: metadata.rtpTimestamp,
@@ -69,13 +74,14 @@ export class LatencyMeter {
     }
   }
 
-  // The page's clock (ms) at which the session's audio sample `sample` entered the outgoing track,
-  // or null while no onset pins the two clocks together.
-  sampleTimeMs(sample) {
+  // The page's clock (ms) at the session's audio sample 0: when sample n entered the outgoing track is
+  // this + n / 16 ms. Null while no onset pins the two clocks together.
+  audioClockOriginMs() {
     if (!this.speech) return null;
-    const pageOnsets = this.speech.onsetTimesMs();
+    // The recent onsets are enough to pin the clocks, and keep this cheap in a long session.
+    const pageOnsets = this.speech.onsetTimesMs().filter((t) => t >= performance.now() - KEEP_MS);
     const candidates = [];
-    for (const s of this.serverOnsets) {
+    for (const s of this.serverOnsets.slice(-MAX_ONSETS)) {
       for (const p of pageOnsets) candidates.push(p - (s / CLOCK_RATE_HZ) * 1000);
     }
     let best = null;
@@ -85,9 +91,11 @@ export class LatencyMeter {
       if (agreeing.length > bestSupport) {
         bestSupport = agreeing.length;
         best = agreeing.reduce((a, b) => a + b, 0) / agreeing.length;
+        // How well the onsets agree: a measure of this pairing's own uncertainty.
+        this.onsetAgreement = { onsets: agreeing.length, spread_ms: Math.max(...agreeing) - Math.min(...agreeing) };
       }
     }
-    return best === null ? null : best + (sample / CLOCK_RATE_HZ) * 1000;
+    return best;
   }
 
   pairPending() {
@@ -111,10 +119,11 @@ export class LatencyMeter {
   // Per fresh presented frame: end-to-end latency (sample entered the track -> frame presented;
   // null without onsets), the browser's share (received -> presented) and the server's share.
   results(sinceMs = -Infinity) {
+    const originMs = this.audioClockOriginMs();
     return this.pairs
       .filter((pair) => pair.presentedMs >= sinceMs)
       .map((pair) => {
-        const sampleMs = this.sampleTimeMs(pair.trace.shown_sample);
+        const sampleMs = originMs === null ? null : originMs + (pair.trace.shown_sample / CLOCK_RATE_HZ) * 1000;
         return {
           shown_sample: pair.trace.shown_sample,
           pts: pair.trace.pts,

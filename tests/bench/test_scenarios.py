@@ -7,6 +7,7 @@ and drift runs start a real ``avatar serve`` process and stream to it).
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MACHINE_FIELDS = ("cpu", "cores", "libraries", "git_commit", "backend", "generator_width", "threads")
 
 
-def _run(scenario: str, out_dir: Path) -> dict[str, Any]:
-    assert main([scenario, "--smoke", "--out-dir", str(out_dir)]) == 0
+def _run(scenario: str, out_dir: Path, *options: str) -> dict[str, Any]:
+    assert main([scenario, "--smoke", "--out-dir", str(out_dir), *options]) == 0
     [json_path] = out_dir.glob(f"{scenario}-smoke-*.json")
     document = json.loads(json_path.read_text())
     assert document["scenario"] == scenario and document["smoke"] is True
@@ -36,7 +37,7 @@ def _positive(value: Any, what: str) -> None:
 
 
 def test_every_scenario_is_registered() -> None:
-    assert sorted(SCENARIOS) == ["backends", "drift", "e2e", "stages", "throughput"]
+    assert sorted(SCENARIOS) == ["backends", "browser", "drift", "e2e", "stages", "throughput"]
 
 
 @pytest.mark.slow
@@ -63,6 +64,22 @@ def test_e2e(tmp_path: Path) -> None:
         assert math.isfinite(stats["p50"]), segment
     assert results["latency_ms"]["p50"] < results["capture_latency_ms"]["p50"]
     assert results["onsets"]["count"] >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
+def test_browser_under_load(tmp_path: Path) -> None:
+    results = _run("browser", tmp_path, "--load", "1")
+    assert results["frames_paired"] > 25
+    for key in ("p50", "p95", "p99"):
+        _positive(results["latency_ms"][key], f"latency {key}")
+        _positive(results["receive_to_present_ms"][key], f"receive -> present {key}")
+    # The page's figure contains the server's share and the browser's.
+    assert results["latency_ms"]["p50"] > results["server_ms"]["p50"]
+    _positive(results["presented_fps"], "presented fps")
+    assert results["onset_agreement"]["onsets"] >= 1
+    assert math.isfinite(results["rtp_clock_error"])
 
 
 @pytest.mark.slow
