@@ -68,7 +68,7 @@ def test_e2e(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (apt-get install chromium)")
 def test_browser_under_load(tmp_path: Path) -> None:
     results = _run("browser", tmp_path, "--load", "1")
     assert results["frames_paired"] > 25
