@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve render test clean-venv
+.PHONY: serve render test lint types fmt check clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,21 @@ serve: $(STAMP)  ## serve the default avatar live: open the printed URL, allow t
 render: $(STAMP)  ## render the default avatar speaking the built-in sample to out/avatar.mp4
 	$(BIN)/avatar render -o out/avatar.mp4
 
-test: $(STAMP)  ## run the test suite
+test: $(STAMP)  ## run the test suite (CI runs `make check` first)
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)  ## ruff: lint rules and formatting, checked (nothing is changed)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP)  ## mypy over the packages (configured in pyproject.toml)
+	$(BIN)/mypy
+
+check: lint types  ## every static check
+
+fmt: $(STAMP)  ## ruff: apply the formatting and the safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 clean-venv:
 	rm -rf $(VENV)
