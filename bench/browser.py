@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from bench.e2e import add_server_arguments
+from bench.e2e import add_server_arguments, add_speech_arguments, stream_config
 from bench.models import generator_source, model_setup
 from bench.plots import new_figure, save
-from bench.report import Report, Target, percentiles
+from bench.report import PERCENTILE_HEADERS, Report, Target, percentile_cells, percentiles
 from bench.server_process import running_server, server_arguments
 from bench.speech import paused_speech
 from engine.backends.model_files import cache_dir
@@ -72,11 +72,7 @@ CHROMIUM_ARGS = [
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
-    parser.add_argument(
-        "--seconds", type=float, default=8.0 if smoke else 60.0, help="seconds of speech sent (default: %(default)s)"
-    )
-    parser.add_argument("--silence", type=float, default=2.0, help="pause before each phrase, s (default: 2.0)")
-    parser.add_argument("--phrase", type=float, default=3.0, help="each phrase of speech, s (default: 3.0)")
+    add_speech_arguments(parser, seconds=8.0 if smoke else 60.0)
     parser.add_argument(
         "--load", type=int, default=0, help="other sessions running against the same server meanwhile (default: 0)"
     )
@@ -188,11 +184,11 @@ def _report(args: argparse.Namespace, setup: dict[str, Any], measured: dict[str,
         "jitter_buffer_series_ms": [round(w["jitter_buffer_ms"], 2) for w in measured["jitter_buffer"]],
     }
     rows = [
-        ["end to end: sample entered the page's track -> frame presented", *_cells(latency)],
-        ["  ... -> frame's expected display time", *_cells(expected)],
-        ["  browser: frame received -> presented", *_cells(receive)],
-        ["  browser: video jitter buffer per frame (1 s windows)", *_cells(buffer)],
-        ["  server: audio arrived -> frame sent", *_cells(server)],
+        ["end to end: sample entered the page's track -> frame presented", *percentile_cells(latency)],
+        ["  ... -> frame's expected display time", *percentile_cells(expected)],
+        ["  browser: frame received -> presented", *percentile_cells(receive)],
+        ["  browser: video jitter buffer per frame (1 s windows)", *percentile_cells(buffer)],
+        ["  server: audio arrived -> frame sent", *percentile_cells(server)],
         ["presented fps (all) / fresh fps", f"{presented_fps:.1f}", f"{fresh_fps:.1f}", "", ""],
         ["RTP clock vs presentation clock", f"{100 * (rtp_clock_error or 0):+.2f} %", "", "", ""],
     ]
@@ -221,25 +217,17 @@ def _report(args: argparse.Namespace, setup: dict[str, Any], measured: dict[str,
         scenario=NAME,
         smoke=args.smoke,
         config={
-            "seconds": args.seconds,
-            "silence_s": args.silence,
-            "phrase_s": args.phrase,
-            "size_px": args.size,
-            "fps": args.fps,
+            **stream_config(args),
             "load_sessions": args.load,
             "client": "Debian Chromium, headless, the project's page, speech through WebAudio",
         },
         setup=setup,
         results=results,
-        headers=["measure", "p50 ms", "p95 ms", "p99 ms", "n"],
+        headers=PERCENTILE_HEADERS,
         rows=rows,
         targets=targets,
         plot=lambda path: _plot(results, path),
     )
-
-
-def _cells(stats: dict[str, Any]) -> list[Any]:
-    return [stats["p50"], stats["p95"], stats["p99"], stats["n"]]
 
 
 def _plot(results: dict[str, Any], path: Path) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 from bench.latency import SEGMENTS, Onsets, onset_latencies, pair_frames
 from bench.models import add_model_arguments, generator_source, model_setup
 from bench.plots import new_figure, save
-from bench.report import Report, Target, percentiles
+from bench.report import PERCENTILE_HEADERS, Report, Target, percentile_cells, percentiles
 from bench.server_process import ServerProcess, running_server, server_arguments
 from bench.speech import paused_speech
 from bench.targets import LATENCY_P50_MS, LATENCY_P95_MS
@@ -49,12 +49,28 @@ ONSET_LIMIT_S = 1.5
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
+    add_speech_arguments(parser, seconds=4.0 if smoke else 60.0)
+    add_server_arguments(parser, smoke=smoke)
+
+
+def add_speech_arguments(parser: argparse.ArgumentParser, *, seconds: float) -> None:
+    """How much paused speech is streamed, and its phrases and pauses (shared with ``browser``)."""
     parser.add_argument(
-        "--seconds", type=float, default=4.0 if smoke else 60.0, help="seconds of audio streamed (default: %(default)s)"
+        "--seconds", type=float, default=seconds, help="seconds of audio streamed (default: %(default)s)"
     )
     parser.add_argument("--silence", type=float, default=2.0, help="pause before each phrase, s (default: 2.0)")
     parser.add_argument("--phrase", type=float, default=3.0, help="each phrase of speech, s (default: 3.0)")
-    add_server_arguments(parser, smoke=smoke)
+
+
+def stream_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The speech and video settings of a run, as its report records them (shared with ``browser``)."""
+    return {
+        "seconds": args.seconds,
+        "silence_s": args.silence,
+        "phrase_s": args.phrase,
+        "size_px": args.size,
+        "fps": args.fps,
+    }
 
 
 def add_server_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
@@ -95,25 +111,18 @@ def run(args: argparse.Namespace) -> Report:
         "latency_series_ms": [round(t.latency_ms, 2) for t in timings],
     }
     rows = [
-        ["latency (sample left client -> frame decoded)", *_cells(latency)],
-        ["capture latency (+ wait inside the 20 ms packet)", *_cells(capture)],
-        *[[f"  {name}", *_cells(segments[name])] for name in SEGMENTS],
-        [f"onset -> mouth moves ({onset['n']} of {len(onsets.latencies_ms)} onsets)", *_cells(onset)],
+        ["latency (sample left client -> frame decoded)", *percentile_cells(latency)],
+        ["capture latency (+ wait inside the 20 ms packet)", *percentile_cells(capture)],
+        *[[f"  {name}", *percentile_cells(segments[name])] for name in SEGMENTS],
+        [f"onset -> mouth moves ({onset['n']} of {len(onsets.latencies_ms)} onsets)", *percentile_cells(onset)],
     ]
     return Report(
         scenario=NAME,
         smoke=args.smoke,
-        config={
-            "seconds": args.seconds,
-            "silence_s": args.silence,
-            "phrase_s": args.phrase,
-            "size_px": args.size,
-            "fps": args.fps,
-            "client": "aiortc, separate process from the server",
-        },
+        config={**stream_config(args), "client": "aiortc, separate process from the server"},
         setup=setup,
         results=results,
-        headers=["measure", "p50 ms", "p95 ms", "p99 ms", "n"],
+        headers=PERCENTILE_HEADERS,
         rows=rows,
         targets=latency_targets(latency),
         plot=lambda path: _plot(
@@ -169,10 +178,6 @@ def _onsets(peer: Peer, onset_samples: list[int], silence_samples: int) -> Onset
         settled_from = onset - silence_samples + settle
         settled_s.append((sent[settled_from // PACKET_SAMPLES], onset_s[-1]))
     return onset_latencies(onset_s, settled_s, peer.video, limit_s=ONSET_LIMIT_S)
-
-
-def _cells(stats: dict[str, Any]) -> list[Any]:
-    return [stats["p50"], stats["p95"], stats["p99"], stats["n"]]
 
 
 def _plot(

@@ -62,6 +62,15 @@ class Report:
     plot: Callable[[Path], None] | None = None
 
 
+PERCENTILE_HEADERS = ["measure", "p50 ms", "p95 ms", "p99 ms", "n"]
+"""The table header of a scenario whose rows are :func:`percentile_cells` of latencies."""
+
+
+def percentile_cells(stats: dict[str, Any]) -> list[Any]:
+    """p50, p95, p99 and n of :func:`percentiles` output, as table cells."""
+    return [stats["p50"], stats["p95"], stats["p99"], stats["n"]]
+
+
 def percentiles(values: Sequence[float] | np.ndarray) -> dict[str, float | int | None]:
     """p50, p95, p99, mean and max of ``values`` (same unit), and n; None for each when empty."""
     data = np.asarray(values, dtype=np.float64)
