@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.errors import EngineError
+
 ENGINE_FORMAT_VERSION = 1
 """Bumped whenever the build recipe changes (the FP16 rewrite, builder flags), so cached engines are rebuilt."""
 TENSORRT_REQUIREMENT = "TensorRT engines need an NVIDIA GPU and the gpu extra: pip install '.[gpu]'"
@@ -43,7 +45,7 @@ Range = tuple[int, int, int]
 """(min, opt, max) of one dynamic axis: TensorRT supports every size from min to max and tunes for opt."""
 
 
-class TensorRTUnavailable(RuntimeError):
+class TensorRTUnavailable(EngineError, RuntimeError):
     """TensorRT cannot be used here: it is not installed, or there is no GPU."""
 
 

@@ -1,7 +1,9 @@
-"""Errors raised while preparing an avatar; both are ``ValueError`` (bad user input)."""
+"""Errors raised while preparing an avatar; both are engine errors and ``ValueError`` (bad user input)."""
+
+from engine.errors import EngineError
 
 
-class PortraitError(ValueError):
+class PortraitError(EngineError, ValueError):
     """The portrait cannot be used: unreadable, too large, or a bad face box."""
 
 

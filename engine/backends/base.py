@@ -8,8 +8,10 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from engine.errors import EngineError
 
-class BackendUnavailable(RuntimeError):
+
+class BackendUnavailable(EngineError, RuntimeError):
     """A runtime cannot be used here (its package is missing, or it needs a GPU)."""
 
 

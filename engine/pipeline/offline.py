@@ -16,6 +16,7 @@ from tqdm import tqdm
 from engine.audio import load_audio_file
 from engine.avatar import Avatar
 from engine.backends.base import AUStepBackend, GeneratorBackend
+from engine.errors import EngineError
 from engine.output import Mp4Writer
 from engine.pipeline.frames import SAMPLE_RATE_HZ
 from engine.pipeline.renderer import Renderer, RenderRequest
@@ -25,7 +26,7 @@ CHUNK_SAMPLES = SAMPLE_RATE_HZ * 20 // 1000
 """20 ms at 16 kHz: the packet size of a browser's Opus stream."""
 
 
-class EmptyAudioError(ValueError):
+class EmptyAudioError(EngineError, ValueError):
     """The audio file decodes to no samples: there is nothing to animate."""
 
 

@@ -14,6 +14,7 @@ from engine.avatar import Avatar, load_avatar, parse_face_box
 from engine.backends import AUStepBackend, GeneratorBackend, create_backends
 from engine.backends.model_files import resolve_source
 from engine.backends.selection import default_max_batch, default_options
+from engine.errors import EngineError
 from engine.live.au_worker import AUWorker
 from engine.live.session import LiveParts
 from engine.pipeline import Renderer
@@ -22,7 +23,7 @@ from engine.server.config import ServerConfig
 from engine.server.metrics import ServerMetrics
 
 
-class SessionLimitError(RuntimeError):
+class SessionLimitError(EngineError, RuntimeError):
     """All session slots are taken; the client should retry later (HTTP 503)."""
 
 

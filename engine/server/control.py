@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 
 from engine.au import AU_NAMES, ExpressionControl, au_index
+from engine.errors import EngineError
 
 MAX_CONTROL_MESSAGE_BYTES = 16 * 1024
 """Longest control message accepted; a full 17-AU bias and gain message is under 1 KiB."""
 
 
-class ControlError(ValueError):
+class ControlError(EngineError, ValueError):
     """A control message that cannot be applied; its text goes back to the client."""
 
 

@@ -9,6 +9,8 @@ client can act on out.
 
 from aiortc import sdp
 
+from engine.errors import EngineError
+
 MAX_OFFER_BYTES = 64 * 1024
 """Largest offer accepted: a browser's offer with audio, video and a data channel is ~5 KiB."""
 
@@ -16,7 +18,7 @@ _SENDS = ("sendrecv", "sendonly")
 _RECEIVES = ("sendrecv", "recvonly")
 
 
-class OfferError(ValueError):
+class OfferError(EngineError, ValueError):
     """The offer cannot start a session (HTTP 400); the message says what is missing."""
 
 

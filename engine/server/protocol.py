@@ -54,6 +54,7 @@ import numpy as np
 
 from engine.au.arkit import BLENDSHAPE_NAMES, N_BLENDSHAPES, aus_to_blendshapes
 from engine.au.vocabulary import AU_NAMES, N_AUS
+from engine.errors import EngineError
 
 PROTOCOL_VERSION = 1
 CLOCK_RATE_HZ = 16_000
@@ -94,7 +95,7 @@ class CloseCode(IntEnum):
     TRY_AGAIN_LATER = 1013
 
 
-class ProtocolError(ValueError):
+class ProtocolError(EngineError, ValueError):
     """A message the protocol refuses, or a session that cannot go on.
 
     code: a stable machine-readable name (PROTOCOL.md lists them all).

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import EngineError
 from models.data.resample import resample
 from models.data.timing import SAMPLE_RATE_HZ
 
@@ -74,7 +75,7 @@ PITCH_LIMITS = (0, 100)
 """espeak's base pitch and pitch range scale; 50 is the voice's normal."""
 
 
-class EspeakError(RuntimeError):
+class EspeakError(EngineError, RuntimeError):
     """espeak-ng could not be loaded, initialised, or refused a request."""
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.au import AU_NAMES, N_AUS
 from engine.audio import MelConfig, hop_count, load_audio_file
+from engine.errors import EngineError
 from models.training.cause_data import LabeledAudio
 
 MEDIA_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".mp4", ".mkv", ".mov", ".avi", ".webm")
@@ -28,7 +29,7 @@ MAX_GAP_S = 0.1
 """Hops farther than this from any valid frame get no label (a dropout, not a slow change)."""
 
 
-class OpenFaceError(ValueError):
+class OpenFaceError(EngineError, ValueError):
     """A CSV or media file that cannot be used, with the file and the reason."""
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from engine.au import AU_MAX_INTENSITY, AU_NAMES
+from engine.errors import EngineError
 
 IMAGE_SIZE = 128
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -36,7 +37,7 @@ AU_COLUMNS = tuple(f"{name}_r" for name in AU_NAMES)
 FILE_COLUMN = "file"
 
 
-class FaceDataError(ValueError):
+class FaceDataError(EngineError, ValueError):
     """A data set that cannot be used, with the file and the reason."""
 
 
