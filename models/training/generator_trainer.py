@@ -372,8 +372,8 @@ def train_enrollment(
                 save()
             evals_left = len(range(step - step % config.eval_every + config.eval_every, last, config.eval_every))
             evals_left += 1 + (FINAL_OUTPUTS_IN_EVALS if last == config.steps else 0)
+            bar.set_postfix_str(f"eta {format_duration(clock.remaining_s(last - step, evals_left))}", refresh=False)
             bar.update()
-            bar.set_postfix_str(f"eta {format_duration(clock.remaining_s(last - step, evals_left))}")
         if stop:
             history["interrupted"] = stop.signal_name
             save()
