@@ -55,7 +55,8 @@ class LivenessSettings:
     head_motion: nods, turns and sway (``AUFrame.head``); head_motion_scale:
         multiplies their amplitude, 0..3 (1: nods of about 2.5 degrees).
     idle: small brow and lid movements at all times.
-    seed: the random stream of blinks, sway and idle motion.
+    seed: the random stream of blinks, sway and idle motion (read when the
+        session starts; changing it later has no effect).
     """
 
     blink: bool = True

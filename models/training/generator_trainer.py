@@ -244,8 +244,9 @@ def check_output_folder(out: Path, *, resume: bool, overwrite: bool) -> None:
         )
 
 
-def describe_plan(config: EnrollConfig, out: Path, step: int) -> str:
+def describe_plan(config: EnrollConfig, enrollment: Enrollment, out: Path, step: int) -> str:
     """What a run will do, in a few lines, said before its first step."""
+    face = enrollment.avatar.face_box
     init = resolve_init(config.init)
     start = "random weights (cold start)" if init is None else f"the weights of {init} (warm start)"
     stop = f"held-out PSNR >= {config.target_psnr_db:g} dB or " if config.target_psnr_db is not None else ""
@@ -253,6 +254,7 @@ def describe_plan(config: EnrollConfig, out: Path, step: int) -> str:
     return "\n".join([
         f"enrolment into {out}: generator width {model.conv_dim}, {model.repeat_num} residual blocks, "
         f"{config.threads} threads",
+        f"  face at {face.x:.0f},{face.y:.0f}, {face.width:.0f}x{face.height:.0f} px in the portrait",
         f"  from {start}" + (f", resuming at step {step}" if step else ""),
         f"  until {stop}step {config.steps} (held-out check every {config.eval_every} steps on "
         f"{config.heldout_size} AU vectors)",
@@ -272,7 +274,7 @@ def train_enrollment(
     stop_after_steps: int | None = None,
     checkpoint_every_s: float = CHECKPOINT_EVERY_S,
     progress: bool = True,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] = lambda text: print(text, flush=True),  # in order with the bar, even in a log file
 ) -> dict[str, Any]:
     """Train, check held-out PSNR every ``eval_every`` steps, and write the outputs when done.
 
@@ -321,7 +323,7 @@ def train_enrollment(
         _warm_start(nets, config)
     history.pop("interrupted", None)
 
-    say(describe_plan(config, out, step))
+    say(describe_plan(config, enrollment, out, step))
     source = enrollment.input_image()
     eval_aus = heldout_aus(config.seed, config.heldout_size)
     eval_targets = enrollment.render(eval_aus)
