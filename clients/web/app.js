@@ -201,6 +201,7 @@ async function start(sampleSpeech = $("sample-speech").checked) {
     current.control = pc.createDataChannel(CONTROL_LABEL);
     current.control.addEventListener("message", onControlMessage);
     current.control.addEventListener("open", sendExpression);
+    current.control.addEventListener("open", sendLiveness);
     pc.addEventListener("track", (event) => onTrack(current, event));
     pc.addEventListener("connectionstatechange", () => onConnectionState(current));
 
@@ -331,7 +332,32 @@ window.avatarBench = {
   },
 };
 
+// ---- Liveness: blinks, smoothing, head and idle motion ({"type": "liveness", ...}, engine/server/control.py).
+// Every message carries the whole panel, so a lost one never leaves the server half-updated.
+function buildLivenessControls() {
+  for (const input of document.querySelectorAll("#liveness input")) {
+    input.addEventListener("input", () => {
+      const output = input.nextElementSibling;
+      if (input.type === "range" && output && output.tagName === "OUTPUT") {
+        output.textContent = input.step === "1" ? input.value : Number(input.value).toFixed(1);
+      }
+      sendLiveness();
+    });
+  }
+}
+
+function sendLiveness() {
+  const control = session && session.control;
+  if (!control || control.readyState !== "open") return;
+  const message = { type: "liveness" };
+  for (const input of document.querySelectorAll("#liveness input")) {
+    message[input.dataset.liveness] = input.type === "checkbox" ? input.checked : Number(input.value);
+  }
+  control.send(JSON.stringify(message));
+}
+
 buildExpressionControls();
+buildLivenessControls();
 $("start").addEventListener("click", () => start());
 $("stop").addEventListener("click", () => stop(true));
 window.addEventListener("pagehide", () => stop(true));

@@ -4,6 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.au.liveness import LivenessSettings
 from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, BackendOptions, GeneratorBackend, create_backends
 from engine.backends.model_files import ModelSource, resolve_source
 from engine.backends.selection import AUTO, default_options, select_backend
@@ -31,6 +32,63 @@ def add_avatar_options(parser: argparse.ArgumentParser) -> None:
         metavar="X,Y,W,H",
         default=None,
         help="face rectangle in portrait pixels, to use when face detection fails or picks the wrong face",
+    )
+
+
+def add_liveness_options(parser: argparse.ArgumentParser) -> None:
+    """Blinks, smoothing, head motion and idle motion: each on by default, each with a switch."""
+    d = LivenessSettings()
+    group = parser.add_argument_group("liveness (what makes the face look alive besides the lips)")
+    on_off = argparse.BooleanOptionalAction
+    group.add_argument("--blink", action=on_off, default=d.blink, help="spontaneous blinks (default: on)")
+    group.add_argument(
+        "--blink-rate",
+        type=float,
+        default=d.blink_rate_per_min,
+        metavar="PER_MIN",
+        help="mean blinks a minute in a pause, 0..40; about half while speaking, plus a likely blink at "
+        f"each phrase end (default: {d.blink_rate_per_min:g})",
+    )
+    group.add_argument(
+        "--smoothing", action=on_off, default=d.smoothing, help="smooth the AU stream, adding at most 40 ms "
+        "of lag to slow movements and less to fast ones (default: on)"
+    )  # fmt: skip
+    group.add_argument(
+        "--head-motion", action=on_off, default=d.head_motion, help="nods and turns on stressed syllables, "
+        "sway in silence (default: on)"
+    )  # fmt: skip
+    group.add_argument(
+        "--head-motion-scale",
+        type=float,
+        default=d.head_motion_scale,
+        metavar="X",
+        help=f"multiplies head motion, 0..3; 1 nods about 2.5 degrees (default: {d.head_motion_scale:g})",
+    )
+    group.add_argument("--idle", action=on_off, default=d.idle, help="small brow and lid movements (default: on)")
+    group.add_argument("--still", action="store_true", help="switch all of the above off: the AUs exactly as estimated")
+    group.add_argument("--liveness-seed", type=int, default=d.seed, metavar="N", help="random stream (default: 0)")
+
+
+def liveness_settings(args: argparse.Namespace) -> LivenessSettings:
+    """The LivenessSettings the liveness flags describe; ValueError (naming the flag) for values out of range."""
+    for flag, value, highest in (
+        ("--blink-rate", args.blink_rate, 40.0),
+        ("--head-motion-scale", args.head_motion_scale, 3.0),
+    ):
+        if not 0.0 <= value <= highest:
+            raise ValueError(f"{flag} must be in 0..{highest:g}, got {value:g}")
+    if args.liveness_seed < 0:
+        raise ValueError(f"--liveness-seed must be >= 0, got {args.liveness_seed}")
+    if args.still:
+        return LivenessSettings.off()
+    return LivenessSettings(
+        blink=args.blink,
+        blink_rate_per_min=args.blink_rate,
+        smoothing=args.smoothing,
+        head_motion=args.head_motion,
+        head_motion_scale=args.head_motion_scale,
+        idle=args.idle,
+        seed=args.liveness_seed,
     )
 
 

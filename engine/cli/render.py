@@ -1,11 +1,18 @@
 """``avatar render``: an audio file spoken by a portrait, written to an mp4."""
 
 import argparse
+import sys
 from pathlib import Path
 
 from engine.audio import SAMPLE_SPEECH
 from engine.avatar import load_avatar, parse_face_box
-from engine.cli.options import add_avatar_options, add_model_options, build_backends
+from engine.cli.options import (
+    add_avatar_options,
+    add_liveness_options,
+    add_model_options,
+    build_backends,
+    liveness_settings,
+)
 from engine.pipeline.offline import render_file
 
 
@@ -29,13 +36,16 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
     )
     parser.add_argument("--fps", type=int, default=25, help="video frame rate, 1..100 (default: 25)")
     parser.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    add_liveness_options(parser)
     add_model_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    liveness = liveness_settings(args)
     avatar = load_avatar(args.avatar, parse_face_box(args.face_box) if args.face_box else None)
     generator, au_backend = build_backends(args, serving=False)  # one frame at a time: every core on it
+    print(liveness.describe(), file=sys.stderr)
     report = render_file(
         args.audio,
         args.output,
@@ -44,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         au_backend=au_backend,
         fps=args.fps,
         progress=not args.no_progress,
+        liveness=liveness,
     )
     print(
         f"wrote {report.output}: {report.frames} frames at {report.fps} fps, {report.audio_seconds:.2f} s of audio, "

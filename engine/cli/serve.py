@@ -5,13 +5,22 @@ import asyncio
 import contextlib
 import importlib.util
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from engine.cli.options import add_avatar_options, add_model_options, announce_weights, model_sources, runtime_options
+from engine.cli.options import (
+    add_avatar_options,
+    add_liveness_options,
+    add_model_options,
+    announce_weights,
+    liveness_settings,
+    model_sources,
+    runtime_options,
+)
 from engine.server.config import ServerConfig
 
 DEFAULTS = ServerConfig()
@@ -52,6 +61,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         f"(default: {DEFAULTS.max_sessions})",
     )
     add_avatar_options(parser)
+    add_liveness_options(parser)
     add_model_options(parser)
     parser.set_defaults(run=run)
 
@@ -66,6 +76,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise ValueError(f"--max-sessions must be at least 1, got {args.max_sessions}")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
+    liveness = liveness_settings(args)
     backend, options = runtime_options(args)
     return ServerConfig(
         host=args.host,
@@ -81,12 +92,14 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         streams=options.streams,
         generator_path=Path(args.generator) if args.generator else None,
         cause_path=Path(args.cause) if args.cause else None,
+        liveness=liveness,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     announce_weights(*model_sources(args))
+    print(config.liveness.describe(), file=sys.stderr)
     _event_loop_runner()(_serve(config))
     return 0
 

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from engine.au import ExpressionControl
+from engine.au.liveness import LivenessSettings
 from engine.audio import AudioFormatError
 from engine.avatar import Avatar
 from engine.backends.base import AUStepBackend
@@ -100,6 +101,7 @@ class LiveSession:
         *,
         fps: int,
         expression: ExpressionControl | None = None,
+        liveness: LivenessSettings | None = None,
         on_failure: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -109,6 +111,7 @@ class LiveSession:
             session_id: the session's name in the scheduler, logs and stats.
             fps: video (and AU) frames per second.
             expression: the initial expression sliders (neutral if None).
+            liveness: blinks, smoothing, head and idle motion (``LivenessSettings()`` if None).
             on_failure: called once, with a reason, when the session cannot go
                 on (renders keep failing, an output raised); the transport
                 should then end it with :meth:`close`.
@@ -118,6 +121,7 @@ class LiveSession:
         self.fps = fps
         self._parts = parts
         self._expression = expression or ExpressionControl()
+        self._liveness = liveness or LivenessSettings()
         self._on_failure = on_failure
         self._clock = clock
         self._pipeline: Session | None = None
@@ -147,6 +151,17 @@ class LiveSession:
         self._expression = value
         if self._pipeline is not None:
             self._pipeline.expression = value  # one reference swap: the AU thread sees old or new
+
+    @property
+    def liveness(self) -> LivenessSettings:
+        """Blinks, smoothing, head and idle motion now applied to this session's frames."""
+        return self._liveness
+
+    @liveness.setter
+    def liveness(self, value: LivenessSettings) -> None:
+        self._liveness = value
+        if self._pipeline is not None:
+            self._pipeline.liveness = value  # one reference swap: the AU thread sees old or new
 
     def add_au_output(self, output: AUOutput) -> None:
         """Send every AU frame to ``output`` from now on, in order."""
@@ -280,6 +295,7 @@ class LiveSession:
                 input_rate_hz=rate_hz,
                 channels=channels,
                 expression=self._expression,
+                liveness=self._liveness,
             )
             self._input_format = (rate_hz, channels)
             self._onset_detector = OnsetDetector(rate_hz)

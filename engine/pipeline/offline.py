@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from engine.au.liveness import LivenessSettings
 from engine.audio import load_audio_file
 from engine.avatar import Avatar
 from engine.backends.base import AUStepBackend, GeneratorBackend
@@ -56,8 +57,11 @@ def render_file(
     au_backend: AUStepBackend,
     fps: int = 25,
     progress: bool = True,
+    liveness: LivenessSettings | None = None,
 ) -> RenderReport:
     """Render ``audio_path`` spoken by ``avatar`` to an H.264/AAC mp4 at ``fps``.
+
+    ``liveness``: blinks, smoothing, head and idle motion (None: the defaults).
 
     The file appears at ``output_path`` only when complete; a failure midway
     removes the partial file instead of leaving a truncated video behind.
@@ -66,7 +70,7 @@ def render_file(
     audio = load_audio_file(audio_path)
     if audio.size == 0:
         raise EmptyAudioError(f"{audio_path}: the audio has no samples, so there is nothing to render")
-    session = Session(au_backend, fps=fps)
+    session = Session(au_backend, fps=fps, liveness=liveness)
     renderer = Renderer(generator)
     height, width = avatar.portrait.shape[:2]
     render_ms: list[float] = []

@@ -4,7 +4,9 @@ Audio in any supported format goes through the same steps whether it comes
 from WebRTC, a WebSocket or a file: convert to 16 kHz mono, count samples
 (the session's audio clock), compute log-mel hops as soon as their window is
 complete, run CAUSE one push at a time, and emit each video frame's AUs the
-moment the audio it depends on has arrived.
+moment the audio it depends on has arrived. Liveness (blinks, smoothing, head
+motion, idle motion; ``engine.au.liveness``) is applied to every frame after
+the expression sliders, on the same audio clock.
 """
 
 import math
@@ -13,10 +15,11 @@ import time
 import numpy as np
 
 from engine.au import ExpressionControl
+from engine.au.liveness import Liveness, LivenessSettings
 from engine.audio import AudioConverter, MelConfig, StreamingLogMel
 from engine.backends.base import AUStepBackend
 from engine.pipeline.au_estimator import AUEstimator
-from engine.pipeline.frames import SAMPLE_RATE_HZ, AUFrame, FrameTrace
+from engine.pipeline.frames import SAMPLE_RATE_HZ, AUFrame, FrameTrace, HeadPose
 
 
 class Session:
@@ -31,15 +34,28 @@ class Session:
         channels: int = 1,
         expression: ExpressionControl | None = None,
         mel_config: MelConfig | None = None,
+        liveness: LivenessSettings | None = None,
     ) -> None:
+        """``liveness``: None for the defaults (``LivenessSettings()``), ``LivenessSettings.off()`` for none."""
         self.fps = fps
         self.expression = expression or ExpressionControl()
         self._mel_config = mel_config or MelConfig()
         self._converter = AudioConverter(input_rate_hz=input_rate_hz, channels=channels)
         self._mel = StreamingLogMel(self._mel_config)
         self._estimator = AUEstimator(au_backend, fps=fps)
+        self._liveness = Liveness(liveness or LivenessSettings(), fps=fps, mel_config=self._mel_config)
         self.samples_received = 0
         """The audio clock: 16 kHz samples received since the session started."""
+
+    @property
+    def liveness(self) -> LivenessSettings:
+        """The liveness settings now applied to this session's frames."""
+        return self._liveness.settings
+
+    @liveness.setter
+    def liveness(self, settings: LivenessSettings) -> None:
+        """Change them from the next frame on (one reference swap: safe from another thread)."""
+        self._liveness.settings = settings
 
     def shown_sample(self, frame_index: int) -> int:
         """The audio instant frame ``frame_index`` shows, in 16 kHz samples."""
@@ -74,6 +90,7 @@ class Session:
             return frames
         padding = max(0, self.due_sample(n_frames - 1) - self.samples_received)
         hops = self._mel.push(np.zeros(padding, np.float32))
+        self._liveness.push_hops(hops)
         for index, aus in self._estimator.push(hops):
             if index < n_frames:
                 frames.append(self._frame(index, aus, arrival))
@@ -82,6 +99,7 @@ class Session:
     def _consume(self, samples: np.ndarray, arrival: float) -> list[AUFrame]:
         self.samples_received += samples.shape[0]
         hops = self._mel.push(samples)
+        self._liveness.push_hops(hops)
         return [self._frame(index, aus, arrival) for index, aus in self._estimator.push(hops)]
 
     def _frame(self, index: int, aus: np.ndarray, arrival: float) -> AUFrame:
@@ -90,4 +108,7 @@ class Session:
             due_sample=self.due_sample(index),
             audio_arrival_s=arrival,
         )
-        return AUFrame(index=index, aus=self.expression.apply(aus), trace=trace)
+        hops_through = self._estimator.raw_hops_needed(index)
+        live_aus, pose = self._liveness.frame(index, self.expression.apply(aus), hops_through=hops_through)
+        head = None if pose is None else HeadPose(*pose)
+        return AUFrame(index=index, aus=live_aus, trace=trace, head=head)

@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.au.liveness import LivenessSettings
+
 
 @dataclass(frozen=True, kw_only=True)
 class ServerConfig:
@@ -27,6 +29,8 @@ class ServerConfig:
         the backend's default (``engine.backends.selection.default_max_batch``).
     batch_window_ms: how long the scheduler waits after the first due frame for
         others to join its batch.
+    liveness: every session's liveness at its start (blinks, smoothing, head
+        and idle motion); a session's control channel can change its own.
     """
 
     host: str = "127.0.0.1"
@@ -47,3 +51,4 @@ class ServerConfig:
     max_message_bytes: int = 1 << 20
     max_batch: int | None = None
     batch_window_ms: float = 3.0
+    liveness: LivenessSettings = LivenessSettings()

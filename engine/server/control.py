@@ -10,14 +10,21 @@ Client to server, one JSON object per message:
   added to the intensity, in -5..5; gain multiplies it, in 0..4 (see
   ``engine.au.ExpressionControl``). ``"reset": true`` first returns every AU to
   neutral (bias 0, gain 1). All of a message applies, or none of it.
+- ``{"type": "liveness", "blink": true, "blink_rate_per_min": 15, "smoothing": true,
+  "head_motion": true, "head_motion_scale": 1.0, "idle": true}`` changes the
+  session's liveness (``engine.au.liveness.LivenessSettings``): the fields
+  named change, the others keep their values. Switches are true/false; the
+  blink rate is blinks a minute in a pause, 0..40; the head motion scale
+  multiplies nods and sway, 0..3. All of a message applies, or none of it.
 
 Server to client:
 
-- ``{"type": "applied", "of": "expression"}``: the message was applied.
+- ``{"type": "applied", "of": "expression"}`` (or ``"liveness"``): the message was applied.
 - ``{"type": "error", "error": "..."}``: a message was refused; nothing changed.
 - ``{"type": "stats", ...}`` about once a second (``engine/server/stats.py``).
 """
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -26,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from engine.au import AU_NAMES, ExpressionControl, au_index
+from engine.au.liveness import LivenessSettings
 from engine.errors import EngineError
 
 MAX_CONTROL_MESSAGE_BYTES = 16 * 1024
@@ -45,12 +53,24 @@ class ExpressionUpdate:
     reset: bool = False
 
 
-def parse_control_message(message: str | bytes) -> ExpressionUpdate:
+@dataclass(frozen=True)
+class LivenessUpdate:
+    """What a "liveness" message asks: the LivenessSettings fields to change and their new values."""
+
+    changes: dict[str, bool | float] = field(default_factory=dict)
+
+
+LIVENESS_SWITCHES = ("blink", "smoothing", "head_motion", "idle")
+LIVENESS_NUMBERS = ("blink_rate_per_min", "head_motion_scale")
+
+
+def parse_control_message(message: str | bytes) -> ExpressionUpdate | LivenessUpdate:
     """Parse one message from the client.
 
     Raises:
         ControlError: not JSON, not an object, an unknown type, or badly shaped
-            fields. Range checks happen in :func:`apply_expression`.
+            fields. Range checks happen in :func:`apply_expression` and
+            :func:`apply_liveness`.
     """
     size = len(message.encode() if isinstance(message, str) else message)
     if size > MAX_CONTROL_MESSAGE_BYTES:
@@ -62,8 +82,10 @@ def parse_control_message(message: str | bytes) -> ExpressionUpdate:
     if not isinstance(data, dict):
         raise ControlError("message must be a JSON object")
     kind = data.get("type")
+    if kind == "liveness":
+        return _liveness_update(data)
     if kind != "expression":
-        raise ControlError(f"unknown message type {kind!r}; accepted: 'expression'")
+        raise ControlError(f"unknown message type {kind!r}; accepted: 'expression', 'liveness'")
     unknown = sorted(set(data) - {"type", "bias", "gain", "reset"})
     if unknown:
         raise ControlError(f"unknown field(s) {', '.join(unknown)}; accepted: bias, gain, reset")
@@ -95,6 +117,18 @@ def apply_expression(current: ExpressionControl, update: ExpressionUpdate) -> Ex
     return result
 
 
+def apply_liveness(current: LivenessSettings, update: LivenessUpdate) -> LivenessSettings:
+    """New settings: ``current`` with ``update``'s fields changed (values checked; ``current`` is frozen).
+
+    Raises:
+        ControlError: a value out of range; nothing is applied.
+    """
+    try:
+        return dataclasses.replace(current, **update.changes)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ControlError(str(exc)) from exc
+
+
 def applied_message(of: str) -> str:
     """The acknowledgement of an applied message of type ``of``."""
     return json.dumps({"type": "applied", "of": of})
@@ -108,6 +142,26 @@ def error_message(error: str) -> str:
 def stats_message(stats: dict[str, Any]) -> str:
     """A stats report; non-finite numbers become null (JSON has no NaN)."""
     return json.dumps({"type": "stats", **_finite(stats)})
+
+
+def _liveness_update(data: dict[str, Any]) -> LivenessUpdate:
+    accepted = (*LIVENESS_SWITCHES, *LIVENESS_NUMBERS)
+    unknown = sorted(set(data) - {"type", *accepted})
+    if unknown:
+        raise ControlError(f"unknown field(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
+    changes: dict[str, bool | float] = {}
+    for name in LIVENESS_SWITCHES:
+        if name in data:
+            if not isinstance(data[name], bool):
+                raise ControlError(f"{name} must be true or false, got {data[name]!r}")
+            changes[name] = data[name]
+    for name in LIVENESS_NUMBERS:
+        if name in data:
+            value = data[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ControlError(f"{name} must be a number, got {value!r}")
+            changes[name] = float(value)
+    return LivenessUpdate(changes)
 
 
 def _au_values(data: dict[str, Any], key: str) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""A WebRTC session's "control" data channel: expression messages in, replies and ~1 s stats out.
+"""A WebRTC session's "control" data channel: expression and liveness messages in, replies and ~1 s stats out.
 
 The messages themselves are parsed and built in :mod:`engine.server.control`
 (no I/O); this class only reads the channel, applies what it says to the live
@@ -13,8 +13,10 @@ from aiortc import RTCDataChannel
 from engine.live import LiveSession
 from engine.server.control import (
     ControlError,
+    ExpressionUpdate,
     applied_message,
     apply_expression,
+    apply_liveness,
     error_message,
     parse_control_message,
     stats_message,
@@ -61,7 +63,12 @@ class ControlChannel:
         # Runs inside aiortc's SCTP receive path: nothing may escape from here.
         try:
             update = parse_control_message(message)
-            self._live.expression = apply_expression(self._live.expression, update)
+            if isinstance(update, ExpressionUpdate):
+                self._live.expression = apply_expression(self._live.expression, update)
+                applied = "expression"
+            else:
+                self._live.liveness = apply_liveness(self._live.liveness, update)
+                applied = "liveness"
         except ControlError as exc:
             self.send(error_message(str(exc)))
             return
@@ -69,4 +76,4 @@ class ControlChannel:
             logger.exception("session %s: control message failed", self._live.session_id)
             self.send(error_message("internal error (logged on the server)"))
             return
-        self.send(applied_message("expression"))
+        self.send(applied_message(applied))

@@ -71,7 +71,9 @@ class WebRTCSession:
         self._context = context
         self._config = context.config
         self._on_closed = on_closed
-        self._live = LiveSession(context.parts, session_id, fps=self._config.fps, on_failure=self.close)
+        self._live = LiveSession(
+            context.parts, session_id, fps=self._config.fps, liveness=self._config.liveness, on_failure=self.close
+        )
         self._voice: DelayedVoiceTrack | None = DelayedVoiceTrack() if voice else None
         self._pc: RTCPeerConnection | None = None
         self._control = ControlChannel(self._live)

@@ -130,7 +130,9 @@ class _Stream:
         self._session_id = session_id
         self._idle_timeout_s = context.config.session_idle_timeout_s
         self._send_lock = asyncio.Lock()
-        self._live = LiveSession(context.parts, session_id, fps=hello.fps, on_failure=self._fail_soon)
+        self._live = LiveSession(
+            context.parts, session_id, fps=hello.fps, liveness=context.config.liveness, on_failure=self._fail_soon
+        )
         self._live.add_au_output(_RecordOutput(self))
         self._frame_size: tuple[int, int] | None = None
         if "frames" in hello.outputs:

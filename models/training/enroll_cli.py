@@ -16,13 +16,15 @@ ENROLL_HELP = "train a generator for one portrait on its synthesized expressions
 ENROLL_DEFAULTS = {
     "width": 16,
     "repeat_num": 6,
-    "steps": 2000,
+    "steps": 600,
     "batch_size": 8,
     "lr": 5e-4,
     "seed": 0,
     "threads": 2,
-    "eval_every": 250,
+    "eval_every": 100,
     "heldout": 64,
+    "init": "default",
+    "target_psnr_db": 40.0,
 }
 """EnrollConfig's defaults, repeated here so that building the parser imports no torch (a test holds them equal)."""
 UNPAIRED_DEFAULTS = {
@@ -55,14 +57,31 @@ def add_enroll_parser(commands: argparse._SubParsersAction, name: str) -> None:
         help=ENROLL_HELP,
         description=ENROLL_HELP.capitalize() + ": the portrait is cropped as the engine crops it, an AU-driven "
         "warp renders it with random expressions, and a GANimation generator learns to reproduce them from the "
-        "photo and the AUs. Deterministic given --seed. Writes generator.pth, generator.onnx, eval.json and "
-        "grid.png to the output folder.",
+        "photo and the AUs, starting from the default generator's weights (--init). It stops at --target-psnr "
+        "or after --steps, checkpoints every minute and on Ctrl-C (--resume continues), and never replaces a "
+        "finished run without --overwrite. Deterministic given --seed. Writes generator.pth, generator.onnx, "
+        "eval.json, grid.png and history.json to the output folder.",
     )
     _add_portrait_options(parser, positional=True)
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for checkpoints and results")
     parser.add_argument("--width", type=int, default=d["width"], help="generator conv_dim (default %(default)s)")
     parser.add_argument("--repeat-num", type=int, default=d["repeat_num"], help="residual blocks (default %(default)s)")
-    parser.add_argument("--steps", type=int, default=d["steps"], help="generator steps (default %(default)s)")
+    parser.add_argument(
+        "--init",
+        default=d["init"],
+        metavar="default|none|PATH",
+        help="weights to start from: 'default' (models/weights/generator.pth, needs its width and blocks), "
+        "'none' (random: the slow cold start) or a generator checkpoint (default %(default)s)",
+    )
+    parser.add_argument(
+        "--target-psnr",
+        type=float,
+        default=d["target_psnr_db"],
+        metavar="DB",
+        help="stop once the held-out PSNR against the synthesizer reaches this many dB; 0 runs all --steps "
+        "(default %(default)s: the full cold run of the default generator reached 40.6)",
+    )
+    parser.add_argument("--steps", type=int, default=d["steps"], help="most generator steps (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=d["batch_size"], help="default %(default)s")
     parser.add_argument("--lr", type=float, default=d["lr"], help="Adam learning rate (default %(default)s)")
     parser.add_argument("--seed", type=int, default=d["seed"], help="default %(default)s")
@@ -73,6 +92,9 @@ def add_enroll_parser(commands: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--heldout", type=int, default=d["heldout"], help="held-out AU vectors (default %(default)s)")
     parser.add_argument("--adversarial", action="store_true", help="add the reference WGAN-GP critic (slower)")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint-last.pt")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="start afresh even if OUTPUT holds a finished or unfinished run"
+    )
     parser.add_argument("--stop-after", type=int, metavar="STEPS", help="end this run after STEPS steps (resume later)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_enroll)
@@ -85,8 +107,12 @@ def run_enroll(args: argparse.Namespace) -> int:
     from models.training.generator_eval import format_table
     from models.training.generator_trainer import EnrollConfig, train_enrollment
 
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite contradict each other: choose one")
     config = EnrollConfig(
         steps=args.steps,
+        init=None if args.init == "none" else args.init,
+        target_psnr_db=args.target_psnr or None,
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
@@ -102,6 +128,7 @@ def run_enroll(args: argparse.Namespace) -> int:
         args.output,
         config,
         resume=args.resume,
+        overwrite=args.overwrite,
         stop_after_steps=args.stop_after,
         progress=not args.no_progress,
     )
@@ -109,9 +136,13 @@ def run_enroll(args: argparse.Namespace) -> int:
     if "eval" not in history:
         where = f"step {last['step']}, held-out PSNR {last['heldout_psnr_db']:.2f} dB; " if last else ""
         print(f"stopped at {where}continue with --resume")
-        return 0
+        return 130 if history.get("interrupted") else 0
     print(format_table(history["eval"]))
-    print(f"{config.steps} steps in {history['elapsed_s'] / 60:.1f} min; results in {args.output}")
+    why = "reached the target PSNR" if history.get("reached_target") else "all steps done"
+    print(
+        f"{history['steps_done']} steps ({why}) in {history['elapsed_s'] / 60:.1f} min "
+        f"({history['step_s']:.3f} s a step, {history['eval_s']:.1f} s a held-out check); results in {args.output}"
+    )
     return 0
 
 

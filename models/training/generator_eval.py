@@ -10,15 +10,18 @@ does not move.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
+import dlib
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from engine.avatar import NoFaceError, detect_face
+from engine.avatar import FaceBox, NoFaceError, detect_face
 from models.enroll.displacements import au_vector
 from models.enroll.face68 import N_LANDMARKS
+from models.enroll.landmarks import detect_landmarks, predictor_path
 from models.ganimation import Generator, blend
 from models.training.enroll_data import Enrollment, aus_to_condition, tensor_to_images
 from models.training.metrics import psnr_db
@@ -28,6 +31,12 @@ REGIONS: dict[str, np.ndarray] = {"mouth": np.arange(48, 68), "eyes": np.arange(
 """Landmarks (dlib 68) outlining the regions whose error is reported on its own."""
 REGION_MARGIN_IOD = 0.15
 """A region is the box around its landmarks, neutral and moved, widened by this much (inter-ocular distances)."""
+RECOGNITION_MODEL_FILENAME = "dlib_face_recognition_resnet_model_v1.dat"
+"""dlib's face descriptor network, beside the shape predictor in face_recognition_models."""
+IDENTITY_VECTORS = 16
+"""Held-out vectors whose identity distance is measured (the first ones): ~0.1 s a frame here."""
+SAME_PERSON_DISTANCE = 0.6
+"""dlib's threshold: descriptors closer than this are the same person."""
 FACE_IOU_MIN = 0.5
 """A face detected in a composed frame counts only if it overlaps the portrait's face box this much."""
 
@@ -127,6 +136,33 @@ def face_detection_rate(enrollment: Enrollment, images: np.ndarray) -> float:
     return found / len(images)
 
 
+@lru_cache(maxsize=1)
+def _recognizer() -> dlib.face_recognition_model_v1:
+    return dlib.face_recognition_model_v1(str(predictor_path().parent / RECOGNITION_MODEL_FILENAME))
+
+
+def face_descriptor(frame: np.ndarray, face: FaceBox) -> np.ndarray:
+    """dlib's 128-d descriptor of the face in ``face`` (frame pixels) of a uint8 RGB frame."""
+    rectangle = dlib.rectangle(round(face.x), round(face.y), round(face.x + face.width), round(face.y + face.height))
+    points = [dlib.point(round(float(x)), round(float(y))) for x, y in detect_landmarks(frame, face)]
+    shape = dlib.full_object_detection(rectangle, points)
+    return np.asarray(_recognizer().compute_face_descriptor(np.ascontiguousarray(frame), shape))
+
+
+def identity_distances(enrollment: Enrollment, images: np.ndarray) -> np.ndarray:
+    """dlib descriptor distance from the portrait's face to each crop (N, 128, 128, 3) uint8 composed into it.
+
+    Below SAME_PERSON_DISTANCE (0.6) dlib takes two faces for one person;
+    """
+    avatar = enrollment.avatar
+    reference = face_descriptor(np.asarray(avatar.portrait), avatar.face_box)
+    distances = []
+    for image in images:
+        frame = avatar.compose(image.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0)
+        distances.append(float(np.linalg.norm(face_descriptor(frame, avatar.face_box) - reference)))
+    return np.array(distances)
+
+
 def evaluate_generator(
     generator: Generator, enrollment: Enrollment, aus: np.ndarray, *, targets: np.ndarray | None = None
 ) -> dict[str, Any]:
@@ -140,7 +176,9 @@ def evaluate_generator(
     MAE in 8-bit levels and PSNR inside the box around their landmarks);
     ``face_detected`` (share of frames in which dlib finds the face, for the
     generator and for the targets); ``mask_mean`` (mean attention, 1 = input
-    kept).
+    kept); ``identity_distance`` (dlib face descriptor distance from the
+    portrait, mean / p95 / max over the first IDENTITY_VECTORS vectors, for
+    the generator and for the targets).
     """
     if targets is None:
         targets = enrollment.render(aus)
@@ -167,7 +205,12 @@ def evaluate_generator(
             "targets": face_detection_rate(enrollment, targets),
         },
         "mask_mean": float(masks.mean()),
-    }
+        "identity_distance": {
+            name: {"mean": float(d.mean()), "p95": float(np.percentile(d, 95)), "max": float(d.max())}
+            for name, d in (("generated", identity_distances(enrollment, images[:IDENTITY_VECTORS])),
+                            ("targets", identity_distances(enrollment, targets[:IDENTITY_VECTORS])))
+        },
+    }  # fmt: skip
 
 
 def heldout_psnr_db(generator: Generator, enrollment: Enrollment, aus: np.ndarray, targets: np.ndarray) -> float:
@@ -189,9 +232,12 @@ def format_table(metrics: Mapping[str, Any]) -> str:
         rows.append((f"{name}: MAE (8-bit levels)", generated["mae_levels"], identity["mae_levels"]))
     faces = metrics["face_detected"]
     rows.append(("face found in frame (share)", faces["generated"], faces["targets"]))
+    if "identity_distance" in metrics:  # evaluations written before it was measured lack it
+        identity = metrics["identity_distance"]
+        rows.append(("identity distance p95 (dlib)", identity["generated"]["p95"], identity["targets"]["p95"]))
     lines = [f"{'held-out AU vectors: ' + str(metrics['heldout_vectors']):<30}{'generator':>12}{'baseline':>12}"]
     lines += [f"{label:<30}{ours:>12.3f}{baseline:>12.3f}" for label, ours, baseline in rows]
-    lines.append("baseline: the unchanged crop (face row: the synthesizer's own frames)")
+    lines.append("baseline: the unchanged crop (face and identity rows: the synthesizer's own frames)")
     return "\n".join(lines)
 
 

@@ -6,6 +6,14 @@ that vector (paired L1), under GANimation's attention regularizers. With
 ``adversarial=True`` a WGAN-GP critic with an AU regression head joins in,
 as in the reference, taking the synthesizer's renders as the real images.
 
+By default it starts from the default generator's weights (a warm start:
+enrolled on another face, it already knows how expressions move a face and
+learns the new one in a fraction of the steps) and stops as soon as the
+held-out PSNR reaches ``target_psnr_db``, or after ``steps``. It saves a
+checkpoint at least every ``checkpoint_every_s`` and when asked to stop
+(Ctrl-C, SIGTERM); ``resume=True`` continues from it exactly. A finished
+run is never overwritten unless asked (``overwrite=True``).
+
 Output folder layout::
 
     checkpoint-last.pt  everything needed to resume (weights, optimisers, step, history)
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +38,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from models.checkpoints import export_generator_onnx, save_generator
+from engine.backends.model_files import WEIGHTS_DIR
+from models.checkpoints import export_generator_onnx, load_generator, save_generator
 from models.ganimation import Discriminator, Generator, GeneratorConfig, blend
 from models.training.enroll_data import (
     Enrollment,
@@ -38,6 +48,7 @@ from models.training.enroll_data import (
     images_to_tensor,
     training_aus,
 )
+from models.training.eta import EtaClock, format_duration
 from models.training.ganimation_losses import (
     LossWeights,
     attention_loss,
@@ -45,6 +56,7 @@ from models.training.ganimation_losses import (
     generator_adversarial_loss,
 )
 from models.training.generator_eval import evaluate_generator, expression_grid, heldout_psnr_db
+from models.training.interrupts import stop_requests
 
 CHECKPOINT_NAME = "checkpoint-last.pt"
 HISTORY_NAME = "history.json"
@@ -52,41 +64,63 @@ GENERATOR_NAME = "generator.pth"
 ONNX_NAME = "generator.onnx"
 EVAL_NAME = "eval.json"
 GRID_NAME = "grid.png"
+DEFAULT_INIT = "default"
+"""``EnrollConfig.init`` for the default generator's weights (models/weights/generator.pth)."""
+CHECKPOINT_EVERY_S = 60.0
+FINAL_OUTPUTS_IN_EVALS = 3
+"""The ETA counts writing the outputs (export, full evaluation, grid) as this many held-out checks."""
+
+
+class RunExistsError(FileExistsError):
+    """The output folder holds a run that this one would overwrite; the message says what to do."""
 
 
 @dataclass(frozen=True)
 class EnrollConfig:
     """Enrolment settings; every field is recorded in the checkpoint and the history.
 
-    steps: optimiser steps of the generator, batch_size AU vectors each.
+    steps: most optimiser steps of the generator, batch_size AU vectors each.
+    init: the weights to start from: ``"default"`` (the default generator,
+        models/weights/generator.pth), a checkpoint path (any format
+        models.checkpoints reads, with this ``model`` shape), or None for
+        random weights (a cold start, the reference's way).
+    target_psnr_db: stop once the held-out PSNR reaches this (dB), at a
+        held-out check; None runs all ``steps``.
     lr: Adam's learning rate, held for the first ``1 - decay_fraction`` of
         the steps, then decayed linearly to 0 (the reference's schedule:
-        20 epochs constant, 10 decaying). betas: the reference's (0.5, 0.999).
-    eval_every: steps between held-out PSNR measurements and checkpoints.
+        20 epochs constant, 10 decaying); from ``init``, it first rises
+        linearly over ``warmup_steps``. betas: the reference's (0.5, 0.999).
+    eval_every: steps between held-out PSNR measurements (each also a checkpoint).
     heldout_size: held-out AU vectors (fixed by ``seed``).
     threads: torch CPU threads.
     adversarial: add the critic; critic_width is its first layer's channels (64 in the reference).
 
-    Defaults, measured on the astronaut on the shared 2-core CPU
-    (models/weights/MODEL_CARD_generator.md): width 16 takes 2.4x less time
-    a frame than width 32 (OpenVINO f32, side by side under the same load:
-    18 against 43 ms), which leaves room in the 25 ms render budget when the
-    machine is busy, and still learns the synthesizer's expressions far past
-    28 dB; a learning
-    rate of 5e-4 beat the reference's 1e-4 and 2e-3 (held-out PSNR after 300
-    steps: 30.4 against 27.7 and 27.0 dB); 2000 steps reach 40.6 dB and give
-    blinks and brows time to follow the mouth. They take ~8 min on the idle
-    machine (0.23 s a step), 20 min with other jobs running.
+    Defaults: a warm start from the default generator, at most 600 steps
+    (a 200-step linear decay at the end), held-out checks every 100 steps,
+    stopping at 40 dB (the full 2000-step cold run of the default generator
+    reached 40.6 dB). The cold-start settings of that run, measured on the
+    astronaut on the shared 2-core CPU (models/weights/MODEL_CARD_generator.md):
+    width 16 takes 2.4x less time a frame than width 32 (OpenVINO f32, side by
+    side under the same load: 18 against 43 ms), which leaves room in the 25 ms
+    render budget when the machine is busy, and still learns the synthesizer's
+    expressions far past 28 dB; a learning rate of 5e-4 beat the reference's
+    1e-4 and 2e-3 (held-out PSNR after 300 steps: 30.4 against 27.7 and 27.0
+    dB); 2000 steps from random weights reach 40.6 dB (~8 min on the idle
+    machine, 0.23 s a step). Enrolment times from a warm start are in the model
+    card.
     """
 
-    steps: int = 2000
+    steps: int = 600
+    init: str | None = DEFAULT_INIT
+    target_psnr_db: float | None = 40.0
     batch_size: int = 8
     lr: float = 5e-4
     betas: tuple[float, float] = (0.5, 0.999)
     decay_fraction: float = 1 / 3
+    warmup_steps: int = 50
     seed: int = 0
     threads: int = 2
-    eval_every: int = 250
+    eval_every: int = 100
     heldout_size: int = 64
     adversarial: bool = False
     critic_width: int = 64
@@ -95,8 +129,15 @@ class EnrollConfig:
 
 
 def learning_rate(config: EnrollConfig, step: int) -> float:
-    """Learning rate at ``step`` (0-based): constant, then linear to 0 over the last ``decay_fraction``."""
+    """Learning rate at ``step`` (0-based): constant, then linear to 0 over the last ``decay_fraction``.
+
+    A warm start first ramps up linearly over ``warmup_steps``: Adam's first
+    updates move every weight by about the full rate whatever its gradient,
+    which would knock a trained generator far off before it adapts.
+    """
     decay_start = config.steps * (1 - config.decay_fraction)
+    if config.init is not None and step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
     if step < decay_start:
         return config.lr
     return config.lr * max(0.0, (config.steps - step) / (config.steps - decay_start))
@@ -162,36 +203,112 @@ def _train_step(
     return {"l1": l1.item(), "mask_mean": mask.mean().item(), **parts}
 
 
+def resolve_init(init: str | None) -> Path | None:
+    """The checkpoint ``EnrollConfig.init`` names (None: a cold start)."""
+    if init is None:
+        return None
+    return WEIGHTS_DIR / GENERATOR_NAME if init == DEFAULT_INIT else Path(init)
+
+
+def _warm_start(nets: _Nets, config: EnrollConfig) -> None:
+    path = resolve_init(config.init)
+    if path is None:
+        return
+    generator, model, _ = load_generator(path)
+    if model != config.model:
+        raise ValueError(
+            f"{path} is a width {model.conv_dim}, {model.repeat_num}-block generator; enrol with "
+            f"--width {model.conv_dim} --repeat-num {model.repeat_num} to start from it, or --init none"
+        )
+    nets.generator.load_state_dict(generator.state_dict())
+
+
+def check_output_folder(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to start over a finished run (without ``overwrite``) or an unfinished one (without either flag).
+
+    Raises:
+        RunExistsError: with what is there and which flag to use.
+    """
+    if overwrite:
+        return
+    history_path, checkpoint = out / HISTORY_NAME, out / CHECKPOINT_NAME
+    finished = history_path.is_file() and "eval" in json.loads(history_path.read_text())
+    if finished and not resume:
+        raise RunExistsError(
+            f"{out} holds a finished enrolment ({GENERATOR_NAME}, {EVAL_NAME}); --overwrite replaces it, "
+            "or choose another --output"
+        )
+    if checkpoint.is_file() and not resume:
+        raise RunExistsError(
+            f"{out} holds an unfinished enrolment ({CHECKPOINT_NAME}); --resume continues it, --overwrite starts again"
+        )
+
+
+def describe_plan(config: EnrollConfig, enrollment: Enrollment, out: Path, step: int) -> str:
+    """What a run will do, in a few lines, said before its first step."""
+    face = enrollment.avatar.face_box
+    init = resolve_init(config.init)
+    start = "random weights (cold start)" if init is None else f"the weights of {init} (warm start)"
+    stop = f"held-out PSNR >= {config.target_psnr_db:g} dB or " if config.target_psnr_db is not None else ""
+    model = config.model
+    return "\n".join([
+        f"enrolment into {out}: generator width {model.conv_dim}, {model.repeat_num} residual blocks, "
+        f"{config.threads} threads",
+        f"  face at {face.x:.0f},{face.y:.0f}, {face.width:.0f}x{face.height:.0f} px in the portrait",
+        f"  from {start}" + (f", resuming at step {step}" if step else ""),
+        f"  until {stop}step {config.steps} (held-out check every {config.eval_every} steps on "
+        f"{config.heldout_size} AU vectors)",
+        f"  checkpoint {out / CHECKPOINT_NAME} at every check, every {CHECKPOINT_EVERY_S:g} s and on Ctrl-C or "
+        "SIGTERM (continue with --resume)",
+        f"  then {GENERATOR_NAME}, {ONNX_NAME}, {EVAL_NAME}, {GRID_NAME} and {HISTORY_NAME}",
+    ])  # fmt: skip
+
+
 def train_enrollment(
     enrollment: Enrollment,
     out_dir: str | Path,
     config: EnrollConfig,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     stop_after_steps: int | None = None,
+    checkpoint_every_s: float = CHECKPOINT_EVERY_S,
     progress: bool = True,
+    say: Callable[[str], None] = lambda text: print(text, flush=True),  # in order with the bar, even in a log file
 ) -> dict[str, Any]:
-    """Train, measure held-out PSNR every ``eval_every`` steps, and write the outputs when done.
+    """Train, check held-out PSNR every ``eval_every`` steps, and write the outputs when done.
 
-    ``stop_after_steps`` ends this run early (time-boxing on a shared
-    machine) after saving a checkpoint; ``resume=True`` continues from
-    ``checkpoint-last.pt`` exactly where it stopped (batches depend only on
-    the seed and the step). The final outputs (generator, ONNX, evaluation,
-    grid) are written once all ``config.steps`` are done.
+    Done is: ``config.steps`` steps, or the held-out PSNR at a check reaching
+    ``config.target_psnr_db``. ``stop_after_steps`` ends this run early
+    (time-boxing on a shared machine) after saving a checkpoint, and so does a
+    SIGINT or SIGTERM (``history["interrupted"]`` names it); ``resume=True``
+    continues from ``checkpoint-last.pt`` exactly where it stopped (batches
+    depend only on the seed and the step). A checkpoint is also written
+    whenever ``checkpoint_every_s`` have passed since the last. ``say``
+    receives the plan before the first step and one line per check.
 
     Returns the history dict also written to ``history.json``; once finished
     it holds the full evaluation under ``"eval"``.
-    Raises ValueError when resuming with a config other than the checkpoint's.
+    Raises RunExistsError when ``out_dir`` holds a run and neither ``resume``
+    nor ``overwrite`` says what to do with it; ValueError when resuming with a
+    config other than the checkpoint's, or when ``init`` has another shape.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out, resume=resume, overwrite=overwrite)
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     nets = _Nets(config)
     recorded = asdict(config)
     history: dict[str, Any] = {"config": recorded, "log": [], "elapsed_s": 0.0}
     step = 0
+    recent: list[float] = []
     checkpoint = out / CHECKPOINT_NAME
+    if resume and (out / HISTORY_NAME).is_file():
+        written = json.loads((out / HISTORY_NAME).read_text())
+        if "eval" in written:
+            say(f"{out} holds a finished enrolment: nothing to resume")
+            return dict(written)
     if resume and checkpoint.is_file():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if state["history"]["config"] != recorded:
@@ -201,43 +318,74 @@ def train_enrollment(
             )
         nets.load(state["nets"])
         torch.set_rng_state(state["torch_rng"])
-        history, step = state["history"], state["step"]
+        history, step, recent = state["history"], state["step"], state.get("recent", [])
+    else:
+        _warm_start(nets, config)
+    history.pop("interrupted", None)
 
+    say(describe_plan(config, enrollment, out, step))
     source = enrollment.input_image()
     eval_aus = heldout_aus(config.seed, config.heldout_size)
     eval_targets = enrollment.render(eval_aus)
     last = config.steps if stop_after_steps is None else min(config.steps, step + stop_after_steps)
-    bar = tqdm(total=config.steps, initial=step, desc="enrol", unit="step", disable=not progress)
-    recent: list[float] = []
-    started = time.perf_counter()
+    bar = tqdm(
+        total=config.steps, initial=step, desc="enrol", unit="step", disable=not progress,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
+    )  # fmt: skip
+    clock = EtaClock()
+    started = saved = time.perf_counter()
+
+    def save() -> None:
+        nonlocal started, saved
+        history["elapsed_s"] += time.perf_counter() - started
+        history["step_s"], history["eval_s"] = clock.step_s, clock.eval_s
+        started = saved = time.perf_counter()
+        state = {"nets": nets.state(), "torch_rng": torch.get_rng_state(), "history": history, "step": step}
+        torch.save(state | {"recent": recent}, checkpoint)
+        (out / HISTORY_NAME).write_text(json.dumps(history, indent=2))
+
+    reached = False
     nets.generator.train()
-    while step < last:
-        nets.set_lr(learning_rate(config, step))
-        aus = training_aus(config.seed, step, config.batch_size)
-        parts = _train_step(nets, source, aus, images_to_tensor(enrollment.render(aus)), config.weights)
-        recent.append(parts["l1"])
-        step += 1
-        bar.update()
-        bar.set_postfix(l1=f"{np.mean(recent[-50:]):.4f}")
-        if step % config.eval_every == 0 or step == last:
-            psnr = heldout_psnr_db(nets.generator, enrollment, eval_aus, eval_targets)
-            history["elapsed_s"] += time.perf_counter() - started
-            started = time.perf_counter()
-            history["log"].append(
-                {"step": step, "train_l1": float(np.mean(recent)), "heldout_psnr_db": psnr,
-                 "elapsed_s": history["elapsed_s"], **{k: v for k, v in parts.items() if k != "l1"}}
-            )  # fmt: skip
-            recent = []
-            if progress:
-                tqdm.write(f"step {step}: train L1 {history['log'][-1]['train_l1']:.4f}, held-out PSNR {psnr:.2f} dB")
-            torch.save(
-                {"nets": nets.state(), "torch_rng": torch.get_rng_state(), "history": history, "step": step},
-                checkpoint,
-            )
-            (out / HISTORY_NAME).write_text(json.dumps(history, indent=2))
+    with stop_requests() as stop:
+        while step < last and not stop:
+            step_started = time.perf_counter()
+            nets.set_lr(learning_rate(config, step))
+            aus = training_aus(config.seed, step, config.batch_size)
+            parts = _train_step(nets, source, aus, images_to_tensor(enrollment.render(aus)), config.weights)
+            recent.append(parts["l1"])
+            step += 1
+            clock.step_done(time.perf_counter() - step_started)
+            if step % config.eval_every == 0 or step == last:
+                eval_started = time.perf_counter()
+                psnr = heldout_psnr_db(nets.generator, enrollment, eval_aus, eval_targets)
+                clock.eval_done(time.perf_counter() - eval_started)
+                history["log"].append(
+                    {"step": step, "train_l1": float(np.mean(recent)), "heldout_psnr_db": psnr,
+                     "elapsed_s": history["elapsed_s"] + time.perf_counter() - started,
+                     **{k: v for k, v in parts.items() if k != "l1"}}
+                )  # fmt: skip
+                recent = []
+                reached = config.target_psnr_db is not None and psnr >= config.target_psnr_db
+                say(f"step {step}: train L1 {history['log'][-1]['train_l1']:.4f}, held-out PSNR {psnr:.2f} dB")
+                save()
+                if reached:
+                    break
+            elif time.perf_counter() - saved >= checkpoint_every_s:
+                save()
+            evals_left = len(range(step - step % config.eval_every + config.eval_every, last, config.eval_every))
+            evals_left += 1 + (FINAL_OUTPUTS_IN_EVALS if last == config.steps else 0)
+            bar.set_postfix_str(f"eta {format_duration(clock.remaining_s(last - step, evals_left))}", refresh=False)
+            bar.update()
+        if stop:
+            history["interrupted"] = stop.signal_name
+            save()
+            say(f"{stop.signal_name}: stopped at step {step}, checkpoint saved; continue with --resume")
     bar.close()
-    if step == config.steps:
+    if reached or step == config.steps:
+        history["steps_done"] = step
+        history["reached_target"] = reached
         history["eval"] = write_outputs(nets.generator, enrollment, out, eval_aus, eval_targets)
+        history["elapsed_s"] += time.perf_counter() - started
         (out / HISTORY_NAME).write_text(json.dumps(history, indent=2))
     return history
 

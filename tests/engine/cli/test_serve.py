@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.au.liveness import LivenessSettings
 from engine.backends import BackendOptions, create_backends
 from engine.backends.model_files import ModelSource
 from engine.backends.openvino_backend import bf16_supported
@@ -39,13 +40,29 @@ def test_flags_map_onto_the_server_config() -> None:
 def test_defaults_are_the_server_config_defaults() -> None:
     config = config_from_args(build_parser().parse_args(["serve", "--backend", "openvino"]))
     defaults = ServerConfig()
-    assert (config.host, config.port, config.fps, config.output_size_px, config.max_sessions) == (
+    assert (config.host, config.port, config.fps, config.output_size_px, config.max_sessions, config.liveness) == (
         defaults.host,
         defaults.port,
         defaults.fps,
         defaults.output_size_px,
         defaults.max_sessions,
+        defaults.liveness,
     )
+    assert config.liveness == LivenessSettings()
+
+
+def test_liveness_flags_map_onto_the_settings() -> None:
+    args = build_parser().parse_args(
+        "serve --backend openvino --no-blink --blink-rate 22 --no-smoothing --head-motion-scale 0.5 --no-idle "
+        "--liveness-seed 3".split()
+    )
+    assert config_from_args(args).liveness == LivenessSettings(
+        blink=False, blink_rate_per_min=22.0, smoothing=False, head_motion_scale=0.5, idle=False, seed=3
+    )
+    still = build_parser().parse_args("serve --backend openvino --still".split())
+    assert config_from_args(still).liveness == LivenessSettings.off()
+    render = build_parser().parse_args("render --no-head-motion".split())
+    assert render.head_motion is False and render.blink is True
 
 
 def test_openvino_serves_with_one_single_threaded_run_per_core_by_default() -> None:
@@ -72,6 +89,8 @@ def test_streams_need_openvino_and_are_refused_before_anything_loads() -> None:
         ("--port 70000", "--port"),
         ("--threads 0", "--threads"),
         ("--streams 0", "--streams"),
+        ("--blink-rate 50", "--blink-rate"),
+        ("--head-motion-scale -1", "--head-motion-scale"),
     ],
 )
 def test_bad_values_are_refused(flags: str, words: str) -> None:

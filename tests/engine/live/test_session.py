@@ -2,6 +2,7 @@
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -132,13 +133,16 @@ async def test_a_slow_video_output_gets_fewer_frames_never_older_ones(parts: Liv
     fast, slow = SlowVideo(), SlowVideo(cost_s=0.15)
     session.add_video_output(fast)
     session.add_video_output(slow)
+    started_s = time.perf_counter()
     await feed(session, speech(2.0), pace_s=CHUNK / SAMPLE_RATE_HZ)
     await session.finish()
+    elapsed_s = time.perf_counter() - started_s
     report = session.stats_report()
     await session.close()
     for output in (fast, slow):
         assert output.indices == sorted(set(output.indices)), "frames went backwards or repeated"
-    assert len(slow.indices) < len(fast.indices) / 2, (len(slow.indices), len(fast.indices))
+    # The slow output took what it could in the time (however loaded the machine), and skipped the rest.
+    assert len(slow.indices) <= elapsed_s / slow.cost_s + 1 and len(slow.indices) < len(fast.indices)
     # The slow output still ends on the newest frame: latency did not grow, frames were skipped instead.
     assert slow.indices[-1] == fast.indices[-1]
     assert report["frames_skipped"] > 0

@@ -6,11 +6,15 @@ import numpy as np
 import pytest
 
 from engine.au import ExpressionControl, au_index
+from engine.au.liveness import LivenessSettings
 from engine.server.control import (
     MAX_CONTROL_MESSAGE_BYTES,
     ControlError,
     ExpressionUpdate,
+    LivenessUpdate,
+    applied_message,
     apply_expression,
+    apply_liveness,
     error_message,
     parse_control_message,
     stats_message,
@@ -44,6 +48,10 @@ def test_expression_message_round_trip() -> None:
         ('{"type": "expression", "bias": {"AU12": "2"}}', "must be a number"),
         ('{"type": "expression", "bias": {"AU12": true}}', "must be a number"),
         ('{"type": "expression", "reset": 1}', "true or false"),
+        ('{"type": "liveness", "blinks": true}', "unknown field"),
+        ('{"type": "liveness", "blink": 1}', "blink must be true or false"),
+        ('{"type": "liveness", "head_motion_scale": "big"}', "must be a number"),
+        ('{"type": "liveness", "blink_rate_per_min": true}', "must be a number"),
         (" " * (MAX_CONTROL_MESSAGE_BYTES + 1), "too long"),
     ],
 )
@@ -67,6 +75,30 @@ def test_out_of_range_updates_apply_nothing(update: ExpressionUpdate, words: str
     with pytest.raises(ControlError, match=words):
         apply_expression(current, update)
     assert not current.bias.any() and (current.gain == 1.0).all()
+
+
+def test_liveness_message_changes_only_the_fields_it_names() -> None:
+    update = parse_control_message(json.dumps({"type": "liveness", "blink": False, "head_motion_scale": 2}))
+    assert update == LivenessUpdate({"blink": False, "head_motion_scale": 2.0})
+    current = LivenessSettings()
+    assert isinstance(update, LivenessUpdate)
+    changed = apply_liveness(current, update)
+    assert changed == LivenessSettings(blink=False, head_motion_scale=2.0)
+    assert current == LivenessSettings(), "settings are frozen: the current ones never change"
+    assert json.loads(applied_message("liveness")) == {"type": "applied", "of": "liveness"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"blink_rate_per_min": 41.0}, "0..40"),
+        ({"head_motion_scale": -0.5}, "0..3"),
+        ({"blink": True, "head_motion_scale": 9.0}, "0..3"),
+    ],
+)
+def test_out_of_range_liveness_applies_nothing(changes: dict, words: str) -> None:
+    with pytest.raises(ControlError, match=words):
+        apply_liveness(LivenessSettings(), LivenessUpdate(changes))
 
 
 def test_server_messages() -> None:

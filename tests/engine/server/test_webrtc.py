@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver
 
+from engine.au.liveness import LivenessSettings
 from engine.avatar import Avatar
 from engine.server.app import WEBRTC_SESSIONS
 from engine.server.config import ServerConfig
@@ -72,7 +73,8 @@ async def test_speech_drives_paced_video(server_config: ServerConfig) -> None:
     of speaking pairs, ~5 % of silent ones. This shows the picture follows the
     audio; it says nothing about lip shapes.
     """
-    config = dataclasses.replace(server_config, output_size_px=OUTPUT_SIZE_PX)
+    # Liveness off: blinks, idle and head motion move the face in silence on purpose (tests/engine/au).
+    config = dataclasses.replace(server_config, output_size_px=OUTPUT_SIZE_PX, liveness=LivenessSettings.off())
     async with running_server(config) as (url, app):
         context = app[ENGINE]
         speech = PacedSpeechTrack(sample_speech(SPEECH_S))
@@ -98,13 +100,13 @@ async def test_speech_drives_paced_video(server_config: ServerConfig) -> None:
     # What the viewer gets: about fps frames per second (repeats fill stalls), with margins a loaded
     # 2-core machine keeps.
     assert 0.8 * config.fps <= rate <= 1.2 * config.fps, f"received {rate:.1f} fps, configured {config.fps}"
-    # 90 kHz pts from the send instants: strictly increasing, and over the run the RTP clock advances as the
-    # receive times do (within a frame interval of network and decoding jitter), never ahead of them.
+    # 90 kHz pts from the send instants: strictly increasing, and the RTP clock advances at the rate of the
+    # receive times (the slope of one against the other, robust to the client's decoding jitter).
     pts_s = np.asarray(video.pts) / 90_000
     assert (np.diff(pts_s) > 0).all()
-    rtp_span_s, wall_span_s = pts_s[-1] - pts_s[0], times[-1] - times[0]
-    print(f"RTP clock advanced {rtp_span_s:.3f} s in {wall_span_s:.3f} s of receive times")
-    assert abs(rtp_span_s - wall_span_s) <= 1 / config.fps
+    clock_rate = float(np.polyfit(times, pts_s, 1)[0])
+    print(f"RTP clock rate against receive times: {clock_rate:.4f}")
+    assert abs(clock_rate - 1) <= 0.02
 
     mouth, background = _mouth_and_background(context.avatar)
     speaking = [p for t, p in zip(times, video.pictures) if first_s + 1.0 <= t <= speech.speech_end_s]

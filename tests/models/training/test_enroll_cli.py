@@ -68,7 +68,7 @@ def test_enroll_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     parser = build_parser()
     args = parser.parse_args([
         "enroll", "-o", str(tmp_path / "enrolled"), "--width", "8", "--repeat-num", "1", "--steps", "4",
-        "--batch-size", "2", "--eval-every", "2", "--heldout", "3", "--threads", "1", "--no-progress",
+        "--batch-size", "2", "--eval-every", "2", "--heldout", "3", "--threads", "1", "--no-progress", "--init", "none",
     ])  # fmt: skip
     assert args.run(args) == 0
     assert "PSNR, all held-out (dB)" in capsys.readouterr().out

@@ -1,6 +1,9 @@
 """Enrolment training on the real astronaut crop: it learns, checkpoints, resumes and writes its outputs (tiny)."""
 
+import dataclasses
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +14,9 @@ import torch
 from engine.avatar import NoFaceError, load_default_avatar
 from models.checkpoints import load_generator
 from models.ganimation import GeneratorConfig
-from models.training import enroll_data
+from models.training import enroll_data, generator_trainer
 from models.training.enroll_data import Enrollment, training_aus
-from models.training.generator_trainer import EnrollConfig, learning_rate, train_enrollment
+from models.training.generator_trainer import EnrollConfig, RunExistsError, learning_rate, train_enrollment
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +28,7 @@ def enrollment() -> Enrollment:
 
 def tiny_config(steps: int, **changes: object) -> EnrollConfig:
     settings: dict[str, object] = dict(
-        steps=steps, batch_size=4, lr=2e-3, eval_every=4, heldout_size=4, threads=1,
+        steps=steps, batch_size=4, lr=2e-3, eval_every=4, heldout_size=4, threads=1, init=None,
         model=GeneratorConfig(conv_dim=8, repeat_num=1),
     )  # fmt: skip
     return EnrollConfig(**(settings | changes))
@@ -108,7 +111,121 @@ def test_batches_depend_only_on_seed_and_step() -> None:
 
 
 def test_learning_rate_is_constant_then_falls_linearly_to_zero() -> None:
-    config = EnrollConfig(steps=300, lr=1e-3, decay_fraction=1 / 3)
+    config = EnrollConfig(steps=300, lr=1e-3, decay_fraction=1 / 3, init=None)
     assert learning_rate(config, 0) == learning_rate(config, 199) == 1e-3
     assert learning_rate(config, 250) == pytest.approx(0.5e-3)
     assert learning_rate(config, 299) == pytest.approx(1e-3 / 100)
+    warm = dataclasses.replace(config, init="default", warmup_steps=10)
+    assert learning_rate(warm, 0) == pytest.approx(1e-4) and learning_rate(warm, 4) == pytest.approx(5e-4)
+    assert learning_rate(warm, 9) == learning_rate(warm, 199) == 1e-3
+
+
+def interrupt_at(monkeypatch: pytest.MonkeyPatch, step: int, sig: signal.Signals = signal.SIGINT) -> None:
+    """Send ``sig`` to this process while training step ``step`` (0-based) is being made."""
+    real = generator_trainer.training_aus
+
+    def sending(seed: int, at: int, batch_size: int) -> np.ndarray:
+        if at == step:
+            os.kill(os.getpid(), sig)
+        return real(seed, at, batch_size)
+
+    monkeypatch.setattr(generator_trainer, "training_aus", sending)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_a_checkpoint_and_resume_finishes_exactly(
+    enrollment: Enrollment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals
+) -> None:
+    straight = train_enrollment(enrollment, tmp_path / "straight", tiny_config(12), progress=False, say=str)
+    interrupt_at(monkeypatch, 5, sig)
+    said: list[str] = []
+    stopped = train_enrollment(enrollment, tmp_path / "cut", tiny_config(12), progress=False, say=said.append)
+    monkeypatch.undo()
+    assert stopped["interrupted"] == sig.name and "eval" not in stopped
+    assert torch.load(tmp_path / "cut" / "checkpoint-last.pt", weights_only=True)["step"] == 6  # its step finished
+    assert not (tmp_path / "cut" / "generator.pth").exists()
+    assert any("continue with --resume" in line for line in said)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+    resumed = train_enrollment(enrollment, tmp_path / "cut", tiny_config(12), resume=True, progress=False, say=str)
+    assert [r["step"] for r in resumed["log"]] == [4, 8, 12] and "interrupted" not in resumed
+    np.testing.assert_allclose(
+        [r["train_l1"] for r in resumed["log"]], [r["train_l1"] for r in straight["log"]], rtol=1e-5
+    )
+    assert resumed["eval"]["psnr_db"] == pytest.approx(straight["eval"]["psnr_db"], abs=1e-3)
+
+
+def test_checkpoints_come_at_least_as_often_as_asked(
+    enrollment: Enrollment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[int, int] = {}
+    real = generator_trainer.training_aus
+
+    def watching(seed: int, at: int, batch_size: int) -> np.ndarray:
+        checkpoint = tmp_path / "checkpoint-last.pt"
+        if checkpoint.is_file():
+            seen[at] = torch.load(checkpoint, weights_only=True)["step"]
+        return real(seed, at, batch_size)
+
+    monkeypatch.setattr(generator_trainer, "training_aus", watching)
+    train_enrollment(enrollment, tmp_path, tiny_config(8), checkpoint_every_s=0.0, progress=False, say=str)
+    assert seen == {step: step for step in range(1, 8)}  # every step saved (the checks at 4 and 8 too)
+
+
+def test_a_finished_or_unfinished_run_is_never_silently_replaced(enrollment: Enrollment, tmp_path: Path) -> None:
+    train_enrollment(enrollment, tmp_path / "done", tiny_config(4), progress=False, say=str)
+    finished = (tmp_path / "done" / "generator.pth").read_bytes()
+    with pytest.raises(RunExistsError, match="finished enrolment.*--overwrite"):
+        train_enrollment(enrollment, tmp_path / "done", tiny_config(4, seed=1), progress=False, say=str)
+    assert (tmp_path / "done" / "generator.pth").read_bytes() == finished
+    said: list[str] = []
+    again = train_enrollment(
+        enrollment, tmp_path / "done", tiny_config(4), resume=True, progress=False, say=said.append
+    )
+    assert "eval" in again and said == [f"{tmp_path / 'done'} holds a finished enrolment: nothing to resume"]
+    train_enrollment(enrollment, tmp_path / "done", tiny_config(4, seed=1), overwrite=True, progress=False, say=str)
+    assert (tmp_path / "done" / "generator.pth").read_bytes() != finished
+
+    train_enrollment(enrollment, tmp_path / "half", tiny_config(8), stop_after_steps=4, progress=False, say=str)
+    with pytest.raises(RunExistsError, match="unfinished enrolment.*--resume"):
+        train_enrollment(enrollment, tmp_path / "half", tiny_config(8), progress=False, say=str)
+
+
+def test_the_plan_is_said_before_the_first_step(
+    enrollment: Enrollment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said: list[str] = []
+    real = generator_trainer.training_aus
+
+    def first_step(seed: int, at: int, batch_size: int) -> np.ndarray:
+        said.append(f"training step {at}")
+        return real(seed, at, batch_size)
+
+    monkeypatch.setattr(generator_trainer, "training_aus", first_step)
+    train_enrollment(enrollment, tmp_path, tiny_config(4, target_psnr_db=45.0), progress=False, say=said.append)
+    plan = said[0]
+    assert said[1] == "training step 0"
+    for words in (
+        "width 8",
+        "random weights (cold start)",
+        "held-out PSNR >= 45 dB or step 4",
+        "every 60 s",
+        "SIGTERM",
+    ):
+        assert words in plan, words
+
+
+def test_warm_start_begins_where_the_default_generator_is_and_stops_at_the_target(
+    enrollment: Enrollment, tmp_path: Path
+) -> None:
+    model = GeneratorConfig(conv_dim=16, repeat_num=6)  # the default generator's shape
+    warm = tiny_config(8, init="default", lr=5e-4, model=model, eval_every=1, heldout_size=8, target_psnr_db=38.0)
+    history = train_enrollment(enrollment, tmp_path / "warm", warm, progress=False, say=str)
+    cold = dataclasses.replace(warm, init=None, target_psnr_db=None)
+    cold_history = train_enrollment(enrollment, tmp_path / "cold", cold, stop_after_steps=1, progress=False, say=str)
+    # The default generator was enrolled on this very portrait: one (warm-up) step from it keeps its quality.
+    assert history["log"][0]["heldout_psnr_db"] > cold_history["log"][0]["heldout_psnr_db"] + 15
+    assert history["reached_target"] and history["steps_done"] == 1 and (tmp_path / "warm" / "generator.pth").is_file()
+    assert "identity_distance" in history["eval"]
+    with pytest.raises(ValueError, match="--width 16 --repeat-num 6"):
+        train_enrollment(enrollment, tmp_path / "bad", tiny_config(4, init="default"), progress=False, say=str)
