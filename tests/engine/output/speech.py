@@ -4,8 +4,7 @@ Outputs get frames straight from an :class:`engine.pipeline.Session`, as a live 
 them over, with the wall time each frame became ready (the moment ``push_audio`` returned it).
 """
 
-import asyncio
-import time
+import wave
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,12 +13,11 @@ from engine.backends.model_files import WEIGHTS_DIR
 from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep
 from engine.cli.render import SAMPLE_SPEECH
 from engine.live.outputs import AUOutput
+from engine.output.feed import feed
 from engine.pipeline import AUFrame, Session
 from engine.pipeline.frames import SAMPLE_RATE_HZ
 
 FPS = 25
-CHUNK_SAMPLES = 320
-"""20 ms of 16 kHz audio per push, as a live source delivers it."""
 TRAILING_SILENCE_S = 2.0
 
 
@@ -34,8 +32,6 @@ class SentFrame:
 
 def speech_then_silence() -> np.ndarray:
     """The built-in sample (8.7 s, 16 kHz mono int16, a pause inside) followed by 2 s of digital silence."""
-    import wave
-
     with wave.open(str(SAMPLE_SPEECH), "rb") as wav:
         assert wav.getframerate() == SAMPLE_RATE_HZ and wav.getnchannels() == 1
         speech = np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
@@ -57,23 +53,9 @@ def trained_cause() -> OnnxRuntimeAUStep:
 
 
 async def drive(output: AUOutput, audio: np.ndarray, *, realtime: bool) -> list[SentFrame]:
-    """Push ``audio`` through a Session 20 ms at a time (paced like a microphone if ``realtime``) and hand
-    every AU frame to ``output`` as soon as the Session returns it; then finish the stream."""
-    session = Session(trained_cause(), fps=FPS)
+    """Feed ``audio`` through a Session with the trained CAUSE to ``output``, noting when each frame was
+    ready and when ``send_aus`` returned."""
     sent: list[SentFrame] = []
-    started = time.perf_counter()
-
-    async def hand_over(frames: list[AUFrame]) -> None:
-        ready = time.perf_counter()
-        for frame in frames:
-            await output.send_aus(frame)
-            sent.append(SentFrame(frame, ready, time.perf_counter()))
-
-    for k, start in enumerate(range(0, audio.shape[0], CHUNK_SAMPLES)):
-        if realtime:
-            await asyncio.sleep(max(0.0, started + k * CHUNK_SAMPLES / SAMPLE_RATE_HZ - time.perf_counter()))
-        else:
-            await asyncio.sleep(0)  # let the receiver run, as a live loop would
-        await hand_over(session.push_audio(audio[start : start + CHUNK_SAMPLES]))
-    await hand_over(session.finish())
+    session = Session(trained_cause(), fps=FPS)
+    await feed(session, audio, [output], realtime=realtime, on_sent=lambda *item: sent.append(SentFrame(*item)))
     return sent
