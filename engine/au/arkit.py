@@ -101,8 +101,36 @@ BLENDSHAPE_NAMES: tuple[str, ...] = (
     "noseSneerRight",
     "tongueOut",
 )
-"""ARKit's 52 blendshapes in Live Link Face order (Unreal's ``EARFaceBlendShape``)."""
+"""ARKit's 52 blendshapes (the names of ARKit's ``BlendShapeLocation`` cases) in the index order of
+Unreal's ``EARFaceBlendShape``, which is also the order of the 52 shape values in Live Link Face's UDP
+packets as open-source receivers decode them (:mod:`engine.output.livelink`)."""
 N_BLENDSHAPES = len(BLENDSHAPE_NAMES)
+
+
+def _swapped(names: tuple[str, ...], *pairs: tuple[str, str]) -> tuple[str, ...]:
+    order = list(names)
+    for a, b in pairs:
+        i, j = order.index(a), order.index(b)
+        order[i], order[j] = order[j], order[i]
+    return tuple(order)
+
+
+LIVE_LINK_FACE_CSV_NAMES = _swapped(BLENDSHAPE_NAMES, ("jawLeft", "jawRight"), ("mouthLeft", "mouthRight"))
+"""The column order of the Live Link Face app's CSV takes: Unreal's order with jawLeft/jawRight
+(indices 15/16) and mouthLeft/mouthRight (21/22) swapped. A client that maps by index must know which."""
+
+BLENDSHAPE_ORDERS: dict[str, tuple[str, ...]] = {"unreal": BLENDSHAPE_NAMES, "livelinkface": LIVE_LINK_FACE_CSV_NAMES}
+"""Named index orders of the 52 blendshapes (the wire protocol's ``blendshape_order``)."""
+
+
+def order_indices(order: str) -> np.ndarray:
+    """Indices that put :data:`BLENDSHAPE_NAMES`-ordered values in ``order``: ``shapes[order_indices(order)]``."""
+    try:
+        names = BLENDSHAPE_ORDERS[order]
+    except KeyError:
+        raise ValueError(f"unknown blendshape order {order!r}; known: {', '.join(BLENDSHAPE_ORDERS)}") from None
+    return np.array([BLENDSHAPE_NAMES.index(name) for name in names], np.intp)
+
 
 # (AU, blendshape without side, weight, paired): paired rows drive <name>Left and <name>Right.
 _ROWS: tuple[tuple[str, str, float, bool], ...] = (

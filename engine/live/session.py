@@ -50,6 +50,7 @@ from engine.live.onsets import OnsetDetector
 from engine.live.outputs import AUOutput, VideoOutput
 from engine.live.stats import FrameStats
 from engine.pipeline import SAMPLE_RATE_HZ, AUFrame, FrameTrace, RenderRequest, Session, VideoFrame
+from engine.pipeline.session import lookahead_samples
 from engine.scheduler import RenderScheduler
 
 logger = logging.getLogger(__name__)
@@ -183,6 +184,11 @@ class LiveSession:
         return bool(self._pumps)
 
     # -- audio in --------------------------------------------------------------------------------
+
+    @property
+    def lookahead_samples(self) -> int:
+        """How far past the instant a frame shows its audio reaches, 16 kHz samples (mel window and lookahead)."""
+        return lookahead_samples(self._parts.au_backend.lookahead_hops)
 
     @property
     def samples_received(self) -> int:

@@ -22,6 +22,18 @@ from engine.pipeline.au_estimator import AUEstimator
 from engine.pipeline.frames import SAMPLE_RATE_HZ, AUFrame, FrameTrace, HeadPose
 
 
+def lookahead_samples(lookahead_hops: int, mel_config: MelConfig | None = None) -> int:
+    """How far the audio a frame needs reaches past the instant it shows, in 16 kHz samples.
+
+    The last mel window a frame needs starts ``lookahead_hops`` hops after the
+    one at its instant and spans ``window_samples``: at 25 fps frame n shows
+    sample 640 n and is due once sample ``640 n + lookahead_samples`` has
+    arrived (720 with the default 2 hops: 45 ms).
+    """
+    mel = mel_config or MelConfig()
+    return lookahead_hops * mel.hop_samples + mel.window_samples
+
+
 class Session:
     """Turns a stream of audio chunks into a stream of AU frames with traces."""
 

@@ -53,8 +53,10 @@ from engine.server.protocol import (
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 20.0
-"""Ping interval; a client that does not answer within half of it is disconnected (aiohttp's heartbeat)."""
+HEARTBEAT_S = 60.0
+"""After this long without a message from the client the server pings it; a client that does not answer
+within half of it (30 s) is disconnected (aiohttp's heartbeat). Long, so that a game that blocks its main
+loop for a while keeps its session; PROTOCOL.md states the rule."""
 HELLO_TIMEOUT_S = 10.0
 """The hello must arrive this soon after the upgrade (or within the idle timeout, if shorter)."""
 HARD_LIMIT_FACTOR = 4
@@ -63,6 +65,10 @@ with a bare close 1009; between the limit and that, the protocol refuses them wi
 JPEG_QUALITY = 85
 SESSION_KIND = "ws"
 """Prefix of WebSocket session ids in ``SessionSlots``."""
+
+
+_AFTER_END_POLL_S = 0.001
+"""How long the server looks for a message that followed the client's end (aiohttp reads 0 as "no timeout")."""
 
 
 class _ClientGone(Exception):
@@ -79,7 +85,11 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         max_msg_size=config.max_message_bytes * HARD_LIMIT_FACTOR,
     )
     await ws.prepare(request)
-    protocol = ServerConnection(max_message_bytes=config.max_message_bytes, default_fps=config.fps)
+    protocol = ServerConnection(
+        max_message_bytes=config.max_message_bytes,
+        default_fps=config.fps,
+        idle_timeout_s=config.session_idle_timeout_s,
+    )
     hello_timeout_s = min(HELLO_TIMEOUT_S, config.session_idle_timeout_s)
     try:
         hello = protocol.receive(await _receive(ws, protocol, hello_timeout_s, "no hello"))
@@ -147,7 +157,10 @@ class _Stream:
     async def run(self) -> None:
         """Ready, then audio until the client's end; flush, end message, normal close."""
         size_px = None if self._frame_size is None else max(self._frame_size)
-        await self.send(lambda: self._protocol.ready(self._session_id, frame_size_px=size_px))
+        lookahead_samples = self._live.lookahead_samples
+        await self.send(
+            lambda: self._protocol.ready(self._session_id, lookahead_samples=lookahead_samples, frame_size_px=size_px)
+        )
         hello = self._hello
         while True:
             data = await _receive(self._ws, self._protocol, self._idle_timeout_s, "no audio")
@@ -163,8 +176,19 @@ class _Stream:
             elif isinstance(event, EndOfStream):
                 break
         await self._live.finish()
+        await self._refuse_messages_after_end()
         await self.send(lambda: self._protocol.end(self._live.samples_received))
         await self._ws.close(code=1000, message=b"end of stream")
+
+    async def _refuse_messages_after_end(self) -> None:
+        """A message that arrived after the client's end (by the time the last records are out) is an error."""
+        try:
+            message = await self._ws.receive(timeout=_AFTER_END_POLL_S)
+        except TimeoutError:
+            return
+        if message.type in (WSMsgType.BINARY, WSMsgType.TEXT):
+            self._protocol.receive(message.data)  # raises unexpected_message
+        raise _ClientGone(message.type.name)
 
     async def send(self, build: Callable[[], bytes | str]) -> None:
         """Build a message and send it, one at a time: records go out in the order they are numbered."""

@@ -23,7 +23,7 @@ from avatar_client.client import (
 from avatar_client.csv_writer import RecordCsv
 from avatar_client.microphone import MicrophoneUnavailable, microphone_chunks
 from avatar_client.wav import WavAudio, WavError, read_wav
-from engine.server.protocol import End, FrameRecord, Hello, JpegRecord, Ready
+from avatar_protocol import End, FrameRecord, Hello, JpegRecord, Ready
 
 __all__ = [
     "DEFAULT_URL",

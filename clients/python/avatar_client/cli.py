@@ -18,16 +18,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-import aiohttp
 import numpy as np
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from avatar_client.client import DEFAULT_CHUNK_MS, DEFAULT_URL, AvatarClient, Record, ServerError, StreamResult, stream
 from avatar_client.csv_writer import RecordCsv
 from avatar_client.microphone import MicrophoneUnavailable, microphone_chunks
 from avatar_client.wav import WavError, read_wav
-from engine.server.protocol import FrameRecord, Hello, JpegRecord, Ready
+from avatar_protocol import BLENDSHAPE_ORDERS, CLOCK_RATE_HZ, FrameRecord, Hello, JpegRecord, Ready
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (file_cmd, mic_cmd):
         command.add_argument("--url", default=DEFAULT_URL, help=f"the engine's WebSocket URL (default: {DEFAULT_URL})")
         command.add_argument("--blendshapes", action="store_true", help="add the 52 ARKit blendshapes to each row")
+        command.add_argument(
+            "--blendshape-order",
+            choices=BLENDSHAPE_ORDERS,
+            default="unreal",
+            help="column order of the blendshapes: Unreal's EARFaceBlendShape, or the Live Link Face app's CSV "
+            "(default: unreal)",
+        )
         command.add_argument("--csv", type=Path, default=None, help="write the rows to this file (default: stdout)")
         command.add_argument("--fps", type=int, default=None, help="frames per second (default: the server's)")
         command.add_argument(
@@ -70,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except ServerError as exc:
         print(f"error from the server: {exc}", file=sys.stderr)
         return 1
-    except aiohttp.ClientError as exc:
+    except (OSError, WebSocketException) as exc:
         print(f"error: cannot talk to {args.url}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -79,9 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _hello_fields(args: argparse.Namespace) -> dict[str, object]:
+def _hello_fields(args: argparse.Namespace) -> dict[str, Any]:
     outputs = ["aus"] + (["blendshapes"] if args.blendshapes else []) + (["frames"] if args.jpeg_dir else [])
-    return {"fps": args.fps, "outputs": tuple(outputs), "encoding": "json" if args.json else "binary"}
+    return {
+        "fps": args.fps,
+        "outputs": tuple(outputs),
+        "encoding": "json" if args.json else "binary",
+        "blendshape_order": args.blendshape_order,
+    }
 
 
 async def _stream_file(args: argparse.Namespace, out: TextIO) -> StreamResult:
@@ -100,7 +112,7 @@ async def _stream_file(args: argparse.Namespace, out: TextIO) -> StreamResult:
 
 
 async def _stream_microphone(args: argparse.Namespace, out: TextIO) -> StreamResult:
-    hello = Hello(sample_rate_hz=args.sample_rate, **_hello_fields(args))  # type: ignore[arg-type]
+    hello = Hello(sample_rate_hz=args.sample_rate, **_hello_fields(args))
     chunks = microphone_chunks(args.sample_rate, chunk_ms=args.chunk_ms, seconds=args.seconds)
     first = await anext(chunks)  # fails helpfully before connecting when there is no microphone support
     started = time.perf_counter()
@@ -124,7 +136,7 @@ async def _stream_microphone(args: argparse.Namespace, out: TextIO) -> StreamRes
                 sink.write(record)
         finally:
             sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError, aiohttp.ClientError):
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await sender
         result.end = client.end_message
     result.wall_s = time.perf_counter() - started
@@ -166,14 +178,15 @@ def _output(path: Path | None) -> Iterator[TextIO]:
 
 def _summary(result: StreamResult, csv_path: Path | None) -> str:
     frames = len(result.frames)
-    audio_s = result.end.audio_samples / 16000 if result.end else 0.0
-    latencies = np.array([f.latency_us for f in result.frames], np.float64) / 1000.0
+    audio_s = result.end.audio_samples / CLOCK_RATE_HZ if result.end else 0.0
+    latencies = np.array([f.server_latency_us for f in result.frames], np.float64) / 1000.0
     text = (
         f"session {result.ready.session_id}: {frames} frames for {audio_s:.2f} s of audio at {result.ready.fps} fps "
         f"in {result.wall_s:.2f} s"
     )
     if frames:
-        text += f"; server latency p50 {np.percentile(latencies, 50):.1f} ms, p95 {np.percentile(latencies, 95):.1f} ms"
+        p50, p95 = np.percentile(latencies, [50, 95])
+        text += f"; time in the server p50 {p50:.1f} ms, p95 {p95:.1f} ms"
     if result.pictures:
         text += f"; {len(result.pictures)} pictures"
     if csv_path is not None:

@@ -1,8 +1,9 @@
 """A client of the engine's WebSocket API: connect, send PCM, receive records.
 
-The wire format is ``engine.server.protocol`` (the same code the server
-uses; clients/PROTOCOL.md is its specification); this module only does the
-I/O, with aiohttp, the library the server is built on.
+The wire format is ``avatar_protocol`` (the same code the server uses;
+clients/PROTOCOL.md is its specification); this module only does the I/O,
+with python-websockets. Neither needs the engine: the client installs with
+numpy and websockets only (clients/python/pyproject.toml).
 """
 
 import asyncio
@@ -12,10 +13,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-import aiohttp
 import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
-from engine.server.protocol import (
+from avatar_protocol import (
     END_MESSAGE,
     End,
     ErrorMessage,
@@ -31,6 +33,8 @@ DEFAULT_URL = "ws://127.0.0.1:8080/ws"
 DEFAULT_CHUNK_MS = 20
 """Audio per message when streaming: 20 ms, a browser's Opus packet."""
 CONNECT_TIMEOUT_S = 10.0
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+"""The largest message accepted from the server (a JPEG record of a large picture fits)."""
 
 Record = FrameRecord | JpegRecord
 
@@ -39,7 +43,8 @@ class ServerError(RuntimeError):
     """The server refused the session or ended it with an error.
 
     code: the protocol's error code (``"server_full"``, ``"truncated_audio"``, ...),
-        or ``"closed"`` when the connection ended without an error message.
+        ``"closed"`` when the connection ended without an error message, or
+        ``"bad_reply"`` when the server's messages do not follow the protocol.
     message: the server's explanation. close_code: the WebSocket close code, if known.
     """
 
@@ -60,12 +65,11 @@ class AvatarClient:
     server sends records while audio is still coming.
     """
 
-    def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse, hello: Hello, ready: Ready):
+    def __init__(self, ws: ClientConnection, hello: Hello, ready: Ready):
         self.hello = hello
         self.ready = ready
         """The server's ready message: session id, fps, AU and blendshape names, limits."""
         self.end_message: End | None = None
-        self._http = http
         self._ws = ws
 
     @classmethod
@@ -76,43 +80,50 @@ class AvatarClient:
 
         Raises:
             ServerError: the server refused the hello or the session (full, bad format...).
-            aiohttp.ClientError: the server cannot be reached.
+            OSError, websockets.exceptions.WebSocketException: the server cannot be reached.
         """
         hello = hello or Hello()
-        http = aiohttp.ClientSession()
+        ws = await connect(
+            url,
+            compression=None,  # PCM and float32 do not deflate well
+            open_timeout=timeout_s,
+            close_timeout=timeout_s,
+            max_size=MAX_RECORD_BYTES,
+            proxy=None,
+        )
         try:
-            ws = await http.ws_connect(
-                url, compress=0, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=timeout_s)
-            )
-            await ws.send_str(hello.to_json())
+            await ws.send(hello.to_json())
             message = await _next_message(ws, timeout_s)
             if not isinstance(message, Ready):
                 raise ServerError("bad_reply", f"expected the ready message, got {message!r}")
         except BaseException:
-            await http.close()
+            await ws.close()
             raise
-        return cls(http, ws, hello, message)
+        return cls(ws, hello, message)
 
     async def send_audio(self, audio: np.ndarray | bytes) -> None:
         """Send one audio message: raw PCM bytes in the hello's format, or samples ((n,) or (n, channels))."""
         data = audio if isinstance(audio, bytes) else encode_audio(audio, self.hello.sample_format)
-        await self._ws.send_bytes(data)
+        await self._ws.send(data)
 
     async def end(self) -> None:
         """No more audio: the server sends the last records, its end message, and closes."""
-        await self._ws.send_str(END_MESSAGE)
+        await self._ws.send(END_MESSAGE)
 
     async def receive(self) -> Record | End:
         """The next record, or the server's end message.
 
         Raises:
-            ServerError: an error message, or a close without the end message.
+            ServerError: an error message, a close without the end message, or a record
+                whose sections do not match the ready message.
         """
         message = await _next_message(self._ws, None)
         if isinstance(message, Ready):
             raise ServerError("bad_reply", "a second ready message")
         if isinstance(message, End):
             self.end_message = message
+        elif isinstance(message, FrameRecord):
+            _check_sections(message, self.ready)
         return message
 
     async def __aiter__(self) -> AsyncIterator[Record]:
@@ -123,11 +134,8 @@ class AvatarClient:
             yield message
 
     async def close(self) -> None:
-        """Close the connection (normally, code 1000) and the HTTP session."""
-        try:
-            await self._ws.close()
-        finally:
-            await self._http.close()
+        """Close the connection (normally, code 1000)."""
+        await self._ws.close()
 
     async def __aenter__(self) -> "AvatarClient":
         return self
@@ -138,27 +146,36 @@ class AvatarClient:
         await self.close()
 
 
-async def _next_message(ws: aiohttp.ClientWebSocketResponse, timeout_s: float | None) -> Ready | Record | End:
+async def _next_message(ws: ClientConnection, timeout_s: float | None) -> Ready | Record | End:
     """The next server message, parsed; ServerError for an error message or an unexpected close."""
-    message = await ws.receive(timeout=timeout_s)
-    if message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
-        parsed = parse_server_message(message.data)
-        if isinstance(parsed, ErrorMessage):
-            raise ServerError(parsed.code, parsed.message, await _close_code(ws))
-        return parsed
-    if message.type is aiohttp.WSMsgType.CLOSE:
-        reason = f": {message.extra}" if message.extra else ""
-        raise ServerError("closed", f"the server closed the connection with code {message.data}{reason}", message.data)
-    raise ServerError("closed", f"the connection ended ({message.type.name}: {message.data!r})", ws.close_code)
+    try:
+        data = await asyncio.wait_for(ws.recv(), timeout_s)
+    except ConnectionClosed as closed:
+        code = closed.rcvd.code if closed.rcvd is not None else None
+        reason = f": {closed.rcvd.reason}" if closed.rcvd is not None and closed.rcvd.reason else ""
+        raise ServerError("closed", f"the server closed the connection with code {code}{reason}", code) from None
+    parsed = parse_server_message(data)
+    if isinstance(parsed, ErrorMessage):
+        raise ServerError(parsed.code, parsed.message, await _close_code(ws))
+    return parsed
 
 
-async def _close_code(ws: aiohttp.ClientWebSocketResponse) -> int | None:
+async def _close_code(ws: ClientConnection) -> int | None:
     """After an error message the server closes: wait briefly for its close code."""
-    with contextlib.suppress(asyncio.TimeoutError, aiohttp.ClientError):
-        message = await ws.receive(timeout=2.0)
-        if message.type is aiohttp.WSMsgType.CLOSE:
-            return int(message.data)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(ws.wait_closed(), 2.0)
     return ws.close_code
+
+
+def _check_sections(record: FrameRecord, ready: Ready) -> None:
+    """A record's sections must be the ones the ready message named."""
+    for name, values, names in (
+        ("AU", record.aus, ready.au_names),
+        ("blendshape", record.blendshapes, ready.blendshape_names),
+    ):
+        size = 0 if values is None else values.size
+        if size != len(names):
+            raise ServerError("bad_reply", f"record {record.index} has {size} {name} values; ready named {len(names)}")
 
 
 # ---------------------------------------------------------------- streaming a whole signal
@@ -237,7 +254,7 @@ async def stream(
                     on_record(record)
         except BaseException:
             sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError, aiohttp.ClientError):
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await sender
             raise
         await sender

@@ -3,7 +3,7 @@
 import csv
 from typing import TextIO
 
-from engine.server.protocol import FrameRecord, Ready
+from avatar_protocol import FrameRecord, Ready
 
 VALUE_FORMAT = "{:.4f}"
 TIME_FORMAT = "{:.6f}"

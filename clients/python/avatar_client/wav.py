@@ -1,12 +1,13 @@
 """PCM WAV files in, samples and the hello that describes them out (stdlib ``wave``, no FFmpeg)."""
 
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from engine.server.protocol import Hello
+from avatar_protocol import Hello
 
 
 class WavError(ValueError):
@@ -33,11 +34,10 @@ class WavAudio:
     def duration_s(self) -> float:
         return self.samples.shape[0] / self.sample_rate_hz
 
-    def hello(self, **fields: object) -> Hello:
-        """A hello for this audio's rate, format and channels, plus ``fields`` (fps, outputs, encoding)."""
-        return Hello(
-            sample_rate_hz=self.sample_rate_hz, sample_format=self.sample_format, channels=self.channels, **fields
-        )  # type: ignore[arg-type]
+    def hello(self, **fields: Any) -> Hello:
+        """A hello for this audio's rate, format and channels, plus ``fields`` (fps, outputs, encoding...)."""
+        described = Hello(sample_rate_hz=self.sample_rate_hz, sample_format=self.sample_format, channels=self.channels)
+        return replace(described, **fields)
 
 
 def read_wav(path: str | Path) -> WavAudio:

@@ -7,6 +7,7 @@ import pytest
 
 from engine.au import ExpressionControl, au_index
 from engine.pipeline import SAMPLE_RATE_HZ, Session
+from engine.pipeline.session import lookahead_samples
 from tests.engine.nets import au_step_backends, small_cause
 
 
@@ -32,6 +33,7 @@ def test_each_frame_is_emitted_when_its_due_sample_arrives(torch_step) -> None:
             assert frame.trace.shown_sample == frame.index * SAMPLE_RATE_HZ // 25
     # frame n shows hop 4n; with 2 hops of lookahead it needs hop 4n+2, whose window ends at (4n+2)*160+400
     assert session.due_sample(3) == (4 * 3 + 2) * 160 + 400
+    assert session.due_sample(3) - session.shown_sample(3) == lookahead_samples(2) == 720
 
 
 @pytest.mark.parametrize("n_samples", [1, 399, 400, 16_000, 16_001, 23_456])

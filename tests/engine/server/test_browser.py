@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from avatar_protocol import PROTOCOL_VERSION
 from bench.browser import CHROMIUM_ARGS
 from engine.au import au_index
 from engine.audio import SAMPLE_SPEECH
@@ -127,7 +128,7 @@ async def test_the_page_says_why_it_cannot_start(server_config: ServerConfig) ->
         await page.wait_for_function("() => document.querySelector('#status').classList.contains('error')")
         refused = await page.text_content("#status")
         async with aiohttp.ClientSession() as http, http.ws_connect(url.replace("http", "ws") + "/ws") as ws:
-            await ws.send_str(json.dumps({"type": "hello", "version": 1}))
+            await ws.send_str(json.dumps({"type": "hello", "version": PROTOCOL_VERSION}))
             assert json.loads((await ws.receive(timeout=10)).data)["type"] == "ready"  # the one slot is taken
             await page.check("#sample-speech")
             await page.click("#start")

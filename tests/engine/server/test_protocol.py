@@ -1,27 +1,25 @@
-"""The WebSocket protocol without I/O: strings and bytes in, strings and bytes out."""
+"""The server's side of the WebSocket protocol: the state machine, the engine's names in its messages."""
 
 import json
-import re
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+import avatar_protocol
+from avatar_protocol import parse_server_message
 from engine.au import AU_NAMES, N_AUS, au_index
-from engine.au.arkit import BLENDSHAPE_NAMES, aus_to_blendshapes
+from engine.au.arkit import BLENDSHAPE_NAMES, LIVE_LINK_FACE_CSV_NAMES, aus_to_blendshapes
 from engine.audio import MAX_CHANNELS, MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ, SAMPLE_RATE_HZ
 from engine.server import protocol as p
 
-PROTOCOL_MD = Path(__file__).resolve().parents[3] / "clients" / "PROTOCOL.md"
-
 
 def hello(**fields: object) -> str:
-    return json.dumps({"type": "hello", "version": 1, **fields})
+    return json.dumps({"type": "hello", "version": 2, **fields})
 
 
 def connection(**fields: object) -> p.ServerConnection:
-    conn = p.ServerConnection(max_message_bytes=1000, default_fps=25)
+    conn = p.ServerConnection(max_message_bytes=1000, default_fps=25, idle_timeout_s=30.0)
     conn.receive(hello(**fields))
     return conn
 
@@ -33,283 +31,78 @@ def check(error: pytest.ExceptionInfo[p.ProtocolError], code: str, close_code: i
         assert needle in error.value.message
 
 
-# ---------------------------------------------------------------- hello
-
-
-def test_minimal_hello_takes_the_documented_defaults() -> None:
-    parsed = p.parse_hello(hello(), default_fps=30)
-    assert parsed == p.Hello(
-        sample_rate_hz=16000, sample_format="s16le", channels=1, fps=30, outputs=("aus",), encoding="binary"
-    )
-
-
-def test_full_hello_round_trips() -> None:
-    sent = p.Hello(
-        sample_rate_hz=44100,
-        sample_format="f32le",
-        channels=2,
-        fps=30,
-        outputs=("aus", "blendshapes", "frames"),
-        encoding="json",
-    )
-    assert p.parse_hello(sent.to_json(), default_fps=25) == sent
-    assert sent.frame_bytes == 8
-
-
-def test_accepted_rates_and_channels_are_the_audio_front_ends() -> None:
-    assert (p.MIN_SAMPLE_RATE_HZ, p.MAX_SAMPLE_RATE_HZ) == (MIN_INPUT_RATE_HZ, MAX_INPUT_RATE_HZ)
-    assert p.MAX_CHANNELS == MAX_CHANNELS and p.CLOCK_RATE_HZ == SAMPLE_RATE_HZ
-    for rate in (8000, 11025, 22050, 48000):
-        assert p.parse_hello(hello(sample_rate_hz=rate), default_fps=25).sample_rate_hz == rate
-
-
-@pytest.mark.parametrize("rate", [7999, 96000, 16000.0, "16000", True, None])
-def test_unsupported_sample_rate_says_which_are_supported(rate: object) -> None:
-    with pytest.raises(p.ProtocolError) as error:
-        p.parse_hello(hello(sample_rate_hz=rate), default_fps=25)
-    check(error, "unsupported_audio_format", 1008, f"sample_rate_hz {rate!r}", "from 8000 to 48000 Hz")
-
-
-@pytest.mark.parametrize(
-    ("fields", "code", "needle"),
-    [
-        ({"sample_format": "s24le"}, "unsupported_audio_format", "s16le, f32le"),
-        ({"channels": 0}, "unsupported_audio_format", "from 1 to 8"),
-        ({"channels": 9}, "unsupported_audio_format", "from 1 to 8"),
-        ({"fps": 0}, "bad_hello", "from 1 to 100"),
-        ({"fps": 101}, "bad_hello", "from 1 to 100"),
-        ({"outputs": []}, "bad_hello", "aus, blendshapes, frames"),
-        ({"outputs": ["aus", "aus"]}, "bad_hello", "distinct"),
-        ({"outputs": ["visemes"]}, "bad_hello", "aus, blendshapes, frames"),
-        ({"outputs": "aus"}, "bad_hello", "list"),
-        ({"encoding": "msgpack"}, "bad_hello", "binary, json"),
-        ({"version": 2}, "unsupported_version", "speaks version 1"),
-        ({"sample_rate": 48000}, "bad_hello", "unknown key(s) in hello: sample_rate; known keys: type, version"),
-    ],
-)
-def test_bad_hello_fields_are_named(fields: dict, code: str, needle: str) -> None:
-    with pytest.raises(p.ProtocolError) as error:
-        p.parse_hello(hello(**fields), default_fps=25)
-    check(error, code, 1008, needle)
-
-
-@pytest.mark.parametrize(
-    ("text", "code", "needle"),
-    [
-        ("hello", "bad_message", "not valid JSON"),
-        ("[1, 2]", "bad_message", "JSON object, got list"),
-        ('{"type": "end"}', "bad_hello", "must be the hello"),
-        ('{"type": "hello"}', "bad_hello", '"version": 1'),
-    ],
-)
-def test_a_malformed_hello_is_refused_clearly(text: str, code: str, needle: str) -> None:
-    with pytest.raises(p.ProtocolError) as error:
-        p.parse_hello(text, default_fps=25)
-    check(error, code, 1008, needle)
-
-
-# ---------------------------------------------------------------- audio in
-
-
-def test_s16le_stereo_is_deinterleaved_into_rows() -> None:
-    data = struct.pack("<6h", 1, -1, 2, -2, 32767, -32768)
-    chunk = p.decode_audio(data, p.Hello(channels=2))
-    assert chunk.samples.dtype == np.int16 and chunk.samples.dtype.isnative
-    np.testing.assert_array_equal(chunk.samples, [[1, -1], [2, -2], [32767, -32768]])
-
-
-def test_f32le_round_trips_through_encode_audio() -> None:
-    samples = np.array([[0.5, -0.25], [1.0, 0.0]], np.float32)
-    data = p.encode_audio(samples, "f32le")
-    assert data == struct.pack("<4f", 0.5, -0.25, 1.0, 0.0)
-    np.testing.assert_array_equal(p.decode_audio(data, p.Hello(sample_format="f32le", channels=2)).samples, samples)
-
-
-def test_encode_audio_scales_float_to_s16() -> None:
-    assert p.encode_audio(np.array([0.0, 1.0, -1.0, 2.0]), "s16le") == struct.pack("<4h", 0, 32767, -32767, 32767)
-
-
-@pytest.mark.parametrize(
-    ("fmt", "channels", "length", "unit"), [("s16le", 1, 3, 2), ("s16le", 2, 6, 4), ("f32le", 2, 20, 8)]
-)
-def test_truncated_audio_is_an_error_naming_the_frame_size(fmt: str, channels: int, length: int, unit: int) -> None:
-    with pytest.raises(p.ProtocolError) as error:
-        p.decode_audio(bytes(length), p.Hello(sample_format=fmt, channels=channels))
-    left = length % unit
-    check(error, "truncated_audio", 1007, f"{length} bytes", f"multiple of {unit} bytes", f"{left} byte(s) left over")
-
-
-def test_non_finite_float_audio_is_refused() -> None:
-    with pytest.raises(p.ProtocolError) as error:
-        p.decode_audio(struct.pack("<2f", 0.0, float("nan")), p.Hello(sample_format="f32le"))
-    check(error, "bad_audio", 1007, "NaN")
-
-
-def test_empty_audio_is_zero_rows() -> None:
-    assert p.decode_audio(b"", p.Hello(channels=2)).samples.shape == (0, 2)
-
-
-# ---------------------------------------------------------------- records
-
-
 def sample_aus() -> np.ndarray:
     aus = np.zeros(N_AUS, np.float32)
     aus[au_index("AU12")], aus[au_index("AU25")], aus[au_index("AU26")] = 1.5, 2.5, 1.0
     return aus
 
 
-def worked_example_bytes() -> bytes:
-    text = PROTOCOL_MD.read_text(encoding="utf-8")
-    block = re.search(r"<!-- worked-example: frame-record -->\s*```text\n(.*?)```", text, re.S)
-    assert block, "PROTOCOL.md lost its worked example"
-    return bytes.fromhex("".join(line[6:] for line in block.group(1).splitlines()))
-
-
-def test_protocol_md_worked_example_is_what_the_code_builds_and_parses() -> None:
-    data = worked_example_bytes()
-    record = p.FrameRecord(seq=2, index=2, audio_sample=1280, latency_us=1234, aus=sample_aus())
-    assert p.encode_frame_record(record) == data
-    parsed = p.parse_server_message(data)
-    assert isinstance(parsed, p.FrameRecord)
-    assert (parsed.seq, parsed.index, parsed.audio_sample, parsed.latency_us) == (2, 2, 1280, 1234)
-    assert parsed.time_s == 0.08 and parsed.blendshapes is None
-    np.testing.assert_array_equal(parsed.aus, sample_aus())
-
-
-def test_header_layout_is_32_bytes_little_endian() -> None:
-    assert p.RECORD_HEADER.size == 32
-    record = p.FrameRecord(seq=0x01020304, index=7, audio_sample=2**40 + 5, latency_us=9, aus=None, blendshapes=None)
-    data = p.encode_frame_record(record)
-    assert data[:8] == b"AVTR\x01\x01\x00\x00"
-    assert data[8:12] == bytes([4, 3, 2, 1])
-    assert data[16:24] == (2**40 + 5).to_bytes(8, "little")
-    assert len(data) == 32  # a header-only record (outputs ["frames"])
-
-
-def test_frame_record_with_blendshapes_round_trips() -> None:
-    aus = np.linspace(0, 5, N_AUS, dtype=np.float32)
-    shapes = aus_to_blendshapes(aus)
-    data = p.encode_frame_record(
-        p.FrameRecord(seq=1, index=1, audio_sample=640, latency_us=0, aus=aus, blendshapes=shapes)
-    )
-    assert len(data) == 308 and data[6] == 0x3
-    parsed = p.parse_server_message(data)
-    np.testing.assert_array_equal(parsed.aus, aus)
-    np.testing.assert_array_equal(parsed.blendshapes, shapes)
-
-
-def test_latency_saturates_and_never_goes_negative() -> None:
-    def latency(us: int) -> int:
-        record = p.FrameRecord(seq=0, index=0, audio_sample=0, latency_us=us)
-        return p.parse_server_message(p.encode_frame_record(record)).latency_us
-
-    assert latency(2**40) == 2**32 - 1 and latency(-5) == 0
-    assert p.elapsed_us(1.0, 1.0015) == 1500 and p.elapsed_us(2.0, 1.0) == 0
-
-
-def test_json_records_carry_the_same_values_rounded() -> None:
-    aus = np.full(N_AUS, 1.23456789, np.float32)
-    record = p.FrameRecord(
-        seq=3, index=4, audio_sample=2560, latency_us=77, aus=aus, blendshapes=aus_to_blendshapes(aus)
-    )
-    text = p.encode_frame_record(record, "json")
-    body = json.loads(text)
-    assert body["type"] == "frame" and body["time_s"] == 0.16 and body["aus"][0] == 1.2346
-    parsed = p.parse_server_message(text)
-    assert (parsed.seq, parsed.index, parsed.audio_sample, parsed.latency_us) == (3, 4, 2560, 77)
-    np.testing.assert_allclose(parsed.aus, aus, atol=1e-4)
-    np.testing.assert_allclose(parsed.blendshapes, record.blendshapes, atol=1e-4)
-
-
-@pytest.mark.parametrize("encoding", ["binary", "json"])
-def test_jpeg_records_round_trip(encoding: str) -> None:
-    jpeg = b"\xff\xd8\xff\xe0 not really a picture \xff\xd9"
-    message = p.encode_jpeg_record(p.JpegRecord(seq=5, index=3, audio_sample=1920, latency_us=12, jpeg=jpeg), encoding)
-    if encoding == "binary":
-        assert message[:8] == b"AVTR\x01\x02\x00\x00" and message[28:32] == bytes(4) and message[32:] == jpeg
-    parsed = p.parse_server_message(message)
-    assert isinstance(parsed, p.JpegRecord)
-    assert (parsed.seq, parsed.index, parsed.audio_sample, parsed.latency_us, parsed.jpeg) == (5, 3, 1920, 12, jpeg)
-
-
-@pytest.mark.parametrize(
-    ("data", "needle"),
-    [
-        (b"AVTR", "shorter than its 32-byte header"),
-        (b"XXXX" + bytes(28), "magic"),
-        (struct.pack("<4sBBHIIQIHH", b"AVTR", 2, 1, 0, 0, 0, 0, 0, 0, 0), "version 2"),
-        (struct.pack("<4sBBHIIQIHH", b"AVTR", 1, 9, 0, 0, 0, 0, 0, 0, 0), "record type 9"),
-        (struct.pack("<4sBBHIIQIHH", b"AVTR", 1, 1, 1, 0, 0, 0, 0, 17, 0), "header announces 100"),
-        (struct.pack("<4sBBHIIQIHH", b"AVTR", 1, 1, 0, 0, 0, 0, 0, 1, 0) + bytes(4), "flags"),
-        ('{"type": "frame", "seq": 1}', "malformed"),
-        ('{"type": "frame", "seq": 0, "index": 0, "audio_sample": 0, "latency_us": 0, "aus": [1]}', "17 values"),
-        ('{"type": "mystery"}', "unknown server message type"),
-    ],
-)
-def test_bad_records_are_refused_by_the_parser(data: bytes | str, needle: str) -> None:
-    with pytest.raises(p.ProtocolError) as error:
-        p.parse_server_message(data)
-    assert error.value.code == "bad_record" and needle in error.value.message
-
-
-def test_control_messages_parse_into_their_types() -> None:
-    conn = connection(outputs=["aus", "blendshapes", "frames"])
-    ready = p.parse_server_message(conn.ready("ws-7", frame_size_px=512))
-    assert ready == p.Ready(
-        session_id="ws-7",
-        fps=25,
-        outputs=("aus", "blendshapes", "frames"),
-        encoding="binary",
-        max_message_bytes=1000,
-        frame_size_px=512,
-        blendshape_names=BLENDSHAPE_NAMES,
-    )
-    assert ready.au_names == AU_NAMES
-    assert p.parse_server_message(conn.end(16000)) == p.End(frames=0, audio_samples=16000)
-    error = p.ProtocolError("server_full", "server is full", 1013)
-    assert p.parse_server_message(error.to_json()) == p.ErrorMessage("server_full", "server is full")
-
-
-def test_server_messages_with_unknown_keys_still_parse() -> None:
-    body = json.loads(connection().ready("ws-1"))
-    body["new_field"] = [1, 2]
-    assert isinstance(p.parse_server_message(json.dumps(body)), p.Ready)
-
-
-# ---------------------------------------------------------------- the connection state machine
+def test_the_codec_limits_are_the_audio_front_ends() -> None:
+    codec = avatar_protocol
+    assert (codec.MIN_SAMPLE_RATE_HZ, codec.MAX_SAMPLE_RATE_HZ) == (MIN_INPUT_RATE_HZ, MAX_INPUT_RATE_HZ)
+    assert codec.MAX_CHANNELS == MAX_CHANNELS and codec.CLOCK_RATE_HZ == SAMPLE_RATE_HZ
 
 
 def test_a_session_in_order() -> None:
-    conn = p.ServerConnection(max_message_bytes=1000, default_fps=25)
+    conn = p.ServerConnection(max_message_bytes=1000, default_fps=25, idle_timeout_s=30.0)
     assert conn.state == "hello"
     assert isinstance(conn.receive(hello(channels=2, outputs=["aus", "blendshapes"])), p.Hello)
     assert conn.state == "streaming"
-    assert json.loads(conn.ready("ws-1"))["blendshape_names"] == list(BLENDSHAPE_NAMES)
+    ready = json.loads(conn.ready("ws-1", lookahead_samples=720))
+    assert ready["blendshape_names"] == list(BLENDSHAPE_NAMES) and ready["au_names"] == list(AU_NAMES)
+    assert ready["blendshape_order"] == "unreal" and ready["lookahead_samples"] == 720
+    assert ready["idle_timeout_s"] == 30.0 and ready["version"] == 2
     chunk = conn.receive(struct.pack("<4h", 1, 2, 3, 4))
     assert isinstance(chunk, p.AudioChunk) and chunk.samples.shape == (2, 2)
     aus = sample_aus()
-    records = [p.parse_server_message(conn.frame(i, i * 640, 10, aus)) for i in range(3)]
+    records = [parse_server_message(conn.frame(i, i * 640, 10, aus)) for i in range(3)]
     assert [r.seq for r in records] == [0, 1, 2] and [r.audio_sample for r in records] == [0, 640, 1280]
     np.testing.assert_allclose(records[0].blendshapes, aus_to_blendshapes(aus))
-    jpeg = p.parse_server_message(conn.jpeg(2, 1280, 10, b"jpeg"))
+    jpeg = parse_server_message(conn.jpeg(2, 1280, 10, b"jpeg"))
     assert jpeg.seq == 3
     assert isinstance(conn.receive(p.END_MESSAGE), p.EndOfStream)
     assert json.loads(conn.end(1920)) == {"type": "end", "frames": 3, "audio_samples": 1920}
+
+
+@pytest.mark.parametrize("late", [b"\x00\x00", p.END_MESSAGE, hello(), bytes(5000)])
+def test_anything_after_the_end_message_is_unexpected(late: bytes | str) -> None:
+    conn = connection()
+    conn.receive(p.END_MESSAGE)
     with pytest.raises(p.ProtocolError) as error:
-        conn.receive(b"\x00\x00")
-    check(error, "unexpected_message", 1008, "end")
+        conn.receive(late)
+    check(error, "unexpected_message", 1008, "nothing may follow the end message")
+
+
+def test_ready_names_only_the_sections_records_carry() -> None:
+    frames_only = json.loads(connection(outputs=["frames"]).ready("ws-1", lookahead_samples=720, frame_size_px=256))
+    assert frames_only["au_names"] == [] and frames_only["blendshape_names"] == []
+    assert frames_only["frame_size_px"] == 256
+    shapes_only = json.loads(connection(outputs=["blendshapes"]).ready("ws-1", lookahead_samples=720))
+    assert shapes_only["au_names"] == [] and len(shapes_only["blendshape_names"]) == 52
 
 
 def test_only_requested_sections_are_sent() -> None:
-    conn = connection(outputs=["frames"])
-    record = p.parse_server_message(conn.frame(0, 0, 0, sample_aus()))
+    record = parse_server_message(connection(outputs=["frames"]).frame(0, 0, 0, sample_aus()))
     assert record.aus is None and record.blendshapes is None
-    record = p.parse_server_message(connection(outputs=["blendshapes"]).frame(0, 0, 0, sample_aus()))
+    record = parse_server_message(connection(outputs=["blendshapes"]).frame(0, 0, 0, sample_aus()))
     assert record.aus is None and record.blendshapes.shape == (52,)
 
 
+def test_live_link_face_order_swaps_jaw_and_mouth_sides_and_names_them() -> None:
+    aus = sample_aus()
+    unreal = connection(outputs=["blendshapes"])
+    app = connection(outputs=["blendshapes"], blendshape_order="livelinkface")
+    names = json.loads(app.ready("ws-1", lookahead_samples=720))["blendshape_names"]
+    assert names == list(LIVE_LINK_FACE_CSV_NAMES)
+    assert names[15:17] == ["jawRight", "jawLeft"] and names[21:23] == ["mouthRight", "mouthLeft"]
+    by_unreal = parse_server_message(unreal.frame(0, 0, 0, aus)).blendshapes
+    by_app = parse_server_message(app.frame(0, 0, 0, aus)).blendshapes
+    for name in BLENDSHAPE_NAMES:  # the same value under the same name, wherever it sits
+        assert by_app[names.index(name)] == by_unreal[BLENDSHAPE_NAMES.index(name)]
+
+
 def test_binary_before_hello_is_refused() -> None:
-    conn = p.ServerConnection(max_message_bytes=1000, default_fps=25)
+    conn = p.ServerConnection(max_message_bytes=1000, default_fps=25, idle_timeout_s=30.0)
     with pytest.raises(p.ProtocolError) as error:
         conn.receive(b"\x00\x01")
     check(error, "unexpected_binary", 1003, "first message must be the hello")
@@ -334,21 +127,11 @@ def test_messages_over_the_limit_are_refused_before_parsing() -> None:
     with pytest.raises(p.ProtocolError) as error:
         conn.receive(bytes(1002))
     check(error, "message_too_big", 1009, "1002 bytes", "limit of 1000 bytes")
-    fresh = p.ServerConnection(max_message_bytes=10, default_fps=25)
+    fresh = p.ServerConnection(max_message_bytes=10, default_fps=25, idle_timeout_s=30.0)
     with pytest.raises(p.ProtocolError) as error:
         fresh.receive(hello())
     assert error.value.code == "message_too_big"
 
 
-def test_close_reasons_fit_a_close_frame() -> None:
-    assert p.close_reason("short") == "short"
-    long = p.close_reason("é" * 100)
-    assert len(long.encode("utf-8")) <= 123 and long.endswith("...")
-    error = p.ProtocolError("x", "y" * 500)
-    assert len(error.close_reason.encode()) <= 123
-    assert json.loads(error.to_json()) == {"type": "error", "code": "x", "message": "y" * 500}
-
-
-def test_the_protocol_module_does_no_io() -> None:
-    source = Path(p.__file__).read_text(encoding="utf-8")
-    assert not re.search(r"^\s*(import|from)\s+(asyncio|aiohttp|websockets|socket)\b", source, re.M)
+def test_elapsed_us_is_whole_microseconds_and_never_negative() -> None:
+    assert p.elapsed_us(1.0, 1.0015) == 1500 and p.elapsed_us(2.0, 1.0) == 0

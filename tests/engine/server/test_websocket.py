@@ -14,12 +14,12 @@ import pytest_asyncio
 from PIL import Image
 
 from avatar_client import AvatarClient, ServerError, read_wav, stream
+from avatar_protocol import Hello
 from engine.au import AU_NAMES
 from engine.au.arkit import BLENDSHAPE_NAMES, aus_to_blendshapes
 from engine.audio import SAMPLE_SPEECH
 from engine.backends.model_files import resolve_source
 from engine.server.config import ServerConfig
-from engine.server.protocol import Hello
 from tests.engine.server.live_server import LiveServer, RawWebSocket, live_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -76,7 +76,7 @@ async def refused(server: LiveServer, *messages: bytes | str) -> tuple[dict, int
 
 
 def hello(**fields: object) -> str:
-    return json.dumps({"type": "hello", "version": 1, **fields})
+    return json.dumps({"type": "hello", "version": 2, **fields})
 
 
 # ---------------------------------------------------------------- the AU stream
@@ -94,8 +94,9 @@ async def test_speech_gives_one_record_per_frame_in_order(server: LiveServer, sp
     aus = np.stack([f.aus for f in result.frames])
     assert aus.shape == (n, 17) and aus.min() >= 0.0 and aus.max() <= 5.0
     assert all(f.blendshapes is None for f in result.frames) and not result.pictures
-    assert all(f.latency_us > 0 for f in result.frames)
+    assert all(f.server_latency_us > 0 for f in result.frames)
     assert result.ready.fps == 25 and result.ready.au_names == AU_NAMES
+    assert result.ready.lookahead_samples == 720 and result.ready.idle_timeout_s == IDLE_TIMEOUT_S
 
 
 async def test_speech_and_silence_give_different_mouth_aus(server: LiveServer, speech: np.ndarray) -> None:
@@ -193,6 +194,43 @@ async def test_bad_input_gets_a_clear_error_and_close_code(
     assert error["type"] == "error" and error["code"] == code and needle in error["message"]
     assert got_close_code == close_code
     assert reason and reason[:40] == error["message"][:40]
+
+
+async def test_a_message_after_the_end_message_is_refused(server: LiveServer, speech: np.ndarray) -> None:
+    async with aiohttp.ClientSession() as http, http.ws_connect(server.ws_url) as ws:
+        await ws.send_str(hello())
+        assert json.loads((await ws.receive(timeout=10)).data)["type"] == "ready"
+        await ws.send_bytes(speech[:8000].tobytes())
+        await ws.send_str('{"type": "end"}')
+        await ws.send_bytes(speech[8000:8320].tobytes())  # too late
+        message = await ws.receive(timeout=10)
+        while message.type is aiohttp.WSMsgType.BINARY:  # the records of the audio before the end
+            message = await ws.receive(timeout=10)
+        error = json.loads(message.data)
+        close = await ws.receive(timeout=10)
+    assert error["code"] == "unexpected_message" and "nothing may follow the end message" in error["message"]
+    assert close.data == 1008
+
+
+async def test_a_hello_written_with_float_numbers_is_accepted(server: LiveServer, speech: np.ndarray) -> None:
+    async with aiohttp.ClientSession() as http, http.ws_connect(server.ws_url) as ws:
+        await ws.send_str('{"type": "hello", "version": 2, "sample_rate_hz": 16000.0, "fps": 25.0}')
+        ready = json.loads((await ws.receive(timeout=10)).data)
+        assert ready["type"] == "ready" and ready["fps"] == 25
+        await ws.send_bytes(speech[:1600].tobytes())
+        await ws.send_str('{"type": "end"}')
+        kinds = []
+        while (message := await ws.receive(timeout=10)).type is not aiohttp.WSMsgType.CLOSE:
+            kinds.append("record" if message.type is aiohttp.WSMsgType.BINARY else json.loads(message.data)["type"])
+    assert kinds == ["record"] * 3 + ["end"] and message.data == 1000
+
+
+async def test_ready_names_only_what_the_records_carry(server: LiveServer, speech: np.ndarray) -> None:
+    hello_app_order = Hello(outputs=("blendshapes",), blendshape_order="livelinkface")
+    result = await stream(server.ws_url, speech[:3200], hello_app_order)
+    assert result.ready.au_names == () and result.ready.blendshape_order == "livelinkface"
+    assert result.ready.blendshape_names[15:17] == ("jawRight", "jawLeft")
+    assert all(f.aus is None and f.blendshapes.shape == (52,) for f in result.frames)
 
 
 async def test_oversized_message_is_refused_with_its_size(server: LiveServer) -> None:

@@ -1,0 +1,209 @@
+"""VTube Studio output against a WebSocket server that speaks VTube Studio's documented plugin API."""
+
+import asyncio
+import json
+import re
+import stat
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+from websockets.asyncio.server import ServerConnection, serve
+
+from engine.au.vocabulary import AU_NAMES, N_AUS
+from engine.output.errors import OutputUnavailable
+from engine.output.vtube_studio import KEEPALIVE_S, VTubeStudioError, VTubeStudioOutput
+from engine.pipeline.frames import AUFrame, FrameTrace
+from tests.engine.output.speech import FPS, drive, speaking, speech_then_silence
+
+DEFAULT_PARAMETERS = {"MouthOpen", "MouthSmile", "FaceAngleX", "FaceAngleY", "FaceAngleZ", "EyeOpenLeft", "Brows"}
+"""A few of VTube Studio's own input parameters (the output may only inject ones that exist)."""
+
+
+@dataclass
+class FakeVTubeStudio:
+    """The API side of VTube Studio, from its README: tokens, sessions, custom parameters, injection.
+
+    Checks what the README requires of every request and answers APIError where VTube Studio would.
+    """
+
+    allow: bool = True
+    tokens_issued: list[str] = field(default_factory=list)
+    authenticated_sessions: int = 0
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)
+    creations: int = 0
+    injections: list[tuple[float, dict[str, float], dict[str, Any]]] = field(default_factory=list)
+    revoked: bool = False
+
+    async def handle(self, ws: ServerConnection) -> None:
+        authenticated = False
+        async for text in ws:
+            request = json.loads(text)
+            assert request["apiName"] == "VTubeStudioPublicAPI" and request["apiVersion"] == "1.0"
+            request_id = request["requestID"]
+            assert re.fullmatch(r"[\x20-\x7e]{1,64}", request_id)
+            kind, data = request["messageType"], request.get("data") or {}
+
+            async def answer(message_type: str, body: dict[str, Any], request_id: str = request_id) -> None:
+                await ws.send(
+                    json.dumps(
+                        {
+                            "apiName": "VTubeStudioPublicAPI",
+                            "apiVersion": "1.0",
+                            "timestamp": int(time.time() * 1000),
+                            "messageType": message_type,
+                            "requestID": request_id,
+                            "data": body,
+                        }
+                    )
+                )
+
+            if kind == "AuthenticationTokenRequest":
+                assert 3 <= len(data["pluginName"]) <= 32 and 3 <= len(data["pluginDeveloper"]) <= 32
+                if not self.allow:
+                    await answer("APIError", {"errorID": 50, "message": "User has denied API access for your plugin."})
+                    continue
+                token = f"token-{len(self.tokens_issued)}"
+                self.tokens_issued.append(token)
+                self.revoked = False
+                await answer("AuthenticationTokenResponse", {"authenticationToken": token})
+            elif kind == "AuthenticationRequest":
+                authenticated = not self.revoked and data["authenticationToken"] in self.tokens_issued
+                self.authenticated_sessions += authenticated
+                await answer("AuthenticationResponse", {"authenticated": authenticated, "reason": "test"})
+            elif not authenticated:
+                await answer("APIError", {"errorID": 8, "message": "not authenticated"})
+            elif kind == "ParameterCreationRequest":
+                name = data["parameterName"]
+                assert re.fullmatch(r"[A-Za-z0-9]{4,32}", name), name
+                assert all(-1e6 <= data[key] <= 1e6 for key in ("min", "max", "defaultValue"))
+                assert len(data.get("explanation", "")) < 256
+                self.created[name] = data
+                self.creations += 1
+                await answer("ParameterCreationResponse", {"parameterName": name})
+            elif kind == "InjectParameterDataRequest":
+                assert data["mode"] == "set" and data["faceFound"] is True
+                values = {item["id"]: item["value"] for item in data["parameterValues"]}
+                unknown = set(values) - set(self.created) - DEFAULT_PARAMETERS
+                if unknown or not all(-1e6 <= v <= 1e6 for v in values.values()):
+                    await answer("APIError", {"errorID": 453, "message": f"unknown parameters {sorted(unknown)}"})
+                    continue
+                self.injections.append((time.perf_counter(), values, data))
+                await answer("InjectParameterDataResponse", {})
+            else:
+                await answer("APIError", {"errorID": 1, "message": f"unexpected {kind}"})
+
+
+@pytest_asyncio.fixture
+async def vts() -> AsyncIterator[tuple[FakeVTubeStudio, str]]:
+    app = FakeVTubeStudio()
+    async with serve(app.handle, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield app, f"ws://127.0.0.1:{port}"
+
+
+def au_frame(index: int, aus: np.ndarray) -> AUFrame:
+    return AUFrame(index, aus.astype(np.float32), FrameTrace(index * 640, index * 640 + 720, time.perf_counter()))
+
+
+async def test_the_token_is_asked_for_once_and_each_session_authenticates(
+    vts: tuple[FakeVTubeStudio, str], tmp_path: Path
+) -> None:
+    app, url = vts
+    token_file = tmp_path / "config" / "vts-token.json"
+    for _ in range(2):
+        output = await VTubeStudioOutput.connect(url, token_path=token_file)
+        await output.close()
+    assert app.tokens_issued == ["token-0"] and app.authenticated_sessions == 2
+    assert json.loads(token_file.read_text()) == {"authenticationToken": "token-0"}
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600  # it lets any process drive VTube Studio
+    assert set(app.created) == {f"Avatar{au}" for au in AU_NAMES} and app.creations == 2 * N_AUS
+    assert all(p["min"] == 0 and p["max"] == 5 and p["defaultValue"] == 0 for p in app.created.values())
+    app.revoked = True  # the user revoked the plugin: the next connection asks again
+    output = await VTubeStudioOutput.connect(url, token_path=token_file)
+    await output.close()
+    assert app.tokens_issued == ["token-0", "token-1"]
+
+
+async def test_a_denied_plugin_says_so(vts: tuple[FakeVTubeStudio, str], tmp_path: Path) -> None:
+    app, url = vts
+    app.allow = False
+    with pytest.raises(OutputUnavailable, match="did not allow the plugin: error 50: User has denied"):
+        await VTubeStudioOutput.connect(url, token_path=tmp_path / "token.json")
+
+
+async def test_an_unreachable_vtube_studio_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(OutputUnavailable, match="cannot reach VTube Studio at ws://127.0.0.1:9.*Start API"):
+        await VTubeStudioOutput.connect("ws://127.0.0.1:9", token_path=tmp_path / "token.json")
+
+
+async def test_speech_opens_the_mouth_through_injected_parameters(
+    vts: tuple[FakeVTubeStudio, str], tmp_path: Path
+) -> None:
+    app, url = vts
+    output = await VTubeStudioOutput.connect(url, token_path=tmp_path / "token.json")
+    audio = speech_then_silence()
+    sent = await drive(output, audio, realtime=False)
+    await asyncio.sleep(0.2)
+    await output.close()
+    assert len(app.injections) == len(sent)
+    mouth = np.array([values["MouthOpen"] for _, values, _ in app.injections])
+    au26 = np.array([values["AvatarAU26"] for _, values, _ in app.injections])
+    assert mouth.min() >= 0 and mouth.max() <= 1 and au26.min() >= 0 and au26.max() <= 5
+    talking = speaking(audio, len(mouth))
+    assert mouth[talking].mean() > 0.2 and mouth[talking].mean() > 5 * mouth[~talking].mean()
+    assert mouth[-int(1.5 * FPS) :].max() < 0.02 and au26[talking].mean() > 1.0
+    np.testing.assert_allclose(au26, [s.frame.aus[AU_NAMES.index("AU26")] for s in sent], atol=1e-4)
+
+
+async def test_values_are_re_sent_while_frames_pause(vts: tuple[FakeVTubeStudio, str], tmp_path: Path) -> None:
+    app, url = vts
+    output = await VTubeStudioOutput.connect(url, token_path=tmp_path / "token.json")
+    aus = np.zeros(N_AUS, np.float32)
+    aus[AU_NAMES.index("AU26")] = 3.0
+    await output.send_aus(au_frame(0, aus))
+    await asyncio.sleep(2.2)  # no frames: the session's client paused
+    await output.close()
+    times = [t for t, _, _ in app.injections]
+    assert len(times) >= 4 and max(np.diff(times)) < 1.0  # VTube Studio forgets values after 1 s
+    assert min(np.diff(times)) >= KEEPALIVE_S * 0.9
+    assert all(values["AvatarAU26"] == 3.0 for _, values, _ in app.injections)
+
+
+async def test_a_refused_injection_ends_the_session_with_vtube_studios_reason(
+    vts: tuple[FakeVTubeStudio, str], tmp_path: Path
+) -> None:
+    app, url = vts
+    output = await VTubeStudioOutput.connect(url, token_path=tmp_path / "token.json")
+    app.created.clear()  # the user deleted our parameters in VTube Studio
+    await output.send_aus(au_frame(0, np.zeros(N_AUS)))
+    await asyncio.sleep(0.2)
+    with pytest.raises(VTubeStudioError, match="error 453: unknown parameters"):
+        await output.send_aus(au_frame(1, np.zeros(N_AUS)))
+    await output.close()
+
+
+@pytest.mark.slow
+async def test_injections_leave_at_once_at_the_frame_rate(vts: tuple[FakeVTubeStudio, str], tmp_path: Path) -> None:
+    app, url = vts
+    output = await VTubeStudioOutput.connect(url, token_path=tmp_path / "token.json")
+    sent = await drive(output, speech_then_silence()[: 3 * 16000], realtime=True)
+    await asyncio.sleep(0.2)
+    await output.close()
+    leave_ms = np.array([(s.sent_s - s.ready_s) * 1000 for s in sent])
+    arrive_ms = np.array([(t - s.ready_s) * 1000 for (t, _, _), s in zip(app.injections, sent)])
+    gaps_ms = np.diff([t for t, _, _ in app.injections]) * 1000
+    print(
+        f"VTube Studio injection: ready -> sent p50 {np.median(leave_ms):.2f} ms, p95 "
+        f"{np.percentile(leave_ms, 95):.2f} ms; ready -> received p50 {np.median(arrive_ms):.2f} ms; "
+        f"gap p50 {np.median(gaps_ms):.1f} ms"
+    )
+    assert len(app.injections) == len(sent) == 75
+    assert np.median(leave_ms) < 5.0 and np.median(arrive_ms) < 5.0, (leave_ms, arrive_ms)
+    assert np.percentile(leave_ms, 90) < 40.0, leave_ms  # generous: a loaded shared machine delays some
+    assert 30 <= np.median(gaps_ms) <= 50, gaps_ms
