@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.cli.options import add_avatar_options, add_model_options, announce_weights, model_sources, runtime_options
+from engine.output.whip import check_whip_url
 from engine.server.config import ServerConfig
 
 DEFAULTS = ServerConfig()
@@ -51,6 +53,15 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         help="concurrent sessions, WebRTC and WebSocket together; one more gets HTTP 503 "
         f"(default: {DEFAULTS.max_sessions})",
     )
+    parser.add_argument(
+        "--publish-whip",
+        metavar="URL",
+        help="also publish every session's avatar (video) to this WHIP endpoint; {session} in the URL becomes "
+        "the session's id (see avatar publish --help)",
+    )
+    parser.add_argument(
+        "--publish-whip-token", metavar="T", help="bearer token for --publish-whip (default: $AVATAR_WHIP_TOKEN)"
+    )
     add_avatar_options(parser)
     add_model_options(parser)
     parser.set_defaults(run=run)
@@ -66,6 +77,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise ValueError(f"--max-sessions must be at least 1, got {args.max_sessions}")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
+    if args.publish_whip is not None:
+        check_whip_url(args.publish_whip)
     backend, options = runtime_options(args)
     return ServerConfig(
         host=args.host,
@@ -81,6 +94,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         streams=options.streams,
         generator_path=Path(args.generator) if args.generator else None,
         cause_path=Path(args.cause) if args.cause else None,
+        publish_whip_url=args.publish_whip,
+        publish_whip_token=args.publish_whip_token or os.environ.get("AVATAR_WHIP_TOKEN"),
     )
 
 

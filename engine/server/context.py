@@ -5,6 +5,7 @@ compiling the networks takes seconds) and reached by request handlers as
 ``request.app[ENGINE]``; the app's cleanup closes the scheduler and the AU thread.
 """
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
@@ -13,8 +14,9 @@ from aiohttp import web
 from engine.avatar import Avatar
 from engine.backends import AUStepBackend, GeneratorBackend
 from engine.live.au_worker import AUWorker
-from engine.live.build import PartsSettings, build_parts
+from engine.live.build import BuiltParts, PartsSettings, build_parts
 from engine.live.session import LiveParts
+from engine.output.whip_sessions import publish_every_session
 from engine.scheduler import RenderScheduler
 from engine.server.config import ServerConfig
 from engine.server.metrics import ServerMetrics
@@ -95,4 +97,12 @@ def build_context(config: ServerConfig) -> EngineContext:
     slots = SessionSlots(limit=config.max_sessions)
     metrics = ServerMetrics(scheduler_stats=lambda: scheduler.stats, active_sessions=lambda: slots.active)
     built = built.observed_by(metrics)
+    if config.publish_whip_url is not None:
+        hook = publish_every_session(
+            config.publish_whip_url,
+            built.parts.avatar.portrait,
+            token=config.publish_whip_token,
+            size_px=config.output_size_px,
+        )
+        built = BuiltParts(parts=dataclasses.replace(built.parts, on_session=hook), generator=built.generator)
     return EngineContext(config=config, parts=built.parts, generator=built.generator, slots=slots, metrics=metrics)
