@@ -27,6 +27,7 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class _HeldAudio:
 class AvatarVideoService(FrameProcessor):
     """TTS audio in; the avatar's video frames and the same audio, re-timed to them, out (see the module docstring)."""
 
-    def __init__(self, parts: LiveParts, *, fps: int = 25, **kwargs: object) -> None:
+    def __init__(self, parts: LiveParts, *, fps: int = 25, **kwargs: Any) -> None:
         """``parts``: the avatar and runtimes, built once (``engine.live.build``) and started
         (``running_parts``); ``fps``: video frames per second."""
         super().__init__(**kwargs)
@@ -90,7 +91,7 @@ class AvatarVideoService(FrameProcessor):
         self._first_audio_sample: int | None = None
         self._warned = False
 
-    async def setup(self, setup: FrameProcessorSetup) -> None:
+    async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]  # pipecat narrows it
         await super().setup(setup)
         self._rate_hz = setup.audio_out_sample_rate
 
