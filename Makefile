@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,dev,apps,mic,vcam,pipecat]'
 	touch $(STAMP)
 
 serve: $(STAMP)  ## serve the default avatar live: open the printed URL, allow the microphone, speak

@@ -30,10 +30,10 @@ from bench.speech import WEBRTC_RATE_HZ
 from engine.avatar import Avatar
 from engine.backends.base import AUStepBackend, GeneratorBackend
 from engine.live import AUWorker, LiveParts, LiveSession, render_deadline_s
+from engine.output.tracks import VIDEO_CLOCK_RATE_HZ, VIDEO_TIME_BASE
 from engine.pipeline import AUFrame, Renderer, VideoFrame
 from engine.scheduler import RenderScheduler
 from engine.server.pictures import PictureFormatter
-from engine.server.tracks import VIDEO_CLOCK_RATE_HZ, VIDEO_TIME_BASE
 
 PACKET_MS = 20
 

@@ -34,10 +34,10 @@ from engine.audio import AudioConverter, StreamingLogMel
 from engine.avatar import Avatar, load_avatar
 from engine.backends.base import AUStepBackend, GeneratorBackend
 from engine.backends.model_files import cache_dir
+from engine.output.tracks import VIDEO_CLOCK_RATE_HZ, VIDEO_TIME_BASE
 from engine.pipeline import Renderer, RenderRequest, Session
 from engine.pipeline import renderer as renderer_module
 from engine.server.pictures import PictureFormatter
-from engine.server.tracks import VIDEO_CLOCK_RATE_HZ, VIDEO_TIME_BASE
 
 NAME = "stages"
 SUMMARY = "per-frame cost of each pipeline stage (p50/p95/p99) against the ARCHITECTURE.md budget"

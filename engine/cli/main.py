@@ -10,9 +10,9 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from engine.cli import export, info, render, serve
+from engine.cli import export, info, live, publish, render, serve
 
-SUBCOMMANDS = {"render": render, "info": info, "serve": serve, "export": export}
+SUBCOMMANDS = {"render": render, "info": info, "serve": serve, "live": live, "publish": publish, "export": export}
 PLUGIN_GROUP = "avatar.commands"
 """Entry points adding subcommands from outside engine/ (the training commands): each is
 ``add_parser(commands, name)``, so the engine never imports training code itself."""
@@ -23,6 +23,8 @@ examples:
   avatar render --audio talk.wav --avatar me.jpg -o talk.mp4
   avatar render --avatar me.jpg --face-box 120,80,200,200   when no face is detected
   avatar info                            models, weights, latency and runtimes on this machine
+  avatar live --camera /dev/video10      microphone in, the avatar as a virtual camera for video calls
+  avatar publish --whip URL --token T    the avatar into a WebRTC room (Janus, LiveKit, ...) over WHIP
   avatar export -o deploy/ --trt         ONNX files, manifest and TensorRT engines for this GPU
 """
 

@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -21,6 +22,7 @@ from engine.cli.options import (
     model_sources,
     runtime_options,
 )
+from engine.output.whip import check_whip_url
 from engine.server.config import ServerConfig
 
 DEFAULTS = ServerConfig()
@@ -60,6 +62,15 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         help="concurrent sessions, WebRTC and WebSocket together; one more gets HTTP 503 "
         f"(default: {DEFAULTS.max_sessions})",
     )
+    parser.add_argument(
+        "--publish-whip",
+        metavar="URL",
+        help="also publish every session's avatar (video) to this WHIP endpoint; {session} in the URL becomes "
+        "the session's id (see avatar publish --help)",
+    )
+    parser.add_argument(
+        "--publish-whip-token", metavar="T", help="bearer token for --publish-whip (default: $AVATAR_WHIP_TOKEN)"
+    )
     add_avatar_options(parser)
     add_liveness_options(parser)
     add_model_options(parser)
@@ -77,6 +88,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
     liveness = liveness_settings(args)
+    if args.publish_whip is not None:
+        check_whip_url(args.publish_whip)
     backend, options = runtime_options(args)
     return ServerConfig(
         host=args.host,
@@ -93,6 +106,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         generator_path=Path(args.generator) if args.generator else None,
         cause_path=Path(args.cause) if args.cause else None,
         liveness=liveness,
+        publish_whip_url=args.publish_whip,
+        publish_whip_token=args.publish_whip_token or os.environ.get("AVATAR_WHIP_TOKEN"),
     )
 
 

@@ -90,6 +90,9 @@ class LiveParts:
     scheduler: RenderScheduler
     au_worker: AUWorker
     observer: FrameObserver | None = None
+    on_session: "Callable[[LiveSession], None] | None" = None
+    """Called with every new session, at the end of its construction (to attach outputs every session gets,
+    such as ``avatar serve --publish-whip``)."""
 
 
 class LiveSession:
@@ -139,6 +142,8 @@ class LiveSession:
         self._stats = FrameStats(started_s=clock())
         self.last_audio_s: float | None = None
         """Wall time the last audio chunk arrived (None before the first)."""
+        if parts.on_session is not None:
+            parts.on_session(self)
 
     # -- configuration ---------------------------------------------------------------------------
 

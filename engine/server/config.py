@@ -31,6 +31,8 @@ class ServerConfig:
         others to join its batch.
     liveness: every session's liveness at its start (blinks, smoothing, head
         and idle motion); a session's control channel can change its own.
+    publish_whip_url, publish_whip_token: also publish every session's avatar
+        to this WHIP endpoint (``engine.output.whip_sessions``); None: not.
     """
 
     host: str = "127.0.0.1"
@@ -52,3 +54,5 @@ class ServerConfig:
     max_batch: int | None = None
     batch_window_ms: float = 3.0
     liveness: LivenessSettings = LivenessSettings()
+    publish_whip_url: str | None = None
+    publish_whip_token: str | None = None

@@ -5,19 +5,19 @@ compiling the networks takes seconds) and reached by request handlers as
 ``request.app[ENGINE]``; the app's cleanup closes the scheduler and the AU thread.
 """
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from engine.avatar import Avatar, load_avatar, parse_face_box
-from engine.backends import AUStepBackend, GeneratorBackend, create_backends
-from engine.backends.model_files import resolve_source
-from engine.backends.selection import default_max_batch, default_options
+from engine.avatar import Avatar
+from engine.backends import AUStepBackend, GeneratorBackend
 from engine.errors import EngineError
 from engine.live.au_worker import AUWorker
+from engine.live.build import BuiltParts, PartsSettings, build_parts
 from engine.live.session import LiveParts
-from engine.pipeline import Renderer
+from engine.output.whip_sessions import publish_every_session
 from engine.scheduler import RenderScheduler
 from engine.server.config import ServerConfig
 from engine.server.metrics import ServerMetrics
@@ -80,20 +80,30 @@ ENGINE = web.AppKey("engine", EngineContext)
 
 def build_context(config: ServerConfig) -> EngineContext:
     """Load the avatar and the networks and start nothing yet (the app's startup starts the scheduler)."""
-    avatar = load_avatar(config.avatar_path, parse_face_box(config.face_box) if config.face_box else None)
-    generator, au_backend = create_backends(
-        config.backend,
-        resolve_source("generator", config.generator_path),
-        resolve_source("cause", config.cause_path),
-        default_options(config.backend, threads=config.threads, streams=config.streams, precision=config.precision),
+    built = build_parts(
+        PartsSettings(
+            avatar_path=config.avatar_path,
+            face_box=config.face_box,
+            backend=config.backend,
+            precision=config.precision,
+            threads=config.threads,
+            streams=config.streams,
+            generator_path=config.generator_path,
+            cause_path=config.cause_path,
+            max_batch=config.max_batch,
+            batch_window_ms=config.batch_window_ms,
+        )
     )
-    scheduler = RenderScheduler(
-        Renderer(generator),
-        max_batch=config.max_batch or default_max_batch(config.backend),
-        batch_window_ms=config.batch_window_ms,
-        workers=generator.parallel_runs,
-    )
+    scheduler = built.parts.scheduler
     slots = SessionSlots(limit=config.max_sessions)
     metrics = ServerMetrics(scheduler_stats=lambda: scheduler.stats, active_sessions=lambda: slots.active)
-    parts = LiveParts(avatar=avatar, au_backend=au_backend, scheduler=scheduler, au_worker=AUWorker(), observer=metrics)
-    return EngineContext(config=config, parts=parts, generator=generator, slots=slots, metrics=metrics)
+    built = built.observed_by(metrics)
+    if config.publish_whip_url is not None:
+        hook = publish_every_session(
+            config.publish_whip_url,
+            built.parts.avatar.portrait,
+            token=config.publish_whip_token,
+            size_px=config.output_size_px,
+        )
+        built = BuiltParts(parts=dataclasses.replace(built.parts, on_session=hook), generator=built.generator)
+    return EngineContext(config=config, parts=built.parts, generator=built.generator, slots=slots, metrics=metrics)

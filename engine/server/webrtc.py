@@ -8,7 +8,7 @@ A session answers the client's offer, then runs until hang-up:
   queues are unbounded: an unread track grows memory and latency) and pushes
   each decoded frame, in the frame's own format, into the live session;
 - **video**: the live session's frames go out through :class:`TrackOutput`
-  onto the paced, wall-clock-stamped track (``engine/server/tracks.py``);
+  onto the paced, wall-clock-stamped track (``engine/output/tracks.py``);
   with ``voice``, the caller's audio comes back delayed to match the lips;
 - **control**: the client's "control" data channel sets expression sliders and
   receives errors and ~1 s stats (``engine/server/control_channel.py``);
@@ -34,6 +34,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from engine.audio import AudioFormatError
 from engine.live import LiveSession
+from engine.output.tracks import AvatarVideoTrack, DelayedVoiceTrack, TrackOutput
 from engine.pipeline import VideoFrame
 from engine.server.audio_frames import audio_format, audio_frame_samples
 from engine.server.context import EngineContext
@@ -41,7 +42,6 @@ from engine.server.control_channel import ControlChannel
 from engine.server.jitter import reduce_audio_prefetch
 from engine.server.offer import OfferError, check_offer
 from engine.server.pictures import PictureFormatter
-from engine.server.tracks import AvatarVideoTrack, DelayedVoiceTrack, TrackOutput
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import av
 import numpy as np
 import pytest
 
+from engine.output.tracks import AvatarVideoTrack, DelayedVoiceTrack, next_send_s
 from engine.pipeline import FrameTrace, VideoFrame
-from engine.server.tracks import AvatarVideoTrack, DelayedVoiceTrack, next_send_s
 
 FPS = 25
 INTERVAL_S = 1 / FPS

@@ -1,0 +1,1 @@
+"""Adapters that put the live avatar into other frameworks' pipelines (optional extras)."""
