@@ -4,10 +4,10 @@ The server is ``avatar serve`` in its own process (``bench/server_process.py``).
 The client is Debian's Chromium, headless, driven by Playwright: it opens the
 page at ``/`` and, instead of a microphone, sends speech whose timing the page
 knows: phrases after pauses (as ``e2e``) played through WebAudio into the
-outgoing track (``clients/web/speech.js``). The page itself pairs every frame it
+outgoing track (``clients/web/avatar_web/speech.js``). The page itself pairs every frame it
 presents (``requestVideoFrameCallback``) with the server's trace of it and pins
 its clock to the session's audio clock through speech onsets heard on both
-sides (``clients/web/measure.js``); this scenario reads what the page measured.
+sides (``clients/web/avatar_web/measure.js``); this scenario reads what the page measured.
 
 Reported, p50 / p95 / p99 over the frames presented after the first onset:
 

@@ -5,7 +5,7 @@ sent each sample (a page playing speech through WebAudio, a benchmark) can map
 its own clock onto the session's 16 kHz audio clock: one onset seen on both
 sides pins the offset, and every frame's trace then says which of the client's
 samples it shows. The rule is deliberately simple, so that a client can apply
-the same one to the audio it sends (``clients/web/app.js`` does): an onset is
+the same one to the audio it sends (``clients/web/avatar_web/app.js`` does): an onset is
 the first sample whose magnitude reaches ``ONSET_LEVEL`` after at least
 ``ONSET_QUIET_S`` with every sample below it.
 """

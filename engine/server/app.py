@@ -2,7 +2,7 @@
 
 Routes:
 
-- ``GET /`` and ``GET /<file>``: the browser client (``clients/web/``).
+- ``GET /`` and ``GET /<file>``: the browser client (``clients/web/avatar_web/``, package data).
 - ``GET /sample-speech.wav``: the built-in speech sample, which the page can
   send instead of a microphone.
 - ``POST /offer``: JSON ``{"sdp": "...", "type": "offer"}`` (optional
@@ -22,6 +22,7 @@ which is logged and stays within its request.
 """
 
 import json
+from importlib import resources
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -39,8 +40,8 @@ from engine.server.websocket import websocket_handler
 
 logger = logging.getLogger(__name__)
 
-WEB_CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "web"
-"""The browser client's files, served at ``/``."""
+WEB_CLIENT_DIR = Path(str(resources.files("avatar_web")))
+"""The browser client's files (``clients/web/avatar_web``, package data), served at ``/``."""
 
 WEBRTC_SESSIONS = web.AppKey("webrtc_sessions", SessionRegistry)
 """The live WebRTC sessions, by WHIP resource id."""
