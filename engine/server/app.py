@@ -22,9 +22,9 @@ which is logged and stays within its request.
 """
 
 import json
-from importlib import resources
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
