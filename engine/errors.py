@@ -24,6 +24,31 @@ class MissingExtraError(EngineError, ImportError):
     """An optional package is not installed; the message names the extra that installs it."""
 
 
+class UsageError(EngineError, ValueError):
+    """A command-line flag or setting has a value that cannot work (the message names the flag)."""
+
+
+class ModelFileError(EngineError, ValueError):
+    """A weights file cannot be used by the runtime asked to run it (the message names the file)."""
+
+
+_SOURCE_LOCATION_PREFIXES = ("Exception from ", "Check '")
+"""Lines of a runtime's dump that say where in its C++ it failed, not what was wrong."""
+
+
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """A library's exception as one short line: its type and its first meaningful lines.
+
+    Runtimes put multi-line dumps into their messages, mostly where in their
+    C++ the check failed; a user needs the file (the caller names it) and the gist.
+    """
+    lines = [line.strip() for line in str(error).splitlines()]
+    meaningful = [line for line in lines if line and not line.startswith(_SOURCE_LOCATION_PREFIXES)]
+    text = " ".join(meaningful[:2])  # OpenVINO: "FrontEnd API failed ...:" then the reason
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 def require(module: str, *, extra: str, purpose: str) -> ModuleType:
     """Import ``module``, or raise MissingExtraError naming the extra that provides it.
 

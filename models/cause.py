@@ -480,7 +480,9 @@ def load_cause(path: str | Path) -> CauseNet:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as error:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or corrupt?): {error}") from error
+        raise CheckpointError(
+            f"{path}: not a readable torch checkpoint of plain tensors (truncated or corrupt?; {type(error).__name__})"
+        ) from error
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path}: not a CAUSE checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")

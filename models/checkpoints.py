@@ -171,8 +171,7 @@ def _read(path: Path) -> object:
         # UnpicklingError, ...); all mean the same thing here.
         raise CheckpointError(
             f"{path}: cannot read as a PyTorch checkpoint of plain tensors (truncated, damaged, not written "
-            "by torch.save, or holding objects that weights-only loading refuses): "
-            f"{type(error).__name__}: {error}"
+            f"by torch.save, or holding objects that weights-only loading refuses; {type(error).__name__})"
         ) from error
 
 

@@ -3,6 +3,8 @@
 import math
 from dataclasses import dataclass
 
+from engine.errors import UsageError
+
 
 @dataclass(frozen=True)
 class FaceBox:
@@ -22,7 +24,7 @@ class FaceBox:
 
     def __post_init__(self) -> None:
         if not (self.width > 0 and self.height > 0):
-            raise ValueError(f"face box width and height must be > 0, got {self.width}x{self.height}")
+            raise UsageError(f"face box width and height must be > 0, got {self.width}x{self.height}")
 
 
 def parse_face_box(text: str) -> FaceBox:
@@ -35,18 +37,18 @@ def parse_face_box(text: str) -> FaceBox:
     """
     parts = [part.strip() for part in text.split(",")]
     if len(parts) != 4:
-        raise ValueError(
+        raise UsageError(
             f"face box {text!r}: expected four comma-separated numbers x,y,w,h "
             f"(left, top, width, height in pixels), e.g. 120,80,200,200"
         )
     try:
         x, y, width, height = (float(part) for part in parts)
     except ValueError:
-        raise ValueError(f"face box {text!r}: x,y,w,h must be numbers, e.g. 120,80,200,200") from None
+        raise UsageError(f"face box {text!r}: x,y,w,h must be numbers, e.g. 120,80,200,200") from None
     if not all(math.isfinite(value) for value in (x, y, width, height)):
-        raise ValueError(f"face box {text!r}: x,y,w,h must be finite numbers")
+        raise UsageError(f"face box {text!r}: x,y,w,h must be finite numbers")
     if x < 0 or y < 0:
-        raise ValueError(f"face box {text!r}: x and y (left and top) must be >= 0")
+        raise UsageError(f"face box {text!r}: x and y (left and top) must be >= 0")
     if width <= 0 or height <= 0:
-        raise ValueError(f"face box {text!r}: w and h (width and height) must be > 0")
+        raise UsageError(f"face box {text!r}: w and h (width and height) must be > 0")
     return FaceBox(x, y, width, height)

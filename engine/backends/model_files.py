@@ -11,11 +11,15 @@ exported once, with torch, into a cache folder keyed by the checkpoint's
 content hash, so that a serving process started later needs no torch at all.
 """
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from engine.errors import EngineError, ModelFileError, first_line, require
 
 NetworkKind = Literal["generator", "cause"]
 
@@ -63,7 +67,7 @@ def resolve_source(kind: NetworkKind, path: str | Path | None) -> ModelSource:
     if path is not None:
         resolved = Path(path).expanduser()
         if not resolved.is_file():
-            raise FileNotFoundError(f"{kind} weights not found: {resolved}")
+            raise ModelFileError(f"{kind} weights not found: {resolved}")
         return ModelSource(kind, resolved)
     default = WEIGHTS_DIR / DEFAULT_ONNX_NAMES[kind]
     checkpoint = WEIGHTS_DIR / DEFAULT_CHECKPOINT_NAMES[kind]
@@ -80,21 +84,14 @@ def cache_dir() -> Path:
 
 def import_torch() -> Any:
     """torch, or an error that says which extra brings it."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise ImportError(
-            "this needs PyTorch (to load a checkpoint or build the untrained default weights); "
-            "install the train extra: pip install '.[train]'"
-        ) from exc
-    return torch
+    return require("torch", extra="train", purpose="loading a PyTorch checkpoint (or building untrained weights)")
 
 
 def load_torch_network(source: ModelSource) -> Any:
     """The network as an eval-mode torch module (for the torch backend and for exports)."""
     if source.is_onnx:
         if source.checkpoint is None:
-            raise ValueError(f"{source.path} is an ONNX file; the torch backend needs a PyTorch checkpoint")
+            raise ModelFileError(f"{source.path} is an ONNX file; the torch backend needs a PyTorch checkpoint")
         source = ModelSource(source.kind, source.checkpoint)
     torch = import_torch()
     if source.kind == "generator":
@@ -136,12 +133,35 @@ def export_onnx(net: Any, kind: NetworkKind, target: Path) -> None:
     """Export ``net`` atomically (a half-written file must never be picked up as cached)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    if kind == "generator":
-        from models.checkpoints import export_generator_onnx
+    require("onnx", extra="train", purpose="exporting a PyTorch checkpoint to ONNX")
+    try:
+        if kind == "generator":
+            from models.checkpoints import export_generator_onnx
 
-        export_generator_onnx(net, partial)
-    else:
-        from models.cause import export_step_onnx
+            export_generator_onnx(net, partial)
+        else:
+            from models.cause import export_step_onnx
 
-        export_step_onnx(net, partial)
-    os.replace(partial, target)
+            export_step_onnx(net, partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def loading(path: Path, kind: NetworkKind, runtime: str) -> Iterator[None]:
+    """Turn a runtime's failure to read ``path`` into a ModelFileError that names the file.
+
+    ONNX Runtime and OpenVINO answer a truncated or foreign file with protobuf
+    or parser dumps that never name it; the user needs the file, the network
+    it was meant for, and the gist.
+    """
+    try:
+        yield
+    except EngineError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(
+            f"{path} cannot be loaded as the {kind} network by {runtime} (is it one of ours, and whole?): "
+            f"{first_line(exc)}"
+        ) from exc

@@ -3,6 +3,7 @@
 import numpy as np
 
 from engine.au import AU_MAX_INTENSITY
+from engine.errors import ModelFileError
 
 GENERATOR_INPUTS = ("images", "aus")
 GENERATOR_OUTPUTS = ("color", "mask")
@@ -16,8 +17,9 @@ how many hops its outputs lag behind its inputs, so the export records it."""
 def parse_lookahead(value: str | None, path: object) -> int:
     """The lookahead recorded in a CAUSE ONNX file, or a clear error if it is missing."""
     if value is None:
-        raise ValueError(
-            f"{path} has no '{LOOKAHEAD_METADATA_KEY}' metadata: export CAUSE with models.cause.export_step_onnx"
+        raise ModelFileError(
+            f"{path} has no '{LOOKAHEAD_METADATA_KEY}' metadata, so it is not a CAUSE step graph of ours "
+            "(export one with `avatar export`, or give the CAUSE checkpoint)"
         )
     return int(value)
 

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from engine.backends.base import AUStepBackend, BackendUnavailable, GeneratorBackend
+from engine.backends.model_files import NetworkKind, loading
 from engine.backends.onnx_io import (
     CAUSE_AU_OUTPUT,
     CAUSE_MEL_INPUT,
@@ -18,11 +19,11 @@ from engine.backends.onnx_io import (
 )
 
 
-def _session(path: Path, threads: int) -> Any:
+def _session(path: Path, threads: int, kind: NetworkKind) -> Any:
     try:
         import onnxruntime as ort
     except ImportError as exc:
-        raise BackendUnavailable("onnxruntime is not installed: pip install onnxruntime") from exc
+        raise BackendUnavailable("onnxruntime is not installed: pip install onnxruntime (a core dependency)") from exc
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -30,14 +31,15 @@ def _session(path: Path, threads: int) -> Any:
     # idle intra-op threads spin by default, taking the cores the other stages
     # need: with 2 simulated sessions (width 16) late frames fell from 37.5 % to 17.5 % without
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    with loading(path, kind, "ONNX Runtime"):
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 class OnnxRuntimeGenerator(GeneratorBackend):
     name = "onnxruntime"
 
     def __init__(self, onnx_path: Path, *, threads: int) -> None:
-        self._session = _session(onnx_path, threads)
+        self._session = _session(onnx_path, threads, "generator")
 
     def run(self, images: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         color, mask = self._session.run(list(GENERATOR_OUTPUTS), generator_feed(images, aus))
@@ -48,7 +50,7 @@ class OnnxRuntimeAUStep(AUStepBackend):
     name = "onnxruntime"
 
     def __init__(self, onnx_path: Path, *, threads: int) -> None:
-        self._session = _session(onnx_path, threads)
+        self._session = _session(onnx_path, threads, "cause")
         metadata = self._session.get_modelmeta().custom_metadata_map
         self.lookahead_hops = parse_lookahead(metadata.get(LOOKAHEAD_METADATA_KEY), onnx_path)
         inputs = {i.name: i for i in self._session.get_inputs()}

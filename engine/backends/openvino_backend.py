@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from engine.backends.base import BackendUnavailable, GeneratorBackend
+from engine.backends.model_files import loading
 from engine.backends.onnx_io import GENERATOR_OUTPUTS, generator_feed
 
 Precision = Literal["f32", "bf16"]
@@ -76,7 +77,9 @@ class OpenVinoGenerator(GeneratorBackend):
         if threads < 1 or streams < 1:
             raise ValueError(f"threads and streams must be at least 1, got {threads} and {streams}")
         core = _core()
-        compiled = _compile(core, core.read_model(str(onnx_path)), threads, precision, streams)
+        with loading(onnx_path, "generator", "OpenVINO"):
+            model = core.read_model(str(onnx_path))
+        compiled = _compile(core, model, threads, precision, streams)
         self.parallel_runs = streams
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         for _ in range(streams):

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from engine.backends.base import AUStepBackend, GeneratorBackend
 from engine.backends.model_files import ModelSource, load_torch_network, onnx_file
+from engine.errors import UsageError
 
 DEFAULT_BACKEND = "openvino"
 """Measured faster than ONNX Runtime on the generator on our 2-core CPU:
@@ -37,7 +38,7 @@ class BackendOptions:
 
     def __post_init__(self) -> None:
         if self.threads < 1 or self.streams < 1:
-            raise ValueError(f"threads and streams must be at least 1, got {self.threads} and {self.streams}")
+            raise UsageError(f"threads and streams must be at least 1, got {self.threads} and {self.streams}")
 
     def describe(self) -> str:
         """One line for the logs, e.g. ``generator bf16, 2 runs at once x 1 thread``."""
@@ -52,7 +53,7 @@ PARALLEL_RUN_BACKENDS = ("openvino",)
 def check_streams(backend: str, streams: int) -> None:
     """ValueError when ``streams`` > 1 is asked of a backend that runs one generator call at a time."""
     if streams != 1 and backend not in PARALLEL_RUN_BACKENDS:
-        raise ValueError(f"{backend} runs one generator call at a time; --streams > 1 needs --backend openvino")
+        raise UsageError(f"{backend} runs one generator call at a time; --streams > 1 needs --backend openvino")
 
 
 def _torch(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[GeneratorBackend, AUStepBackend]:
@@ -68,7 +69,7 @@ def _onnxruntime(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> 
     from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep, OnnxRuntimeGenerator
 
     if opts.precision != "f32":
-        raise ValueError(f"onnxruntime runs f32 only here, not {opts.precision}; use --backend openvino for bf16")
+        raise UsageError(f"onnxruntime runs f32 only here, not {opts.precision}; use --backend openvino for bf16")
     return (
         OnnxRuntimeGenerator(onnx_file(gen), threads=opts.threads),
         OnnxRuntimeAUStep(onnx_file(cause), threads=AU_THREADS),
@@ -87,7 +88,7 @@ def _openvino(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tup
     from engine.backends.openvino_backend import OpenVinoGenerator
 
     if opts.precision not in ("f32", "bf16"):
-        raise ValueError(f"openvino precision must be f32 or bf16, not {opts.precision}")
+        raise UsageError(f"openvino precision must be f32 or bf16, not {opts.precision}")
     return (
         OpenVinoGenerator(
             onnx_file(gen),
@@ -120,7 +121,7 @@ def create_backends(
     try:
         factory = BACKENDS[name]
     except KeyError:
-        raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}") from None
+        raise UsageError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}") from None
     if options is None:
         from engine.backends.selection import default_options  # selection imports this module
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.backends.registry import BACKENDS, DEFAULT_BACKEND, BackendOptions, check_streams
+from engine.errors import UsageError
 
 AUTO = "auto"
 TENSORRT = "tensorrt"
@@ -75,7 +76,7 @@ def select_backend(requested: str) -> BackendChoice:
     """Resolve ``requested`` (a registry name or ``auto``) to a runtime, with the reason."""
     if requested != AUTO:
         if requested not in BACKENDS:
-            raise ValueError(f"unknown backend {requested!r}; choose one of: {AUTO}, {', '.join(BACKENDS)}")
+            raise UsageError(f"unknown backend {requested!r}; choose one of: {AUTO}, {', '.join(BACKENDS)}")
         return BackendChoice(requested, "asked for with --backend")
     gpus, unavailable = _probe()
     if unavailable is not None:

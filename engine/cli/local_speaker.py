@@ -7,7 +7,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.audio import AudioFileError
 from engine.cli.options import announce_weights, model_sources, runtime_options
+from engine.errors import UsageError
 from engine.live import LiveSession
 from engine.live.build import BuiltParts, PartsSettings, build_parts
 from engine.live.sources import (
@@ -62,9 +64,9 @@ def check_input(args: argparse.Namespace) -> None:
     elif args.input == STDIN:
         check_pcm_format(args.input_rate, args.input_channels)
         if sys.stdin is None or sys.stdin.isatty():
-            raise ValueError("--input - reads raw PCM from stdin, but stdin is a terminal: pipe audio in")
+            raise UsageError("--input - reads raw PCM from stdin, but stdin is a terminal: pipe audio in")
     elif not Path(args.input).is_file():
-        raise FileNotFoundError(f"no such audio file: {args.input}")
+        raise AudioFileError(f"no such audio file: {args.input}")
 
 
 def open_input(args: argparse.Namespace) -> AudioChunks:

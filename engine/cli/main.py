@@ -1,8 +1,10 @@
-"""``avatar``: render, inspect and (later) serve the speech-driven avatar.
+"""``avatar``: serve, render, inspect and export the speech-driven avatar (and train it, with the extra).
 
 Each subcommand lives in its own module with an ``add_parser`` and a ``run``;
-this module only wires them together and turns expected failures (bad input
-files, missing extras) into one clear line and exit status 2.
+this module only wires them together and turns the engine's own errors
+(``engine.errors.EngineError``: bad input files, flags that cannot work, a
+port in use, missing extras) into one clear line and exit status 2. Anything
+else is a bug and keeps its traceback.
 """
 
 import argparse
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from engine.cli import export, info, live, publish, render, serve
+from engine.errors import EngineError
 
 SUBCOMMANDS = {"render": render, "info": info, "serve": serve, "live": live, "publish": publish, "export": export}
 PLUGIN_GROUP = "avatar.commands"
@@ -48,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:
+    except EngineError as exc:
         print(f"avatar {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

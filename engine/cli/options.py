@@ -8,6 +8,7 @@ from engine.au.liveness import LivenessSettings
 from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, BackendOptions, GeneratorBackend, create_backends
 from engine.backends.model_files import ModelSource, resolve_source
 from engine.backends.selection import AUTO, default_options, select_backend
+from engine.errors import UsageError
 
 UNTRAINED_BANNER = """\
 ************************************************************************
@@ -76,9 +77,9 @@ def liveness_settings(args: argparse.Namespace) -> LivenessSettings:
         ("--head-motion-scale", args.head_motion_scale, 3.0),
     ):
         if not 0.0 <= value <= highest:
-            raise ValueError(f"{flag} must be in 0..{highest:g}, got {value:g}")
+            raise UsageError(f"{flag} must be in 0..{highest:g}, got {value:g}")
     if args.liveness_seed < 0:
-        raise ValueError(f"--liveness-seed must be >= 0, got {args.liveness_seed}")
+        raise UsageError(f"--liveness-seed must be >= 0, got {args.liveness_seed}")
     if args.still:
         return LivenessSettings.off()
     return LivenessSettings(
@@ -160,7 +161,7 @@ def runtime_options(args: argparse.Namespace, *, serving: bool = True) -> tuple[
     """
     for flag, value in (("--threads", args.threads), ("--streams", args.streams)):
         if value is not None and value < 1:
-            raise ValueError(f"{flag} must be at least 1, got {value}")
+            raise UsageError(f"{flag} must be at least 1, got {value}")
     choice = select_backend(args.backend)
     print(choice.describe(), file=sys.stderr)
     options = default_options(

@@ -24,6 +24,7 @@ from engine.cli.local_speaker import (
     stats_line,
 )
 from engine.cli.options import add_avatar_options, add_liveness_options, add_model_options, liveness_settings
+from engine.errors import UsageError
 from engine.live import LiveSession
 from engine.live.build import running_parts
 from engine.live.sources import AudioChunk
@@ -81,11 +82,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     check_whip_url(args.whip)
     if not 1 <= args.fps <= 60:
-        raise ValueError(f"--fps must be in 1..60, got {args.fps}")
+        raise UsageError(f"--fps must be in 1..60, got {args.fps}")
     if args.size < 2 or args.size % 2:
-        raise ValueError(f"--size must be an even number of pixels >= 2, got {args.size}")
+        raise UsageError(f"--size must be an even number of pixels >= 2, got {args.size}")
     if args.stats_interval < 0:
-        raise ValueError(f"--stats-interval must be >= 0, got {args.stats_interval}")
+        raise UsageError(f"--stats-interval must be >= 0, got {args.stats_interval}")
     check_input(args)
     asyncio.run(publish(args))
     return 0

@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import contextlib
+import errno
 import importlib.util
 import os
 import signal
@@ -22,6 +23,7 @@ from engine.cli.options import (
     model_sources,
     runtime_options,
 )
+from engine.errors import UsageError
 from engine.output.whip import check_whip_url
 from engine.server.config import ServerConfig
 
@@ -80,13 +82,13 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """The ServerConfig the flags describe (``--backend auto`` resolved); ValueError for values out of range."""
     if not 1 <= args.fps <= 100:
-        raise ValueError(f"--fps must be in 1..100, got {args.fps}")
+        raise UsageError(f"--fps must be in 1..100, got {args.fps}")
     if args.size < 2 or args.size % 2:
-        raise ValueError(f"--size must be an even number of pixels >= 2, got {args.size}")
+        raise UsageError(f"--size must be an even number of pixels >= 2, got {args.size}")
     if args.max_sessions < 1:
-        raise ValueError(f"--max-sessions must be at least 1, got {args.max_sessions}")
+        raise UsageError(f"--max-sessions must be at least 1, got {args.max_sessions}")
     if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port must be in 0..65535, got {args.port}")
+        raise UsageError(f"--port must be in 0..65535, got {args.port}")
     liveness = liveness_settings(args)
     if args.publish_whip is not None:
         check_whip_url(args.publish_whip)
@@ -135,7 +137,11 @@ async def _serve(config: ServerConfig) -> None:
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}; {_bind_advice(exc)}") from exc
     port = runner.addresses[0][1] if runner.addresses else config.port
     print(f"avatar server listening on {config.host}:{port}; open {browser_url(config.host, port)} (Ctrl-C to stop)")
     stop = asyncio.Event()
@@ -148,6 +154,16 @@ async def _serve(config: ServerConfig) -> None:
     finally:
         print("stopping: ending sessions ...", flush=True)
         await runner.cleanup()
+
+
+def _bind_advice(error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return "another program uses that port: stop it, or choose another with --port"
+    if error.errno == errno.EACCES:
+        return "ports below 1024 need privileges: choose --port 1024 or above"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return "this machine has no such address: use --host 127.0.0.1, or 0.0.0.0 for every interface"
+    return "check --host and --port"
 
 
 def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
