@@ -8,8 +8,10 @@ from engine.avatar.crop_geometry import CROP_MARGIN, crop_box_for_face
 from engine.avatar.errors import PortraitError
 from engine.avatar.face_box import FaceBox
 from engine.avatar.face_detection import detect_face
+from kernels.compose import ComposedFrame, I420Planes, compose_frame
 from kernels.geometry import CropBox
-from kernels.reference import crop_resize_normalize, feather_mask, paste_feathered
+from kernels.layers import FaceLayers, HeadMotion
+from kernels.reference import crop_resize_normalize, rgb_to_i420
 
 CROP_SIZE = 128
 """The generator's input side in pixels (GANimation's 128x128)."""
@@ -24,26 +26,28 @@ class Avatar:
 
     Attributes:
         portrait: uint8 (H, W, 3) RGB, H and W even (I420 needs it).
+        portrait_i420: the portrait's I420 planes (``rgb_to_i420``): every
+            frame's I420 starts from them.
         face_box: the face in portrait pixels (detected, or given by hand).
         crop_box: the square region the generator sees (``crop_box_for_face``).
         crop: float32 (3, S, S) RGB in [-1, 1], S = ``CROP_SIZE`` by default:
             the generator's input image, the same every frame.
-        feather: float32 (S, S) in [0, 1]: paste-back weights, 0 at the edge.
     """
 
     portrait: np.ndarray
+    portrait_i420: I420Planes
     face_box: FaceBox
     crop_box: CropBox
     crop: np.ndarray
-    feather: np.ndarray
 
-    def compose(self, crop: np.ndarray) -> np.ndarray:
-        """A video frame: ``crop`` (float32 (3, S, S) in [-1, 1]) pasted into the portrait.
+    def compose(self, layers: FaceLayers, motion: HeadMotion | None = None) -> ComposedFrame:
+        """A video frame: the face ``layers`` (over ``crop_box``) composed into the portrait.
 
-        Returns a new uint8 (H, W, 3) array; pixels where the feather weight is
-        0, and all pixels outside ``crop_box``, equal the portrait's.
+        At the portrait's resolution (``kernels.compose.compose_frame``): pixels
+        the layers leave alone, and all pixels outside the crop box and the
+        motion's box, equal the portrait's. Returns new arrays (RGB and I420).
         """
-        return paste_feathered(self.portrait, crop, self.crop_box, self.feather)
+        return compose_frame(self.portrait, self.portrait_i420, self.crop_box, layers, motion)
 
 
 def prepare_avatar(
@@ -80,7 +84,7 @@ def prepare_avatar(
         raise PortraitError(f"face box at ({face_box.x:g}, {face_box.y:g}) lies outside the {width}x{height} portrait")
     crop_box = crop_box_for_face(face_box, height, width, margin=margin)
     crop = crop_resize_normalize(even, crop_box, crop_size)
-    feather = feather_mask(crop_size)
-    for array in (even, crop, feather):
+    i420 = rgb_to_i420(even)
+    for array in (even, crop, *i420):
         array.setflags(write=False)
-    return Avatar(portrait=even, face_box=face_box, crop_box=crop_box, crop=crop, feather=feather)
+    return Avatar(portrait=even, portrait_i420=i420, face_box=face_box, crop_box=crop_box, crop=crop)

@@ -1,8 +1,8 @@
 """Rendering: AU frames of one or many sessions in, finished pictures out.
 
 One generator call serves the whole batch (the scheduler gathers the sessions
-whose frames are due); blending and pasting back are per frame. The numpy
-post-processing here is the reference the CUDA kernels are held to.
+whose frames are due); composing each result into its portrait at full
+resolution, and its I420, is per frame (``kernels.compose``).
 """
 
 import time
@@ -14,7 +14,7 @@ import numpy as np
 from engine.avatar import Avatar
 from engine.backends.base import GeneratorBackend
 from engine.pipeline.frames import AUFrame, VideoFrame
-from kernels.reference import attention_blend
+from kernels.layers import FaceLayers
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,12 @@ class Renderer:
         images = np.stack([r.avatar.crop for r in requests])
         aus = np.stack([r.frame.aus for r in requests])
         color, mask = self.generator.run(images, aus)
-        faces = attention_blend(images, color, mask)
-        pictures = [r.avatar.compose(face) for r, face in zip(requests, faces)]
+        pictures = [r.avatar.compose(FaceLayers(c, m)) for r, c, m in zip(requests, color, mask)]
         end = time.perf_counter()
         frames = []
-        for request, rgb in zip(requests, pictures):
+        for request, picture in zip(requests, pictures):
             request.frame.trace.render_start_s = start
             request.frame.trace.render_end_s = end
-            frames.append(VideoFrame(request.frame.index, rgb, request.frame.aus, request.frame.trace))
+            frame = request.frame
+            frames.append(VideoFrame(frame.index, picture.rgb, frame.aus, frame.trace, i420=picture.i420))
         return frames

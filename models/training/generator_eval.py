@@ -17,6 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from engine.avatar import NoFaceError, detect_face
+from kernels.layers import FaceLayers
 from models.enroll.displacements import au_vector
 from models.enroll.face68 import N_LANDMARKS
 from models.ganimation import Generator, blend
@@ -118,7 +119,8 @@ def face_detection_rate(enrollment: Enrollment, images: np.ndarray) -> float:
     expected = (box.x, box.y, box.width, box.height)
     found = 0
     for image in images:
-        frame = avatar.compose(image.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0)
+        color = image.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+        frame = avatar.compose(FaceLayers(color, np.zeros_like(color[:1]))).rgb
         try:
             face = detect_face(frame)
         except NoFaceError:
