@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.enroll.displacements import AU_NAMES, N_AUS
+from engine.avatar.warp.displacements import AU_NAMES, N_AUS
 
 AuRange = tuple[float, float, float]
 """(probability active, lowest intensity, highest intensity)."""

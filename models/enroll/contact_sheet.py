@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from models.enroll.displacements import AU_NAMES, au_vector
+from engine.avatar.warp.displacements import AU_NAMES, au_vector
 from models.enroll.synthesizer import ExpressionSynthesizer
 
 AuSpec = Mapping[str, float] | np.ndarray

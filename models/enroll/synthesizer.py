@@ -1,8 +1,8 @@
 """AU-driven expression synthesis from one face crop: training pairs for enrolling a person.
 
-Landmarks move by the AU table (:mod:`models.enroll.displacements`), the crop
-is warped along (:mod:`models.enroll.warp`), and what a warp cannot show is
-painted (:mod:`models.enroll.fills`). The photo's own expression is the
+Landmarks move by the AU table (:mod:`engine.avatar.warp.displacements`), the crop
+is warped along (:mod:`engine.avatar.warp.mesh`), and what a warp cannot show is
+painted (:mod:`engine.avatar.warp.fills`). The photo's own expression is the
 reference: AUs are changes from it, and all-zero AUs give the crop back.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.avatar.face68 import INNER_LIP_PAIRS, JAW, N_LANDMARKS, UPPER_LID_TO_LOWER_LID, FaceFrame
+from engine.avatar.warp.displacements import AU_NAMES, MAX_INTENSITY, N_AUS, au_displacements
+from engine.avatar.warp.fills import fill_eyes, fill_mouth, sample_palette
+from engine.avatar.warp.mesh import PiecewiseAffineWarp
 from models.enroll.au_sampler import sample_aus
-from models.enroll.displacements import AU_NAMES, MAX_INTENSITY, N_AUS, au_displacements
-from models.enroll.face68 import INNER_LIP_PAIRS, JAW, N_LANDMARKS, UPPER_LID_TO_LOWER_LID, FaceFrame
-from models.enroll.fills import fill_eyes, fill_mouth, sample_palette
-from models.enroll.warp import PiecewiseAffineWarp
 
 CROP_SIZE = 128
 JAW_HALO_IOD = 0.25
@@ -65,7 +65,7 @@ class ExpressionSynthesizer:
 
     crop: (128, 128, 3) uint8 RGB face crop, the photo's own expression.
     landmarks: (68, 2) dlib landmarks of ``crop``, ``(x, y)`` crop pixels
-        (:func:`models.enroll.landmarks.detect_landmarks`). Points outside
+        (:func:`engine.avatar.landmarks.detect_landmarks`). Points outside
         the crop are clamped just inside it and cannot move out.
 
     Set-up (triangulation, palette) costs a few ms; each render a few more.

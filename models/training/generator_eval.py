@@ -17,9 +17,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from engine.avatar import NoFaceError, detect_face
+from engine.avatar.face68 import N_LANDMARKS
+from engine.avatar.warp.displacements import au_vector
 from kernels.layers import FaceLayers
-from models.enroll.displacements import au_vector
-from models.enroll.face68 import N_LANDMARKS
 from models.ganimation import Generator, blend
 from models.training.enroll_data import Enrollment, aus_to_condition, tensor_to_images
 from models.training.metrics import psnr_db

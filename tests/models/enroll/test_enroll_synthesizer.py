@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.enroll.displacements import AU_NAMES, au_displacements, au_vector
-from models.enroll.face68 import BROW_LEFT, BROW_RIGHT, EYE_LEFT, EYE_RIGHT, JAW
-from models.enroll.masks import polygon_coverage
+from engine.avatar.face68 import BROW_LEFT, BROW_RIGHT, EYE_LEFT, EYE_RIGHT, JAW
+from engine.avatar.warp.displacements import AU_NAMES, au_displacements, au_vector
+from engine.avatar.warp.masks import polygon_coverage
 from models.enroll.synthesizer import JAW_HALO_FOLLOW, ExpressionSynthesizer
 
 

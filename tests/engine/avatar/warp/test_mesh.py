@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial import Delaunay
 
-from models.enroll.warp import PiecewiseAffineWarp, bilinear_sample, border_anchors
+from engine.avatar.warp.mesh import PiecewiseAffineWarp, bilinear_sample, border_anchors
 
 SHAPE = (128, 128)
 

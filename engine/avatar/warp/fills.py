@@ -25,7 +25,7 @@ opening is fixed to the skull, the lips and lids slide over it.**
 
 Colours come from the photo once (:func:`sample_palette`), scaled by the
 face's brightness where they are synthetic. Images are float32 RGB in 0..255;
-masks are anti-aliased coverage (:mod:`models.enroll.masks`).
+masks are anti-aliased coverage (:mod:`engine.avatar.warp.masks`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from models.enroll.face68 import (
+from engine.avatar.face68 import (
     EYE_LEFT,
     EYE_RIGHT,
     LIPS_INNER,
@@ -43,7 +43,7 @@ from models.enroll.face68 import (
     UPPER_INNER_LIP,
     FaceFrame,
 )
-from models.enroll.masks import bounding_slices, polygon_coverage, polyline_coverage
+from engine.avatar.warp.masks import bounding_slices, polygon_coverage, polyline_coverage
 
 MOUTH_FADE_IOD = 0.04
 """Inner-lip movement (IOD) over which the mouth fill fades in from the warped photo."""

@@ -9,7 +9,7 @@ adult, so 0.1 IOD ~ 6 mm):
 * ``up`` > 0 moves it towards the forehead, < 0 towards the chin.
 
 Entries are written for the image-left half and the midline only; the other
-half is their mirror image (:data:`models.enroll.face68.MIRROR`), so every AU
+half is their mirror image (:data:`engine.avatar.face68.MIRROR`), so every AU
 is symmetric. The displacement of an AU scales **linearly** with
 ``intensity / 5``, and the displacements of simultaneous AUs **add**.
 
@@ -40,7 +40,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from engine.au.vocabulary import AU_MAX_INTENSITY, AU_NAMES, N_AUS
-from models.enroll.face68 import (
+from engine.avatar.face68 import (
     IMAGE_LEFT_OR_MIDLINE,
     MIRROR,
     N_LANDMARKS,

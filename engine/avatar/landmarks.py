@@ -15,8 +15,9 @@ from pathlib import Path
 import dlib
 import numpy as np
 
-from engine.avatar import FaceBox, detect_face
-from models.enroll.face68 import N_LANDMARKS
+from engine.avatar.face68 import N_LANDMARKS
+from engine.avatar.face_box import FaceBox
+from engine.avatar.face_detection import detect_face
 
 PREDICTOR_FILENAME = "shape_predictor_68_face_landmarks.dat"
 
