@@ -40,7 +40,7 @@ def contact_sheet(
     for i, spec in enumerate(au_list):
         vector = _vector(spec)
         x, y = (i % columns) * tile, (i // columns) * (tile + LABEL_HEIGHT_PX)
-        render = Image.fromarray(synth.render(vector)).resize((tile, tile), Image.NEAREST)
+        render = Image.fromarray(synth.render(vector)).resize((tile, tile), Image.Resampling.NEAREST)
         sheet.paste(render, (x, y))
         words = _label(vector).split(" ")
         draw.text((x + 2, y + tile + 1), " ".join(words[:4]), fill=(0, 0, 0))
