@@ -157,7 +157,7 @@ def measure(
             audio_ms = {}
             for au_frame in completed:
                 video = renderer.render([RenderRequest(avatar, au_frame)])[0]
-                picture = formatter(video.rgb)
+                picture = formatter(video)
                 picture.pts = video.index * VIDEO_CLOCK_RATE_HZ // fps
                 picture.time_base = VIDEO_TIME_BASE
                 encoder.encode(picture, False)

@@ -44,9 +44,18 @@ def small_weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
 
 @pytest.fixture(scope="session")
 def server_config(small_weights: tuple[Path, Path]) -> ServerConfig:
-    """Loopback, an OS-chosen port, the default avatar, small networks, 2 sessions at most."""
+    """Loopback, an OS-chosen port, the default avatar, small networks (the generator draws: a few ms a
+    frame, and its file has no card, so auto would pick the slower warp renderer), 2 sessions at most."""
     generator, cause = small_weights
-    return ServerConfig(host="127.0.0.1", port=0, generator_path=generator, cause_path=cause, max_sessions=2, threads=1)
+    return ServerConfig(
+        host="127.0.0.1",
+        port=0,
+        generator_path=generator,
+        cause_path=cause,
+        max_sessions=2,
+        threads=1,
+        renderer="ganimation",
+    )
 
 
 @pytest.fixture(scope="session")

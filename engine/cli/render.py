@@ -1,11 +1,13 @@
 """``avatar render``: an audio file spoken by a portrait, written to an mp4."""
 
 import argparse
+import sys
 from pathlib import Path
 
 from engine.avatar import load_avatar, parse_face_box
-from engine.cli.options import add_avatar_options, add_model_options, build_backends
+from engine.cli.options import add_avatar_options, add_model_options, build_backends, model_sources
 from engine.pipeline.offline import render_file
+from engine.pipeline.renderer_choice import build_face_renderer
 
 SAMPLE_SPEECH = Path(__file__).resolve().parent / "assets" / "sample_speech.wav"
 
@@ -35,20 +37,23 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    avatar = load_avatar(args.avatar, parse_face_box(args.face_box) if args.face_box else None)
+    avatar = load_avatar(args.avatar, parse_face_box(args.face_box) if args.face_box else None, args.framing)
     generator, au_backend = build_backends(args, serving=False)  # one frame at a time: every core on it
+    faces, choice = build_face_renderer(args.renderer, model_sources(args)[0], avatar, lambda: generator)
+    print(choice.describe(), file=sys.stderr)
     report = render_file(
         args.audio,
         args.output,
         avatar=avatar,
-        generator=generator,
+        faces=faces,
         au_backend=au_backend,
         fps=args.fps,
         progress=not args.no_progress,
     )
+    runtime = f", {generator.name}" if choice.name == "ganimation" else ""
     print(
         f"wrote {report.output}: {report.frames} frames at {report.fps} fps, {report.audio_seconds:.2f} s of audio, "
         f"rendered in {report.wall_seconds:.1f} s ({report.realtime_factor:.2f}x real time, "
-        f"{report.render_ms_mean:.1f} ms per frame, {generator.name})"
+        f"{report.render_ms_mean:.1f} ms per frame, {choice.name}{runtime})"
     )
     return 0

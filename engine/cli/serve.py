@@ -81,6 +81,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         streams=options.streams,
         generator_path=Path(args.generator) if args.generator else None,
         cause_path=Path(args.cause) if args.cause else None,
+        renderer=args.renderer,
+        framing=args.framing,
     )
 
 
@@ -101,9 +103,11 @@ def browser_url(host: str, port: int) -> str:
 
 async def _serve(config: ServerConfig) -> None:
     from engine.server.app import create_app  # the networks load here, after the argument checks
+    from engine.server.context import ENGINE
 
     print("loading the avatar and the networks ...", flush=True)
     app = create_app(config)
+    print(app[ENGINE].renderer_choice.describe(), flush=True)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)

@@ -27,6 +27,8 @@ class ServerConfig:
         the backend's default (``engine.backends.selection.default_max_batch``).
     batch_window_ms: how long the scheduler waits after the first due frame for
         others to join its batch.
+    renderer: ``auto``, ``ganimation`` or ``warp`` (``engine.pipeline.renderer_choice``).
+    framing: ``portrait``, ``head`` or ``head-wide`` (``engine.avatar.framing``).
     """
 
     host: str = "127.0.0.1"
@@ -47,3 +49,5 @@ class ServerConfig:
     max_message_bytes: int = 1 << 20
     max_batch: int | None = None
     batch_window_ms: float = 3.0
+    renderer: str = "auto"
+    framing: str = "portrait"

@@ -7,14 +7,16 @@ compiling the networks takes seconds) and reached by request handlers as
 
 import itertools
 from dataclasses import dataclass, field
+from typing import cast
 
 from aiohttp import web
 
-from engine.avatar import Avatar, load_avatar, parse_face_box
+from engine.avatar import Avatar, Framing, load_avatar, parse_face_box
 from engine.backends import AUStepBackend, GeneratorBackend, create_backends
 from engine.backends.model_files import resolve_source
 from engine.backends.selection import default_max_batch, default_options
 from engine.pipeline import Renderer
+from engine.pipeline.renderer_choice import RendererChoice, build_face_renderer
 from engine.scheduler import RenderScheduler
 from engine.server.config import ServerConfig
 from engine.server.metrics import ServerMetrics
@@ -54,6 +56,8 @@ class EngineContext:
     scheduler: RenderScheduler
     slots: SessionSlots
     metrics: ServerMetrics
+    renderer_choice: RendererChoice
+    """Which face renderer draws the avatar and why (``describe()`` is the line to show)."""
 
 
 ENGINE = web.AppKey("engine", EngineContext)
@@ -61,18 +65,22 @@ ENGINE = web.AppKey("engine", EngineContext)
 
 def build_context(config: ServerConfig) -> EngineContext:
     """Load the avatar and the networks and start nothing yet (the app's startup starts the scheduler)."""
-    avatar = load_avatar(config.avatar_path, parse_face_box(config.face_box) if config.face_box else None)
+    face_box = parse_face_box(config.face_box) if config.face_box else None
+    avatar = load_avatar(config.avatar_path, face_box, cast(Framing, config.framing))
+    generator_source = resolve_source("generator", config.generator_path)
     generator, au_backend = create_backends(
         config.backend,
-        resolve_source("generator", config.generator_path),
+        generator_source,
         resolve_source("cause", config.cause_path),
         default_options(config.backend, threads=config.threads, streams=config.streams, precision=config.precision),
     )
+    faces, choice = build_face_renderer(config.renderer, generator_source, avatar, lambda: generator)
+    renderer = Renderer(faces)
     scheduler = RenderScheduler(
-        Renderer(generator),
+        renderer,
         max_batch=config.max_batch or default_max_batch(config.backend),
         batch_window_ms=config.batch_window_ms,
-        workers=generator.parallel_runs,
+        workers=renderer.parallel_runs,
     )
     slots = SessionSlots(limit=config.max_sessions)
     return EngineContext(
@@ -83,4 +91,5 @@ def build_context(config: ServerConfig) -> EngineContext:
         scheduler=scheduler,
         slots=slots,
         metrics=ServerMetrics(scheduler_stats=lambda: scheduler.stats, active_sessions=lambda: slots.active),
+        renderer_choice=choice,
     )

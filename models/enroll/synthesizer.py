@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.avatar.lips import refine_upper_lip
 from engine.avatar.photo_aus import estimate_photo_aus
 from engine.avatar.warp.rig import WarpRig
 from kernels.geometry import CropBox
@@ -26,8 +27,9 @@ class ExpressionSynthesizer:
 
     crop: (128, 128, 3) uint8 RGB face crop, the photo's own expression.
     landmarks: (68, 2) dlib landmarks of ``crop``, ``(x, y)`` crop pixels
-        (:func:`engine.avatar.landmarks.detect_landmarks`). Points outside
-        the crop are clamped just inside it and cannot move out.
+        (:func:`engine.avatar.landmarks.detect_landmarks`); the upper lip is
+        raised over teeth the crop shows (:func:`engine.avatar.lips.refine_upper_lip`).
+        Points outside the crop are clamped just inside it and cannot move out.
 
     Attributes: ``photo_aus`` (the crop's own expression), ``landmarks``
     (as clamped), ``frame``, ``palette``. Set-up costs a few ms; each render a few more.
@@ -38,6 +40,7 @@ class ExpressionSynthesizer:
         if crop.dtype != np.uint8 or crop.shape != (CROP_SIZE, CROP_SIZE, 3):
             raise ValueError(f"expected a ({CROP_SIZE}, {CROP_SIZE}, 3) uint8 crop, got {crop.dtype} {crop.shape}")
         self.crop = crop
+        landmarks = refine_upper_lip(crop, np.asarray(landmarks, dtype=np.float32))  # as the engine's avatars
         self.rig = WarpRig(crop, landmarks, estimate_photo_aus(landmarks))
         self.photo_aus = self.rig.photo_aus.astype(np.float32)
         self.landmarks = self.rig.landmarks

@@ -29,6 +29,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from engine.avatar.identity import portrait_identity
+from engine.pipeline.generator_card import GeneratorCard
 from models.checkpoints import export_generator_onnx, save_generator
 from models.ganimation import Discriminator, Generator, GeneratorConfig, blend
 from models.training.enroll_data import (
@@ -247,8 +249,9 @@ def write_outputs(
 ) -> dict[str, Any]:
     """Save the generator and its ONNX export, evaluate it on ``aus``, draw the grid; returns the evaluation."""
     generator.eval()
-    save_generator(generator, generator.config, out / GENERATOR_NAME)
-    export_generator_onnx(generator, out / ONNX_NAME)
+    card = GeneratorCard.enrolled(portrait_identity(enrollment.avatar))  # the engine picks it for this face only
+    save_generator(generator, generator.config, out / GENERATOR_NAME, card=card)
+    export_generator_onnx(generator, out / ONNX_NAME, card=card)
     metrics = evaluate_generator(generator, enrollment, aus, targets=targets)
     (out / EVAL_NAME).write_text(json.dumps(metrics, indent=2))
     Image.fromarray(expression_grid(generator, enrollment)).save(out / GRID_NAME)

@@ -19,7 +19,9 @@ from engine.avatar.warp.canvas import Canvas
 from engine.avatar.warp.displacements import au_displacements
 from engine.avatar.warp.fills import fill_eyes, fill_mouth, sample_palette
 from engine.avatar.warp.mesh import PiecewiseAffineWarp
+from kernels.geometry import CropBox
 from kernels.layers import FaceLayers
+from kernels.reference import crop_resize_normalize
 
 JAW_HALO_IOD = 0.25
 """Helper points sit this far (IOD) outside the jaw contour, away from the nose tip."""
@@ -110,6 +112,21 @@ class WarpRig:
         )
         self.landmarks = self._warp.points[:N_LANDMARKS].copy()
         self.palette = sample_palette(crop, self.landmarks)
+
+    @classmethod
+    def of_portrait(
+        cls, portrait: np.ndarray, box: CropBox, size: int, landmarks: np.ndarray, photo_aus: np.ndarray
+    ) -> WarpRig:
+        """The face of ``portrait`` (uint8 (H, W, 3)) rigged over ``box`` at ``size`` px.
+
+        landmarks: (68, 2) portrait pixels; they are mapped into the crop as
+        ``crop_resize_normalize`` samples it (pixel centres line up).
+        """
+        crop = crop_resize_normalize(portrait, box, size)
+        crop_u8 = np.clip(np.rint((crop.transpose(1, 2, 0) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        scale = size / box.size
+        in_crop = (np.asarray(landmarks, dtype=np.float64) + 0.5 - [box.x0, box.y0]) * scale - 0.5
+        return cls(crop_u8, in_crop, photo_aus, portrait_px_per_crop_px=box.size / size)
 
     def moved_points(self, aus: np.ndarray) -> np.ndarray:
         """Warp targets for the AU vector ``aus`` (17,): (68 + 17, 2) pixels, landmarks then jaw helpers.

@@ -6,22 +6,15 @@ import pytest
 from engine.au import AU_NAMES
 from engine.avatar import load_default_avatar
 from engine.avatar.face68 import EYE_LEFT, EYE_RIGHT, LIPS_INNER
-from engine.avatar.landmarks import detect_landmarks
-from engine.avatar.photo_aus import estimate_photo_aus
 from engine.avatar.warp.masks import polygon_coverage
 from engine.avatar.warp.rig import WarpRig
-from kernels.reference import crop_resize_normalize
 
 
 def rig_at(size: int) -> WarpRig:
     """The astronaut rigged at ``size`` px over the default crop box, landmarks from the full portrait."""
     avatar = load_default_avatar()
-    box = avatar.crop_box
-    crop = np.rint((crop_resize_normalize(avatar.portrait, box, size).transpose(1, 2, 0) + 1) * 127.5)
-    landmarks = detect_landmarks(avatar.portrait, avatar.face_box).astype(np.float64)
-    scale = size / box.size
-    in_crop = (landmarks + 0.5 - [box.x0, box.y0]) * scale - 0.5
-    return WarpRig(crop.astype(np.uint8), in_crop, estimate_photo_aus(landmarks), portrait_px_per_crop_px=1 / scale)
+    assert avatar.landmarks is not None
+    return WarpRig.of_portrait(avatar.portrait, avatar.crop_box, size, avatar.landmarks, avatar.photo_aus)
 
 
 @pytest.fixture(scope="module")
