@@ -126,6 +126,11 @@ class ImageKernels:
         """The cuda.core ``Device`` the kernels run on."""
         return self._device
 
+    @property
+    def core(self) -> ModuleType:
+        """The ``cuda.core`` module in use (its ``Buffer`` wraps host memory for copies)."""
+        return self._core
+
     def _kernel(self, name: str) -> Any:
         if name not in self._kernels:
             source = next(s for s, names in PROGRAMS.items() if name in names)

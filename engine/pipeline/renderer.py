@@ -5,9 +5,10 @@ Two steps. A **face renderer** draws each face at crop resolution as layers
 generator (one network call for the whole batch the scheduler gathered) or the
 instant warp renderer (no training, any photo). The **compositor** then puts
 each face into its portrait at the portrait's full resolution, with the head's
-motion, and brings the frame's I420 up to date (``Avatar.compose``,
-``kernels.compose``): whatever the face renderer leaves alone keeps the photo's
-own detail.
+motion, and brings the frame's I420 up to date: on the CPU (``Avatar.compose``,
+``kernels.compose``), or on the GPU where the generator runs there (TensorRT:
+its outputs stay on the device, ``kernels.device_compose``). Whatever the face
+renderer leaves alone keeps the photo's own detail.
 
 AUs are absolute targets (0 is a relaxed face); each avatar knows its photo's
 own expression (``Avatar.photo_aus``).
@@ -17,8 +18,9 @@ import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,8 +28,10 @@ from engine.au.vocabulary import AU_MAX_INTENSITY
 from engine.avatar import Avatar
 from engine.avatar.warp.rig import WarpRig
 from engine.backends.base import GeneratorBackend
-from engine.pipeline.frames import AUFrame, VideoFrame
-from kernels.layers import FaceLayers
+from engine.pipeline.frames import AUFrame, HeadPose, VideoFrame
+from kernels.compose import ComposedFrame
+from kernels.device_compose import DeviceCompositor, DeviceFace
+from kernels.layers import FaceLayers, HeadMotion
 
 WARP_MAX_SIZE_PX = 160
 """The warp renderer draws at the crop box's own size up to this side (and at least ``WARP_MIN_SIZE_PX``).
@@ -59,6 +63,25 @@ class FaceRenderer(ABC):
     def draw(self, requests: Sequence[RenderRequest]) -> list[FaceLayers]:
         """One ``FaceLayers`` per request, in order."""
 
+    def pictures(self, requests: Sequence[RenderRequest]) -> list[ComposedFrame]:
+        """The finished frames: the faces drawn, then composed on the CPU (``Avatar.compose``)."""
+        layers = self.draw(requests)
+        return [r.avatar.compose(face, head_motion(r.avatar, r.frame.head)) for r, face in zip(requests, layers)]
+
+
+def head_motion(avatar: Avatar, head: HeadPose | None) -> HeadMotion | None:
+    """The compositor's motion for a frame's head pose (None: the portrait's pose)."""
+    return None if head is None else avatar.head_motion(head.pitch_deg, head.yaw_deg, head.roll_deg)
+
+
+@runtime_checkable
+class DeviceGenerator(Protocol):
+    """A generator runtime that can leave its outputs on the GPU (``TensorRTGenerator``)."""
+
+    def device_slices(self, images: np.ndarray, aus: np.ndarray) -> Iterator[tuple[int, int, int, int]]:
+        """``(start, stop, color address, mask address)`` per slice; see ``TensorRTGenerator.device_slices``."""
+        ...
+
 
 class GanimationFaces(FaceRenderer):
     """The GANimation generator: one network call per batch; colour and attention at 128 px.
@@ -66,26 +89,63 @@ class GanimationFaces(FaceRenderer):
     relative_aus: the generator was trained with AUs relative to its photo's
         own expression (the first enrolments): it gets ``target - photo``,
         clipped at 0, so it cannot take away an expression the photo has.
+    compositor: compose on the GPU (the CUDA kernels), with the generator's
+        outputs left there; needs a :class:`DeviceGenerator` (TensorRT).
     """
 
     name = "ganimation"
 
-    def __init__(self, generator: GeneratorBackend, *, relative_aus: bool = False) -> None:
+    def __init__(
+        self,
+        generator: GeneratorBackend,
+        *,
+        relative_aus: bool = False,
+        compositor: DeviceCompositor | None = None,
+    ) -> None:
+        if compositor is not None and not isinstance(generator, DeviceGenerator):
+            raise ValueError(f"the {generator.name} generator cannot leave its outputs on a GPU")
         self.generator = generator
         self.parallel_runs = generator.parallel_runs
         self.relative_aus = relative_aus
+        self.compositor = compositor
 
     def prepare(self, avatar: Avatar) -> None:
         """Nothing to set up: the generator's input is the avatar's own crop."""
 
-    def draw(self, requests: Sequence[RenderRequest]) -> list[FaceLayers]:
+    def _inputs(self, requests: Sequence[RenderRequest]) -> tuple[np.ndarray, np.ndarray]:
         images = np.stack([r.avatar.crop for r in requests])
         aus = np.stack([r.frame.aus for r in requests])
         if self.relative_aus:
             photo = np.stack([r.avatar.photo_aus for r in requests])
             aus = np.clip(aus - photo, 0.0, AU_MAX_INTENSITY).astype(np.float32)
-        color, mask = self.generator.run(images, aus)
+        return images, aus
+
+    def draw(self, requests: Sequence[RenderRequest]) -> list[FaceLayers]:
+        color, mask = self.generator.run(*self._inputs(requests))
         return [FaceLayers(c, m) for c, m in zip(color, mask)]
+
+    def pictures(self, requests: Sequence[RenderRequest]) -> list[ComposedFrame]:
+        """On the GPU when there is a compositor: the generator's outputs never come back to the host."""
+        if self.compositor is None:
+            return super().pictures(requests)
+        assert isinstance(self.generator, DeviceGenerator)
+        size = requests[0].avatar.crop.shape[-1]
+        color_bytes, mask_bytes = 3 * size * size * 4, size * size * 4
+        pictures: list[ComposedFrame] = []
+        for start, stop, color, mask in self.generator.device_slices(*self._inputs(requests)):
+            faces = [
+                DeviceFace(
+                    portrait=r.avatar.portrait,
+                    portrait_i420=r.avatar.portrait_i420,
+                    box=r.avatar.crop_box,
+                    color=color + k * color_bytes,
+                    mask=mask + k * mask_bytes,
+                    motion=head_motion(r.avatar, r.frame.head),
+                )
+                for k, r in enumerate(requests[start:stop])
+            ]
+            pictures += self.compositor.compose(faces, size)
+        return pictures
 
 
 class WarpFaces(FaceRenderer):
@@ -154,12 +214,7 @@ class Renderer:
         if not requests:
             return []
         start = time.perf_counter()
-        layers = self.faces.draw(requests)
-        pictures = []
-        for request, face in zip(requests, layers):
-            head = request.frame.head
-            motion = None if head is None else request.avatar.head_motion(head.pitch_deg, head.yaw_deg, head.roll_deg)
-            pictures.append(request.avatar.compose(face, motion))
+        pictures = self.faces.pictures(requests)
         end = time.perf_counter()
         frames = []
         for request, picture in zip(requests, pictures):

@@ -19,7 +19,8 @@ from engine.avatar.landmarks import face_descriptor
 from engine.backends.base import GeneratorBackend
 from engine.backends.model_files import ModelSource
 from engine.pipeline.generator_card import GeneratorCard, read_card
-from engine.pipeline.renderer import FaceRenderer, GanimationFaces, WarpFaces
+from engine.pipeline.renderer import DeviceGenerator, FaceRenderer, GanimationFaces, WarpFaces
+from kernels.device_compose import DeviceCompositor
 
 RendererName = Literal["ganimation", "warp"]
 RENDERER_CHOICES: tuple[str, ...] = ("auto", *get_args(RendererName))
@@ -91,13 +92,20 @@ def build_face_renderer(
 
     generator: makes (or returns) the generator runtime for ``generator_source``;
     called only when the choice is GANimation. The generator's card is read
-    only when it matters (not for ``warp``).
+    only when it matters (not for ``warp``). A generator on a GPU (TensorRT)
+    gets the CUDA compositor, so its outputs never leave the device.
     """
     card = None if requested == "warp" else read_card(generator_source)
     choice = choose_renderer(requested, card, avatar)
     faces: FaceRenderer
     if choice.name == "ganimation":
-        faces = GanimationFaces(generator(), relative_aus=choice.relative_aus)
+        runtime = generator()
+        compositor = None
+        if isinstance(runtime, DeviceGenerator):
+            from kernels.launch import ImageKernels  # the gpu extra: present wherever TensorRT runs
+
+            compositor = DeviceCompositor(ImageKernels(0))
+        faces = GanimationFaces(runtime, relative_aus=choice.relative_aus, compositor=compositor)
     else:
         faces = WarpFaces()
     faces.prepare(avatar)

@@ -1,5 +1,8 @@
 """The renderer on the smiling astronaut: the photo back at its own AUs, presets against the photo, head motion."""
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -10,6 +13,9 @@ from engine.avatar.photo_aus import mouth_measures
 from engine.backends.base import GeneratorBackend
 from engine.pipeline.frames import AUFrame, FrameTrace, HeadPose, VideoFrame
 from engine.pipeline.renderer import GanimationFaces, Renderer, RenderRequest, WarpFaces
+from kernels.device_compose import DeviceCompositor
+from kernels.host_build import find_compiler
+from kernels.launch import ImageKernels, address
 from kernels.reference import rgb_to_i420
 
 PRESETS = {  # clients/web/app.js
@@ -109,3 +115,53 @@ def test_ganimation_gets_absolute_aus_or_changes_from_the_photo(avatar: Avatar) 
     np.testing.assert_array_equal(absolute.seen[0][0], target)
     np.testing.assert_array_equal(relative.seen[0][0], np.clip(target - avatar.photo_aus, 0, 5))
     np.testing.assert_array_equal(frame.rgb, avatar.portrait)  # attention 1 keeps every pixel of the photo
+
+
+class EmulatedDeviceGenerator(RecordingGenerator):
+    """Puts random outputs on the emulated device (tests/kernels/fake_cuda_core.py), three frames a slice."""
+
+    def __init__(self, compositor: DeviceCompositor) -> None:
+        super().__init__()
+        self.compositor = compositor
+        self.outputs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def run(self, images: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(len(images))
+        color = rng.uniform(-1, 1, (len(images), 3, 128, 128)).astype(np.float32)
+        return color, rng.uniform(0, 1, (len(images), 1, 128, 128)).astype(np.float32)
+
+    def device_slices(self, images: np.ndarray, aus: np.ndarray) -> Iterator[tuple[int, int, int, int]]:
+        color, mask = self.run(images, aus)
+        for start in range(0, len(images), 3):
+            buffers = [self._upload(a[start : start + 3]) for a in (color, mask)]
+            yield start, min(start + 3, len(images)), address(buffers[0]), address(buffers[1])
+
+    def _upload(self, array: np.ndarray) -> Any:
+        array = np.ascontiguousarray(array)
+        device = self.compositor.device
+        buffer = device.allocate(array.nbytes, stream=self.compositor.stream)
+        host = self.compositor.kernels.core.Buffer.from_handle(array.ctypes.data, array.nbytes, owner=array)
+        buffer.copy_from(host, stream=self.compositor.stream)
+        return buffer
+
+
+def test_the_gpu_path_gives_the_cpu_paths_frames(avatar: Avatar) -> None:
+    """The device path end to end on the CPU: the launcher over an emulated grid, slices, offsets, motion."""
+    if find_compiler() is None:
+        pytest.skip("no C++ compiler for the emulated kernels")
+    from tests.kernels import fake_cuda_core
+
+    compositor = DeviceCompositor(ImageKernels(0, core=fake_cuda_core))
+    generator = EmulatedDeviceGenerator(compositor)
+    requests = [
+        RenderRequest(avatar, AUFrame(i, aus_of(AU25=i), FrameTrace(0, 0, 0.0), head=HeadPose(roll_deg=i - 2.0)))
+        for i in range(5)
+    ]
+    on_device = GanimationFaces(generator, compositor=compositor).pictures(requests)
+    on_cpu = GanimationFaces(generator).pictures(requests)
+    for got, want in zip(on_device, on_cpu, strict=True):
+        np.testing.assert_array_equal(got.rgb, want.rgb)
+        for plane, expected in zip(got.i420, want.i420, strict=True):
+            np.testing.assert_array_equal(plane, expected)
+    with pytest.raises(ValueError, match="cannot leave its outputs"):
+        GanimationFaces(RecordingGenerator(), compositor=compositor)
