@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from bench import backends, drift, e2e, stages, throughput
+from bench import backends, drift, e2e, renderers, stages, throughput
 from bench.report import RESULTS_DIR, format_table, format_targets, write_report
 
-SCENARIOS: dict[str, ModuleType] = {module.NAME: module for module in (stages, e2e, drift, throughput, backends)}
+SCENARIOS: dict[str, ModuleType] = {
+    module.NAME: module for module in (stages, e2e, drift, throughput, backends, renderers)
+}
 """Each module has NAME, SUMMARY, add_arguments(parser, smoke=...) and run(args) -> Report."""
 
 

@@ -6,9 +6,10 @@ apart must therefore be known to smile, so that a target of AU12 = 0 takes the
 smile away. From one photo, without the same face at rest to compare with, only
 what has a clear neutral position can be read:
 
-- **the lips** are closed at rest: the gap between the inner lips is lips
-  parting (AU25) up to its full extent, then jaw drop (AU26), as far as the
-  least open of the three pairs of inner-lip points allows;
+- **the lips** are closed at rest: the mean gap between the inner lips is
+  lips parting (AU25) up to its full extent, then jaw drop (AU26) (the table
+  closes the three pairs of inner-lip points unevenly; the warp rig stops a
+  pair that would cross where its lips meet: ``WarpRig.moved_points``);
 - **the lip corners** rest at the height of the mouth's centre line (where
   the lips meet when closed): above it is the lip corner puller (AU12),
   below it the depressor (AU15).
@@ -38,15 +39,10 @@ _LOWER_LIP_CENTRE = 66
 _AU12, _AU15, _AU25, _AU26 = (au_index(name) for name in ("AU12", "AU15", "AU25", "AU26"))
 
 
-def _pair_gaps(up: np.ndarray) -> np.ndarray:
-    """(..., 3) opening between each upper inner-lip point and the one below it, from (..., 68) ``up`` values."""
-    upper, lower = INNER_LIP_PAIRS.T
-    return up[..., upper] - up[..., lower]
-
-
 def _lip_gap(up: np.ndarray) -> np.ndarray:
     """Mean opening between the inner lips, from the ``up`` coordinate of each of the 68 points (..., 68)."""
-    return _pair_gaps(up).mean(axis=-1)
+    upper, lower = INNER_LIP_PAIRS.T
+    return (up[..., upper] - up[..., lower]).mean(axis=-1)
 
 
 def _corner_height(up: np.ndarray) -> np.ndarray:
@@ -55,8 +51,8 @@ def _corner_height(up: np.ndarray) -> np.ndarray:
     return up[..., _CORNERS].mean(axis=-1) - 0.5 * (up[..., _UPPER_LIP_CENTRE] + up[..., _LOWER_LIP_CENTRE])
 
 
-_PAIR_GAPS_PER_UNIT = _pair_gaps(BASIS[:, :, 1]) / AU_MAX_INTENSITY
-"""(17, 3): IOD of opening each AU adds per unit of intensity, at each pair of inner-lip points."""
+_GAP_PER_UNIT = _lip_gap(BASIS[:, :, 1]) / AU_MAX_INTENSITY
+"""(17,): IOD of mean lip gap each AU adds per unit of intensity."""
 _CORNER_PER_UNIT = _corner_height(BASIS[:, :, 1]) / AU_MAX_INTENSITY
 """(17,): IOD of corner height each AU adds per unit of intensity."""
 
@@ -78,16 +74,11 @@ def estimate_photo_aus(landmarks: np.ndarray) -> np.ndarray:
     ValueError when the landmarks are not a face's (eyes less than a pixel apart).
     """
     landmarks = np.asarray(landmarks, dtype=np.float64)
-    _, corner = mouth_measures(landmarks)
-    frame = FaceFrame.from_landmarks(landmarks)
-    gaps = _pair_gaps(frame.to_face(landmarks)[:, 1] / frame.iod_px)
+    gap, corner = mouth_measures(landmarks)
     aus = np.zeros(N_AUS)
-    # Opening: lips parting first, then the jaw, each as much as the *least* open pair allows, so that
-    # rendering AU 0 closes the lips without any pair crossing over (that would fold the warp).
-    opening = np.where(gaps > DEAD_ZONE_IOD, gaps, 0.0)
-    aus[_AU25] = min(AU_MAX_INTENSITY, float(np.min(opening / _PAIR_GAPS_PER_UNIT[_AU25])))
-    rest = opening - aus[_AU25] * _PAIR_GAPS_PER_UNIT[_AU25]
-    aus[_AU26] = min(AU_MAX_INTENSITY, float(np.min(rest / _PAIR_GAPS_PER_UNIT[_AU26])))
+    opening = gap if gap > DEAD_ZONE_IOD else 0.0
+    aus[_AU25] = min(AU_MAX_INTENSITY, opening / _GAP_PER_UNIT[_AU25])
+    aus[_AU26] = min(AU_MAX_INTENSITY, (opening - aus[_AU25] * _GAP_PER_UNIT[_AU25]) / _GAP_PER_UNIT[_AU26])
     corner -= float(aus @ _CORNER_PER_UNIT)  # what the open mouth did to the corners
     if corner > DEAD_ZONE_IOD:
         aus[_AU12] = min(AU_MAX_INTENSITY, corner / _CORNER_PER_UNIT[_AU12])

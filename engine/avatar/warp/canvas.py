@@ -19,6 +19,9 @@ import numpy as np
 
 from kernels.layers import FaceLayers
 
+MIN_SHIFT_PX = 0.05
+"""Shifts shorter than this (portrait pixels) are dropped from the finished layers."""
+
 
 @dataclass
 class Canvas:
@@ -59,9 +62,15 @@ class Canvas:
         self.alpha[rows, cols] *= keep
 
     def layers(self, portrait_px_per_crop_px: float) -> FaceLayers:
-        """The finished layers: colour in [-1, 1], attention ``1 - alpha``, shift in portrait pixels."""
+        """The finished layers: colour in [-1, 1], attention ``1 - alpha``, shift in portrait pixels.
+
+        Shifts shorter than ``MIN_SHIFT_PX`` portrait pixels become 0: they cannot
+        be seen, and the compositor does no work for pixels that do not change.
+        """
+        shift = self.shift.transpose(2, 0, 1) * np.float32(portrait_px_per_crop_px)
+        shift[:, np.hypot(shift[0], shift[1]) < MIN_SHIFT_PX] = 0.0
         return FaceLayers(
             color=np.ascontiguousarray(self.colour.transpose(2, 0, 1) / np.float32(127.5) - np.float32(1)),
             mask=np.ascontiguousarray((1.0 - self.alpha)[None], dtype=np.float32),
-            shift=np.ascontiguousarray(self.shift.transpose(2, 0, 1) * np.float32(portrait_px_per_crop_px)),
+            shift=np.ascontiguousarray(shift),
         )

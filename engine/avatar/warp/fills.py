@@ -80,11 +80,12 @@ LASH_SHADOW_WIDTH_PX = 2.5
 REFERENCE_SKIN_LUMA = 170.0
 """Skin brightness for which the synthetic colours below are written."""
 
-_TEETH = np.array([190.0, 180.0, 166.0])
-_CAVITY_DARK = np.array([28.0, 8.0, 12.0])
-_CAVITY_RIM = np.array([105.0, 45.0, 50.0])
-_TONGUE = np.array([150.0, 70.0, 75.0])
-_GUM = np.array([165.0, 85.0, 90.0])
+# Warm, as a mouth lit from the front: grey teeth and a near-black cavity read as a slate-blue bar.
+_TEETH = np.array([232.0, 220.0, 198.0])
+_CAVITY_DARK = np.array([52.0, 14.0, 18.0])
+_CAVITY_RIM = np.array([125.0, 52.0, 56.0])
+_TONGUE = np.array([180.0, 84.0, 88.0])
+_GUM = np.array([175.0, 88.0, 92.0])
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def _mouth_interior(
     half_width = max(0.5 * abs(dst_face[64, 0] - dst_face[60, 0]), 1.0)
     off_centre = np.abs(u - centre)
     corner_shadow = 1.0 - 0.5 * np.clip(off_centre / half_width, 0.0, 1.0) ** 2
-    lit_teeth = 1.0 - 0.75 * _smoothstep(
+    lit_teeth = 1.0 - 0.55 * _smoothstep(
         (off_centre - TEETH_HALF_WIDTH_IOD[0] * iod) / ((TEETH_HALF_WIDTH_IOD[1] - TEETH_HALF_WIDTH_IOD[0]) * iod)
     )
 

@@ -27,6 +27,8 @@ JAW_HALO_IOD = 0.25
 """Helper points sit this far (IOD) outside the jaw contour, away from the nose tip."""
 JAW_HALO_FOLLOW = 0.5
 """Fraction of its jaw point's displacement a helper point follows."""
+LIPS_MEET_IOD = 0.005
+"""Closed lips keep this gap (IOD) between each pair of inner-lip points, so the warp never folds them."""
 TOPOLOGY_GAP_IOD = 0.06
 """Closed lips or lids are pried this far apart (IOD) before triangulating, so no triangle bridges them."""
 
@@ -131,9 +133,17 @@ class WarpRig:
     def moved_points(self, aus: np.ndarray) -> np.ndarray:
         """Warp targets for the AU vector ``aus`` (17,): (68 + 17, 2) pixels, landmarks then jaw helpers.
 
-        Kept inside the crop and fold-free (:meth:`PiecewiseAffineWarp.fold_free`).
+        Closing lips stop where they meet: a lower inner-lip point that would
+        pass above the upper one opposite stays just below it (the photo's
+        lips are rarely parted evenly, the table moves them evenly). Kept
+        inside the crop and fold-free (:meth:`PiecewiseAffineWarp.fold_free`).
         """
         shift = au_displacements(self.landmarks, aus, self.photo_aus)
+        moved = self.landmarks + shift
+        for upper, lower in INNER_LIP_PAIRS:
+            overlap = float((moved[lower] - moved[upper]) @ self.frame.up) + LIPS_MEET_IOD * self.frame.iod_px
+            if overlap > 0:
+                shift[lower] -= overlap * self.frame.up
         shift = np.concatenate([shift, JAW_HALO_FOLLOW * shift[JAW]])
         return self._warp.fold_free(self._warp.points[: len(shift)] + shift)
 

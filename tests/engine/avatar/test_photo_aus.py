@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from engine.au import AU_NAMES
-from engine.avatar.face68 import INNER_LIP_PAIRS, FaceFrame
 from engine.avatar.photo_aus import DEAD_ZONE_IOD, estimate_photo_aus, mouth_measures
 from engine.avatar.warp.displacements import au_displacements, au_vector
 
@@ -29,21 +28,10 @@ def test_the_astronaut_smiles_with_her_lips_apart(astronaut_landmarks: np.ndarra
     assert gap > 0.1 and corners > 0.05  # IOD: lips well apart, corners well above the lip line
 
 
-def pair_gaps(landmarks: np.ndarray) -> np.ndarray:
-    """The opening (IOD) between each upper inner-lip point and the one below it."""
-    frame = FaceFrame.from_landmarks(landmarks)
-    up = frame.to_face(landmarks)[:, 1] / frame.iod_px
-    return up[INNER_LIP_PAIRS[:, 0]] - up[INNER_LIP_PAIRS[:, 1]]
-
-
-def test_rendering_zero_closes_the_lips_without_crossing_them(
-    astronaut_landmarks: np.ndarray, relaxed: np.ndarray
-) -> None:
+def test_rendering_zero_brings_the_mouth_to_rest(astronaut_landmarks: np.ndarray, relaxed: np.ndarray) -> None:
     photo_gap, photo_corners = mouth_measures(astronaut_landmarks)
-    gaps = pair_gaps(relaxed)
-    assert gaps.min() < 0.02 and (gaps > -0.005).all()  # closed (up to the smile relaxing), none crossed over
     gap, corners = mouth_measures(relaxed)
-    assert gap < 0.35 * photo_gap
+    assert abs(gap) < 0.1 * photo_gap
     # Her smile is broader than the table's AU12 = 5, and the estimate stops at 5: a trace of it may stay.
     assert abs(corners) < 0.35 * photo_corners
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine.avatar.face68 import BROW_LEFT, BROW_RIGHT, EYE_LEFT, EYE_RIGHT, JAW
+from engine.avatar.photo_aus import mouth_measures
 from engine.avatar.warp.displacements import AU_NAMES, au_displacements, au_vector
 from engine.avatar.warp.masks import polygon_coverage
 from engine.avatar.warp.rig import JAW_HALO_FOLLOW
@@ -41,9 +42,10 @@ def test_the_photos_own_aus_give_the_crop_back(synth: ExpressionSynthesizer, ast
 def test_zero_aus_relax_the_smile(synth: ExpressionSynthesizer, astronaut_crop: np.ndarray) -> None:
     lm = synth.landmarks
     relaxed = synth.moved_points(np.zeros(17))
-    assert relaxed[[48, 54], 1].mean() > lm[[48, 54], 1].mean() + 0.02 * synth.frame.iod_px  # corners lower
-    gaps = relaxed[[67, 66, 65], 1] - relaxed[[61, 62, 63], 1]
-    assert gaps.min() < 0.2 * (lm[66, 1] - lm[62, 1])  # the lips close (where they are least open)
+    photo_gap, photo_corners = mouth_measures(lm)
+    gap, corners = mouth_measures(relaxed[:68])
+    # IOD: corners down towards the lip line, lips (nearly) shut: the table closes the middle pair least.
+    assert corners < photo_corners - 0.02 and gap < 0.25 * photo_gap
     out = synth.render(np.zeros(17))
     assert _change(out, astronaut_crop, _box(lm[48:68], 2)) > 10
     above_the_eyes = slice(0, int(lm[np.concatenate([EYE_LEFT, EYE_RIGHT]), 1].min()))
@@ -57,7 +59,7 @@ def test_jaw_drop_moves_the_lower_face_not_the_forehead(
     aus = _with(synth, AU26=5)
     out = synth.render(aus)
     chin_drop = synth.moved_points(aus)[8, 1] - lm[8, 1]
-    assert chin_drop > 0.2 * synth.frame.iod_px
+    assert chin_drop > 0.12 * synth.frame.iod_px  # from her own half-open jaw (AU26 ~2.7) to 5
     forehead_rows = slice(0, int(lm[np.concatenate([BROW_LEFT, BROW_RIGHT]), 1].min()) - 2)
     np.testing.assert_array_equal(out[forehead_rows], astronaut_crop[forehead_rows])
     lower_face = (slice(int(lm[33, 1]) + 2, int(lm[8, 1]) + 4), slice(int(lm[4, 0]), int(lm[12, 0])))

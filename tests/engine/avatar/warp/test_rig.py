@@ -64,6 +64,6 @@ def test_an_open_jaw_shows_a_dark_cavity_and_teeth(rig: WarpRig) -> None:
     luma = canvas.colour @ np.array([0.299, 0.587, 0.114], np.float32)
     painted = opening & (canvas.alpha > 0.9)
     assert painted.sum() > 40
-    assert np.percentile(luma[painted], 20) < 60  # the cavity
+    assert np.percentile(luma[painted], 20) < 70  # the cavity (dark red: luma ~30 at its darkest)
     in_place = opening & (canvas.alpha < 0.1) & ~np.any(canvas.shift, axis=-1)
     assert in_place.sum() > 20  # the photo's own upper teeth, shown where they were
