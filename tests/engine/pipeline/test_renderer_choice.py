@@ -1,5 +1,7 @@
 """--renderer auto: the generator only where it fits the face, else warp, and the reason in one line."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +102,21 @@ def test_build_makes_the_generator_only_for_ganimation(avatar: Avatar) -> None:
     faces, choice = build_face_renderer("auto", ModelSource("generator", None), avatar, generator)  # type: ignore[arg-type]
     assert isinstance(faces, WarpFaces) and "does not say" in choice.reason
     assert not isinstance(faces, GanimationFaces)
+
+
+def test_choosing_and_drawing_need_no_torch_and_no_training_code() -> None:
+    code = (
+        "import sys, numpy as np\n"
+        "from engine.avatar import load_default_avatar\n"
+        "from engine.backends.model_files import resolve_source\n"
+        "from engine.pipeline import AUFrame, FrameTrace, Renderer, RenderRequest\n"
+        "from engine.pipeline.renderer_choice import build_face_renderer\n"
+        "avatar = load_default_avatar()\n"
+        "faces, choice = build_face_renderer('auto', resolve_source('generator', None), avatar, None)\n"
+        "frame = AUFrame(0, np.zeros(17, np.float32), FrameTrace(0, 0, 0.0))\n"
+        "Renderer(faces).render([RenderRequest(avatar, frame)])\n"
+        "assert choice.name == 'warp', choice\n"
+        "assert 'torch' not in sys.modules and not [m for m in sys.modules if m.startswith('models.training')]\n"
+    )
+    repo = Path(__file__).resolve().parents[3]
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=repo)
