@@ -65,6 +65,9 @@ INCISOR_GAPS_IOD = (0.0, 0.135, 0.235)
 """Lateral offsets of the gaps between upper teeth (central and lateral incisors ~8.5 and ~6.5 mm)."""
 WIDE_OPENING_IOD = (0.08, 0.23)
 """Lip opening (IOD) over which the tongue and the lower teeth come into view."""
+BLINK_PAINT_MIN = 0.04
+"""Below this closure (AU45 / 5) a lid is only moved by the warp: the lid skin and lash line it would get are
+under 3 % opaque, invisible, and CAUSE's AU45 rarely sits at exactly 0."""
 BLINK_SKIN_START = 0.5
 """Blink closure (AU45 / 5) from which the sliver of eye still open fades to lid skin."""
 LID_MARGIN_IOD = 0.08
@@ -314,7 +317,7 @@ def fill_eyes(
         photo_opening = polygon_coverage(src_landmarks[eye], shape)[rows, cols]
         still_open = polygon_coverage(dst_landmarks[eye], shape)[rows, cols]
         canvas.show_photo_in_place(rows, cols, photo_opening * still_open)
-        if closure > 0.0:
+        if closure >= BLINK_PAINT_MIN:
             cover = polygon_coverage(np.concatenate([photo_lid, dst_landmarks[lid][::-1]]), shape)[rows, cols]
             last_sliver = still_open * _smoothstep((closure - BLINK_SKIN_START) / (1.0 - BLINK_SKIN_START))
             paint = np.minimum(cover + last_sliver, 1.0)  # they meet at the moved lid: a pixel on it has both
