@@ -27,7 +27,7 @@ SEGMENTS = ("audio_window", "uplink", "wait", "render", "output", "downlink")
   the last sample the frame needs left (mel window and lookahead);
 - uplink: that packet left -> the server had it (Opus, network, jitter buffer, decode);
 - wait: -> render start (AU worker, CAUSE, batching window);
-- render: generator, blend, paste;
+- render: generator, compose (blend + paste + I420 at full resolution);
 - output: I420 conversion, the video track's pacing;
 - downlink: handed to the RTP sender -> decoded by the client (encode, network, decode).
 """

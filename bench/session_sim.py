@@ -30,10 +30,10 @@ from bench.speech import WEBRTC_RATE_HZ
 from engine.avatar import Avatar
 from engine.backends.base import AUStepBackend, GeneratorBackend
 from engine.live import AUWorker, LiveParts, LiveSession, render_deadline_s
+from engine.output.pictures import PictureFormatter
 from engine.output.tracks import VIDEO_CLOCK_RATE_HZ, VIDEO_TIME_BASE
 from engine.pipeline import AUFrame, Renderer, VideoFrame
 from engine.scheduler import RenderScheduler
-from engine.server.pictures import PictureFormatter
 
 PACKET_MS = 20
 
@@ -175,7 +175,7 @@ class _EncoderOutput:
                 self._outcome.on_time += 1
             else:
                 self._outcome.late += 1
-        picture = await asyncio.to_thread(self._formatter, frame.rgb)
+        picture = await asyncio.to_thread(self._formatter, frame)
         picture.pts = frame.index * VIDEO_CLOCK_RATE_HZ // self._fps
         picture.time_base = VIDEO_TIME_BASE
         await asyncio.get_running_loop().run_in_executor(None, self._encoder.encode, picture, False)

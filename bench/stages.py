@@ -10,8 +10,9 @@ aiortc's own encoder (VP8 by default, as aiortc negotiates first).
 
 Stages are timed by probes (``bench/probes.py``) on the functions the engine
 calls: ``AudioConverter.push`` (ingest), ``StreamingLogMel.push`` (mel), the
-AU runtime's ``step``, the generator runtime's ``run``, ``attention_blend``
-(blend), ``Avatar.compose`` (paste), ``PictureFormatter.__call__`` (i420) and
+AU runtime's ``step``, the generator runtime's ``run``, ``Avatar.compose``
+(compose: blend, upsample and paste at full resolution, and the I420 of the
+changed blocks), ``PictureFormatter.__call__`` (i420: to the output size) and
 the encoder's ``encode``. Audio stages run per 20 ms packet; a frame is
 charged the packets that completed it (two at 25 fps).
 """
@@ -34,14 +35,13 @@ from engine.audio import AudioConverter, StreamingLogMel
 from engine.avatar import Avatar, load_avatar
 from engine.backends.base import AUStepBackend, GeneratorBackend
 from engine.backends.model_files import cache_dir
+from engine.output.pictures import PictureFormatter
 from engine.output.tracks import VIDEO_CLOCK_RATE_HZ, VIDEO_TIME_BASE
 from engine.pipeline import Renderer, RenderRequest, Session
-from engine.pipeline import renderer as renderer_module
-from engine.server.pictures import PictureFormatter
 
 NAME = "stages"
 SUMMARY = "per-frame cost of each pipeline stage (p50/p95/p99) against the ARCHITECTURE.md budget"
-STAGES = ("ingest", "mel", "au_model", "generator", "blend", "paste", "i420", "encode")
+STAGES = ("ingest", "mel", "au_model", "generator", "compose", "i420", "encode")
 """In pipeline order; the probes' stage names."""
 CODECS = {"vp8": "video/VP8", "h264": "video/H264"}
 PACKET_MS = 20
@@ -140,8 +140,7 @@ def measure(
         Probe("mel", StreamingLogMel, "push"),
         Probe("au_model", au_backend, "step"),
         Probe("generator", generator, "run"),
-        Probe("blend", renderer_module, "attention_blend"),
-        Probe("paste", Avatar, "compose"),
+        Probe("compose", Avatar, "compose"),
         Probe("i420", PictureFormatter, "__call__"),
         Probe("encode", encoder, "encode"),
     ]
@@ -158,7 +157,7 @@ def measure(
             audio_ms = {}
             for au_frame in completed:
                 video = renderer.render([RenderRequest(avatar, au_frame)])[0]
-                picture = formatter(video.rgb)
+                picture = formatter(video)
                 picture.pts = video.index * VIDEO_CLOCK_RATE_HZ // fps
                 picture.time_base = VIDEO_TIME_BASE
                 encoder.encode(picture, False)

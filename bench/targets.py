@@ -27,7 +27,7 @@ class BudgetLine:
 
 COMPUTE_BUDGET = (
     BudgetLine("AU model", ("au_model",), 2.0),
-    BudgetLine("generator + blend + paste + colour convert", ("generator", "blend", "paste", "i420"), 25.0),
+    BudgetLine("generator + blend + paste + colour convert", ("generator", "compose", "i420"), 25.0),
     BudgetLine("encode + send", ("encode",), 5.0),
 )
 """ARCHITECTURE.md, "Latency budget (CPU, one session, 25 fps)": the rows that are compute per frame.

@@ -29,10 +29,12 @@ from kernels.items import (
     ImageRef,
     PostprocessJob,
     PreprocessJob,
+    motion_ref,
     pack_i420,
     pack_postprocess,
     pack_preprocess,
 )
+from kernels.layers import FaceLayers, HeadMotion
 
 KERNELS_DIR = Path(__file__).resolve().parent
 HOST_OPS = "host_ops.cpp"
@@ -176,36 +178,45 @@ class HostOps:
         self,
         portraits: Sequence[np.ndarray],
         boxes: Sequence[CropBox],
-        images: Sequence[np.ndarray],
-        colors: Sequence[np.ndarray],
-        masks: Sequence[np.ndarray],
+        layers: Sequence[FaceLayers],
         feather: np.ndarray,
         *,
+        motions: Sequence[HeadMotion | None] | None = None,
         frames: Sequence[np.ndarray] | None = None,
         planes: Sequence[I420Planes] | None = None,
     ) -> None:
-        """Kernel ``postprocess``: blend, paste and convert, in place into ``frames`` / ``planes``.
+        """Kernel ``postprocess``: compose and convert, in place into ``frames`` / ``planes``.
 
         Args:
             portraits: uint8 (H, W, 3) per item, any strides.
             boxes: each item's crop box.
-            images, colors: float32 (3, S, S) per item; masks: float32 (1, S, S).
+            layers: each item's face layers at side S.
             feather: float32 (S, S), shared.
-            frames: uint8 (H, W, 3) per item holding the portrait; the paste rect
-                is rewritten. Any strides.
+            motions: each item's head motion or None (default: none for all).
+            frames: uint8 (H, W, 3) per item holding the portrait; the compose
+                rect is rewritten. Any strides.
             planes: (Y, U, V) uint8 C-contiguous planes per item holding the
-                portrait's I420; the 2x2 blocks around the paste rect are rewritten.
+                portrait's I420; the 2x2 blocks around the compose rect are rewritten.
         """
         count = len(portraits)
-        kept = [np.ascontiguousarray(a, dtype=np.float32) for a in (*images, *colors, *masks)]
+        motions = motions if motions is not None else [None] * count
+        kept: list[np.ndarray] = []
+
+        def keep(array: np.ndarray | None) -> int:
+            if array is None:
+                return 0
+            kept.append(np.ascontiguousarray(array, dtype=np.float32))
+            return _pointer(kept[-1])
+
         feather = np.ascontiguousarray(feather, dtype=np.float32)
         jobs = [
             PostprocessJob(
                 portrait=ImageRef.of_array(portraits[i]),
                 box=boxes[i],
-                image=_pointer(kept[i]),
-                color=_pointer(kept[count + i]),
-                mask=_pointer(kept[2 * count + i]),
+                color=keep(layers[i].color),
+                mask=keep(layers[i].mask),
+                shift=keep(layers[i].shift),
+                motion=None if (motion := motions[i]) is None else motion_ref(motion, keep(motion.weight)),
                 rgb=None if frames is None else ImageRef.of_array(frames[i]),
                 i420=None if planes is None else _i420_ref(planes[i]),
             )

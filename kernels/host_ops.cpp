@@ -69,9 +69,11 @@ static const Field kFields[] = {
     SIZE(Box), FIELD(Box, x0), FIELD(Box, y0), FIELD(Box, size),
     SIZE(PreprocessItem), FIELD(PreprocessItem, portrait), FIELD(PreprocessItem, box),
     SIZE(PostprocessItem), FIELD(PostprocessItem, portrait), FIELD(PostprocessItem, rgb),
-    FIELD(PostprocessItem, i420), FIELD(PostprocessItem, image), FIELD(PostprocessItem, color),
-    FIELD(PostprocessItem, mask), FIELD(PostprocessItem, box), FIELD(PostprocessItem, y_start),
-    FIELD(PostprocessItem, y_stop), FIELD(PostprocessItem, x_start), FIELD(PostprocessItem, x_stop),
+    FIELD(PostprocessItem, i420), FIELD(PostprocessItem, color), FIELD(PostprocessItem, mask),
+    FIELD(PostprocessItem, shift), FIELD(PostprocessItem, motion_weight), FIELD(PostprocessItem, box),
+    FIELD(PostprocessItem, motion_box), FIELD(PostprocessItem, motion_matrix), FIELD(PostprocessItem, motion_size),
+    FIELD(PostprocessItem, y_start), FIELD(PostprocessItem, y_stop), FIELD(PostprocessItem, x_start),
+    FIELD(PostprocessItem, x_stop),
     SIZE(I420Item), FIELD(I420Item, rgb), FIELD(I420Item, i420),
 };
 

@@ -79,19 +79,26 @@ struct PreprocessItem {
     Box box;
 };
 
-// One session's frame: postprocess blends its generator output, pastes it into
-// `portrait` and writes the result into `rgb` and/or `i420` (null data = skip).
-// image, color: float32 (3, S, S) in [-1, 1], contiguous; mask: float32
-// (1, S, S) in [0, 1]. rect = reference.paste_rect(box, H, W) as
-// [y_start, y_stop) x [x_start, x_stop), computed on the host in float64.
+// One session's frame: postprocess composes its face layers into `portrait` at
+// the portrait's resolution (reference.compose) and writes the result into
+// `rgb` and/or `i420` (null data = skip). color: float32 (3, S, S) in [-1, 1];
+// mask: float32 (1, S, S) in [0, 1]; shift: float32 (2, S, S) portrait pixels,
+// or null for none; all contiguous. motion_weight: float32 (motion_size,
+// motion_size) over motion_box, or null for no head motion; motion_matrix: the
+// (2, 3) head matrix, row-major. rect = reference.compose_rect(box, H, W,
+// motion) as [y_start, y_stop) x [x_start, x_stop), computed on the host.
 struct PostprocessItem {
     ImageU8 portrait;
     ImageU8 rgb;
     I420Planes i420;
-    const float* image;
     const float* color;
     const float* mask;
+    const float* shift;
+    const float* motion_weight;
     Box box;
+    Box motion_box;
+    float motion_matrix[6];
+    int motion_size;
     int y_start;
     int y_stop;
     int x_start;
@@ -107,7 +114,7 @@ struct I420Item {
 static_assert(sizeof(ImageU8) == 40, "ImageU8 layout is shared with kernels/items.py");
 static_assert(sizeof(I420Planes) == 40, "I420Planes layout is shared with kernels/items.py");
 static_assert(sizeof(PreprocessItem) == 56, "PreprocessItem layout is shared with kernels/items.py");
-static_assert(sizeof(PostprocessItem) == 176, "PostprocessItem layout is shared with kernels/items.py");
+static_assert(sizeof(PostprocessItem) == 224, "PostprocessItem layout is shared with kernels/items.py");
 static_assert(sizeof(I420Item) == 80, "I420Item layout is shared with kernels/items.py");
 
 // ---------------------------------------------------------------------------
@@ -242,39 +249,60 @@ IMAGE_OPS_FN long long crop_index(int b, int channel, int v, int u, int size) {
 }
 
 // ---------------------------------------------------------------------------
-// Postprocessing: reference.attention_blend, then reference.paste_feathered.
+// Postprocessing: reference.compose.
 
-// GANimation's output at one crop pixel: mask * image + (1 - mask) * color.
-IMAGE_OPS_FN float blend(float mask, float image, float color) {
-    return add_rn(mul_rn(mask, image), mul_rn(sub_rn(1.0f, mask), color));
+// Bilinear sample of a contiguous float32 (size, size) plane at the given taps.
+IMAGE_OPS_FN float sample_plane(const float* plane, int size, Taps rows, Taps cols) {
+    return bilinear(plane[rows.i0 * size + cols.i0], plane[rows.i0 * size + cols.i1],
+                    plane[rows.i1 * size + cols.i0], plane[rows.i1 * size + cols.i1], rows, cols);
 }
 
-// Portrait pixel (x, y) inside the paste rect after the feathered paste of the
-// blended crop. feather: float32 (size, size) in [0, 1].
-IMAGE_OPS_FN void pasted_pixel(
+// Grid coordinate of portrait position q on one axis of a box: ((q - origin) * inverse) - 0.5.
+IMAGE_OPS_FN float to_grid(float q, float origin, float inverse) {
+    return sub_rn(mul_rn(sub_rn(q, origin), inverse), 0.5f);
+}
+
+// Portrait pixel (x, y) inside the compose rect: head motion, face layers
+// sampled at the moved position, the photo resampled where the layers shift it,
+// colour blended in. feather: float32 (size, size) in [0, 1].
+IMAGE_OPS_FN void composed_pixel(
     const PostprocessItem& item, const float* feather, int size, int x, int y, unsigned char rgb[3]) {
+    float qx = add_rn((float)x, 0.5f);
+    float qy = add_rn((float)y, 0.5f);
+    if (item.motion_weight) {
+        const int msize = item.motion_size;
+        const float minv = div_rn((float)msize, item.motion_box.size);
+        const Taps mcols = make_taps(to_grid(qx, item.motion_box.x0, minv), msize);
+        const Taps mrows = make_taps(to_grid(qy, item.motion_box.y0, minv), msize);
+        const float follow = sample_plane(item.motion_weight, msize, mrows, mcols);
+        const float* k = item.motion_matrix;
+        const float hx = add_rn(add_rn(mul_rn(k[0], qx), mul_rn(k[1], qy)), k[2]);
+        const float hy = add_rn(add_rn(mul_rn(k[3], qx), mul_rn(k[4], qy)), k[5]);
+        qx = add_rn(qx, mul_rn(sub_rn(hx, qx), follow));
+        qy = add_rn(qy, mul_rn(sub_rn(hy, qy), follow));
+    }
     const float inverse = div_rn((float)size, item.box.size);
-    const float xs = sub_rn(mul_rn(sub_rn(add_rn((float)x, 0.5f), item.box.x0), inverse), 0.5f);
-    const float ys = sub_rn(mul_rn(sub_rn(add_rn((float)y, 0.5f), item.box.y0), inverse), 0.5f);
-    const Taps cols = make_taps(xs, size);
-    const Taps rows = make_taps(ys, size);
-    const int taps[4] = {rows.i0 * size + cols.i0, rows.i0 * size + cols.i1,
-                         rows.i1 * size + cols.i0, rows.i1 * size + cols.i1};
-    float mask[4];
-    for (int k = 0; k < 4; ++k) mask[k] = item.mask[taps[k]];
-    const float alpha =
-        bilinear(feather[taps[0]], feather[taps[1]], feather[taps[2]], feather[taps[3]], rows, cols);
-    const float keep = sub_rn(1.0f, alpha);
-    const unsigned char* portrait = pixel_at(item.portrait, y, x);
+    const Taps cols = make_taps(to_grid(qx, item.box.x0, inverse), size);
+    const Taps rows = make_taps(to_grid(qy, item.box.y0, inverse), size);
+    const float alpha = sample_plane(feather, size, rows, cols);
+    const float attention = sample_plane(item.mask, size, rows, cols);
+    if (item.shift) {
+        qx = add_rn(qx, mul_rn(alpha, sample_plane(item.shift, size, rows, cols)));
+        qy = add_rn(qy, mul_rn(alpha, sample_plane(item.shift + size * size, size, rows, cols)));
+    }
+    const float w = mul_rn(sub_rn(1.0f, attention), alpha);
+    const float keep = sub_rn(1.0f, w);
+    const Taps pcols = make_taps(sub_rn(qx, 0.5f), item.portrait.width);
+    const Taps prows = make_taps(sub_rn(qy, 0.5f), item.portrait.height);
+    const unsigned char* p00 = pixel_at(item.portrait, prows.i0, pcols.i0);
+    const unsigned char* p01 = pixel_at(item.portrait, prows.i0, pcols.i1);
+    const unsigned char* p10 = pixel_at(item.portrait, prows.i1, pcols.i0);
+    const unsigned char* p11 = pixel_at(item.portrait, prows.i1, pcols.i1);
     for (int c = 0; c < 3; ++c) {
-        const float* image = item.image + c * size * size;
-        const float* color = item.color + c * size * size;
-        float crop[4];
-        for (int k = 0; k < 4; ++k) crop[k] = blend(mask[k], image[taps[k]], color[taps[k]]);
-        const float value = bilinear(crop[0], crop[1], crop[2], crop[3], rows, cols);
-        const float colour = mul_rn(add_rn(value, 1.0f), 127.5f);  // 0..255
-        const float kept = (float)portrait[c * item.portrait.stride_c];
-        const float out = add_rn(mul_rn(alpha, colour), mul_rn(keep, kept));
+        const long long at = c * item.portrait.stride_c;
+        const float photo = bilinear(p00[at], p01[at], p10[at], p11[at], prows, pcols);
+        const float colour = mul_rn(add_rn(sample_plane(item.color + c * size * size, size, rows, cols), 1.0f), 127.5f);
+        const float out = add_rn(mul_rn(keep, photo), mul_rn(w, colour));
         rgb[c] = (unsigned char)clamp_f(rintf(out), 0.0f, 255.0f);
     }
 }
@@ -318,14 +346,14 @@ IMAGE_OPS_FN void i420_frame_block(const I420Item& item, int bx, int by) {
 // ---------------------------------------------------------------------------
 // The fused postprocess, one 2x2 block of portrait pixels per call.
 
-// The 2x2 blocks covering item's paste rect: [first, stop) along one axis.
+// The 2x2 blocks covering item's compose rect: [first, stop) along one axis.
 IMAGE_OPS_FN int first_block(int start) { return start >> 1; }
 IMAGE_OPS_FN int stop_block(int stop) { return (stop + 1) >> 1; }
 
-// Pastes the pixels of block (bx, by) that lie in the paste rect, writes them to
+// Composes the pixels of block (bx, by) that lie in the compose rect, writes them to
 // item.rgb (if any), and rewrites the block's I420 (if any; the frame's height
 // and width are then even, so every block lies wholly in the frame). Pixels of
-// the block outside the paste rect keep their portrait values.
+// the block outside the compose rect keep their portrait values.
 IMAGE_OPS_FN void postprocess_block(
     const PostprocessItem& item, const float* feather, int size, int bx, int by) {
     unsigned char px[2][2][3];
@@ -335,7 +363,7 @@ IMAGE_OPS_FN void postprocess_block(
             const int y = 2 * by + dy;
             if (x >= item.portrait.width || y >= item.portrait.height) continue;  // odd frame, RGB only
             if (y >= item.y_start && y < item.y_stop && x >= item.x_start && x < item.x_stop) {
-                pasted_pixel(item, feather, size, x, y, px[dy][dx]);
+                composed_pixel(item, feather, size, x, y, px[dy][dx]);
                 if (item.rgb.data) {
                     unsigned char* out = item.rgb.data + y * item.rgb.stride_y + x * item.rgb.stride_x;
                     for (int c = 0; c < 3; ++c) out[c * item.rgb.stride_c] = px[dy][dx][c];

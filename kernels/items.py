@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels.geometry import CropBox
-from kernels.reference import paste_rect
+from kernels.layers import HeadMotion
+from kernels.reference import compose_rect
 
 IMAGE_U8 = np.dtype(
     [
@@ -39,10 +40,14 @@ POSTPROCESS_ITEM = np.dtype(
         ("portrait", IMAGE_U8),
         ("rgb", IMAGE_U8),
         ("i420", I420_PLANES),
-        ("image", np.uintp),
         ("color", np.uintp),
         ("mask", np.uintp),
+        ("shift", np.uintp),
+        ("motion_weight", np.uintp),
         ("box", BOX),
+        ("motion_box", BOX),
+        ("motion_matrix", np.float32, (6,)),
+        ("motion_size", np.int32),
         ("y_start", np.int32),
         ("y_stop", np.int32),
         ("x_start", np.int32),
@@ -116,15 +121,39 @@ class PreprocessJob:
 
 
 @dataclass(frozen=True)
+class MotionRef:
+    """A head motion (``kernels.layers.HeadMotion``) with its weight map by address.
+
+    Attributes:
+        weight: address of float32 (size, size) in [0, 1], contiguous.
+        size: the weight map's side M.
+        box: the square region the weight map covers.
+        matrix: (2, 3) head matrix, portrait pixels (row-major; sent as float32).
+    """
+
+    weight: int
+    size: int
+    box: CropBox
+    matrix: tuple[float, float, float, float, float, float]
+
+
+def motion_ref(motion: HeadMotion, weight_address: int) -> MotionRef:
+    """``motion`` described for a kernel, its weight map already at ``weight_address`` (float32, contiguous)."""
+    matrix = tuple(float(v) for v in np.asarray(motion.matrix, dtype=np.float32).ravel())
+    return MotionRef(weight_address, motion.weight.shape[0], motion.box, matrix)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class PostprocessJob:
-    """One session's frame: blend, paste into ``portrait``, write ``rgb`` and/or ``i420``.
+    """One session's frame: compose face layers into ``portrait``, write ``rgb`` and/or ``i420``.
 
     Attributes:
         portrait: the session's uint8 (H, W, 3) portrait, read only.
-        box: the crop box the generator input was cut from.
-        image: address of float32 (3, S, S) in [-1, 1], contiguous: the generator input.
+        box: the crop box the layers cover.
         color: address of float32 (3, S, S) in [-1, 1], contiguous: the colour map C.
         mask: address of float32 (1, S, S) in [0, 1], contiguous: the attention A.
+        shift: address of float32 (2, S, S), contiguous, portrait pixels; 0 for none.
+        motion: the head's motion, or None.
         rgb: output uint8 (H, W, 3) frame, already holding the portrait, or None.
         i420: output I420 of an (H, W) frame, H and W even, already holding the
             portrait's I420 (``rgb_to_i420``), or None.
@@ -132,9 +161,10 @@ class PostprocessJob:
 
     portrait: ImageRef
     box: CropBox
-    image: int
     color: int
     mask: int
+    shift: int
+    motion: MotionRef | None
     rgb: ImageRef | None
     i420: I420Ref | None
 
@@ -181,7 +211,7 @@ def pack_preprocess(jobs: Sequence[PreprocessJob]) -> np.ndarray:
 
 
 def pack_postprocess(jobs: Sequence[PostprocessJob]) -> np.ndarray:
-    """``POSTPROCESS_ITEM`` records, one per job, with the paste rect of each box.
+    """``POSTPROCESS_ITEM`` records, one per job, with the compose rect of each.
 
     Raises:
         ValueError: a job has neither output, an rgb output of another size than
@@ -201,9 +231,14 @@ def pack_postprocess(jobs: Sequence[PostprocessJob]) -> np.ndarray:
         _image(record["portrait"], portrait)
         _image(record["rgb"], job.rgb)
         _planes(record["i420"], job.i420)
-        record["image"], record["color"], record["mask"] = job.image, job.color, job.mask
+        record["color"], record["mask"], record["shift"] = job.color, job.mask, job.shift
         _box(record["box"], job.box)
-        rect = paste_rect(job.box, portrait.height, portrait.width)
+        if job.motion is not None:
+            record["motion_weight"], record["motion_size"] = job.motion.weight, job.motion.size
+            _box(record["motion_box"], job.motion.box)
+            record["motion_matrix"] = np.asarray(job.motion.matrix, dtype=np.float32)
+        motion_box = None if job.motion is None else job.motion.box
+        rect = compose_rect(job.box, portrait.height, portrait.width, motion_box)
         record["y_start"], record["y_stop"], record["x_start"], record["x_stop"] = rect
     return records
 

@@ -6,7 +6,7 @@ cuda.core >= 1.0 and an NVRTC library such as the ``nvidia-cuda-nvrtc`` wheel).
 
 Every kernel takes a batch: one item per session, described by the dataclasses
 of ``kernels.items`` with device addresses. The items are packed into a small
-table (56 to 176 bytes each), copied to the device on the caller's stream and
+table (56 to 224 bytes each), copied to the device on the caller's stream and
 freed stream-ordered after the launch, so the call never blocks and never
 races with work on other streams. Buffers may be given as cuda.core ``Buffer``
 objects or as raw device addresses (``int``).
@@ -126,6 +126,11 @@ class ImageKernels:
         """The cuda.core ``Device`` the kernels run on."""
         return self._device
 
+    @property
+    def core(self) -> ModuleType:
+        """The ``cuda.core`` module in use (its ``Buffer`` wraps host memory for copies)."""
+        return self._core
+
     def _kernel(self, name: str) -> Any:
         if name not in self._kernels:
             source = next(s for s, names in PROGRAMS.items() if name in names)
@@ -191,18 +196,19 @@ class ImageKernels:
         stream: Stream,
         size: int = 128,
     ) -> None:
-        """Blend, upscale, paste and convert each job's generator output, in one pass per face box.
+        """Compose each job's face layers into its portrait and convert, in one pass per face region.
 
-        Writes only the pixels around each job's paste rect (the 2x2 blocks that
-        cover it): the output frames must already hold the portrait and its
-        I420 (``rgb_to_i420``, once per session and output buffer).
+        The CUDA twin of ``kernels.reference.compose`` followed by
+        ``rgb_to_i420``. Writes only the pixels around each job's compose rect
+        (the 2x2 blocks that cover it): the output frames must already hold the
+        portrait and its I420 (``rgb_to_i420``, once per session and output buffer).
 
         Args:
-            jobs: B items (``PostprocessJob``: portrait, box, generator input,
-                colour and mask addresses, rgb and/or I420 outputs).
+            jobs: B items (``PostprocessJob``: portrait, box, colour, mask and
+                shift addresses, head motion, rgb and/or I420 outputs).
             feather: device float32 (size, size) in [0, 1] (``feather_mask``).
             stream: the cuda.core ``Stream`` to run on.
-            size: the crop side S of the generator tensors.
+            size: the side S of the face layers.
         """
         if not jobs:
             return

@@ -1,8 +1,8 @@
-// Fused postprocessing for a batch of sessions, one pass over each face box:
-// attention blend of the generator output on the crop, bilinear upscaling to
-// the box, feathered paste into the portrait, and RGB -> I420 of the 2x2 blocks
-// that cover the paste rect (reference.attention_blend, paste_feathered and
-// rgb_to_i420, per item).
+// Fused postprocessing for a batch of sessions, one pass over each face (and
+// moving head) region: the face layers (colour, attention, shift) upsampled to
+// the portrait's resolution and composed with the photo, head motion, feathered
+// edge, and RGB -> I420 of the 2x2 blocks that cover the compose rect
+// (reference.compose and rgb_to_i420, per item).
 //
 // Outside those blocks the output frames are not touched: they must already
 // hold the portrait (RGB) and its I420 (rgb_to_i420 in i420.cu, once per

@@ -33,6 +33,7 @@ Conventions shared by all ops:
 import numpy as np
 
 from kernels.geometry import CropBox
+from kernels.layers import FaceLayers, HeadMotion
 
 _F32 = np.float32
 
@@ -138,28 +139,6 @@ def crop_resize_normalize(portrait: np.ndarray, box: CropBox, size: int = 128) -
     return np.ascontiguousarray(out.transpose(2, 0, 1))
 
 
-def attention_blend(image: np.ndarray, color: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """GANimation's output: ``mask * image + (1 - mask) * color``.
-
-    Args:
-        image: float32 (..., 3, S, S) in [-1, 1], the generator's input crop.
-        color: float32 (..., 3, S, S) in [-1, 1], the colour map C (tanh).
-        mask: float32 (..., 1, S, S) in [0, 1], the attention A (sigmoid);
-            1 keeps the input pixel.
-
-    Returns:
-        float32 (..., 3, S, S) in [-1, 1]. Per element, float32:
-        ``out = mask * image + (1 - mask) * color`` (two products, then the sum).
-    """
-    if mask.shape[-3] != 1 or image.shape != color.shape:
-        raise ValueError(
-            f"expected image and color (..., 3, S, S) and mask (..., 1, S, S), got "
-            f"{image.shape}, {color.shape}, {mask.shape}"
-        )
-    image, color, mask = (np.asarray(a, dtype=np.float32) for a in (image, color, mask))
-    return mask * image + (1 - mask) * color
-
-
 def paste_rect(box: CropBox, height: int, width: int) -> tuple[int, int, int, int]:
     """The portrait pixels ``paste_feathered`` may change: ``(y_start, y_stop, x_start, x_stop)``.
 
@@ -185,79 +164,185 @@ def _paste_taps(
     return _taps(ys - _F32(0.5), crop_size), _taps(xs - _F32(0.5), crop_size)
 
 
-def paste_alpha(box: CropBox, feather: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The blend weight ``alpha`` that ``paste_feathered`` uses at each portrait pixel.
+def compose_rect(box: CropBox, height: int, width: int, motion_box: CropBox | None = None) -> tuple[int, int, int, int]:
+    """The portrait pixels ``compose`` may change: ``(y_start, y_stop, x_start, x_stop)``.
 
-    Returns float32 (height, width) in [0, 1]: the feather sampled as in
-    ``paste_feathered`` inside ``paste_rect``, 0 outside it.
+    ``paste_rect`` of the crop box, widened to ``paste_rect`` of the head
+    motion's box when there is one (the bounding rectangle of both; an empty
+    one is ignored). May be empty.
     """
-    feather = np.asarray(feather, dtype=np.float32)
-    rect = paste_rect(box, height, width)
-    y_start, y_stop, x_start, x_stop = rect
-    alpha = np.zeros((height, width), dtype=np.float32)
-    if y_stop > y_start and x_stop > x_start:
-        rows, cols = _paste_taps(box, feather.shape[0], rect)
-        alpha[y_start:y_stop, x_start:x_stop] = _sample_rows_cols(feather, rows, cols)
-    return alpha
+    rects = [paste_rect(box, height, width)]
+    if motion_box is not None:
+        rects.append(paste_rect(motion_box, height, width))
+    rects = [r for r in rects if r[1] > r[0] and r[3] > r[2]]
+    if not rects:
+        return 0, 0, 0, 0
+    return min(r[0] for r in rects), max(r[1] for r in rects), min(r[2] for r in rects), max(r[3] for r in rects)
 
 
-def paste_feathered(portrait: np.ndarray, crop: np.ndarray, box: CropBox, feather: np.ndarray) -> np.ndarray:
-    """Paste a generated crop back into the portrait, blended through a feather mask.
+def _layer_table(layers: FaceLayers, feather: np.ndarray) -> np.ndarray:
+    """(S, S, K) float32: feather, mask, colour R G B, then shift dx dy if any: sampled together."""
+    planes = [feather[None], layers.mask, layers.color]
+    if layers.shift is not None:
+        planes.append(layers.shift)
+    return np.ascontiguousarray(np.concatenate([np.asarray(p, dtype=np.float32) for p in planes]).transpose(1, 2, 0))
+
+
+def _sample_points(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Bilinear samples (N, K) of ``image`` (R, C, K) at the points ``(xs, ys)`` (N,) float32.
+
+    The per-pixel formula of the module docstring, evaluated point by point (the
+    coordinates need not form a grid); the same float32 operations as
+    ``_sample_rows_cols``.
+    """
+    c0, c1, fx = _taps(xs, image.shape[1])
+    r0, r1, fy = _taps(ys, image.shape[0])
+    fx, fy = fx[:, None], fy[:, None]
+    top = _lerp_into(image[r0, c0].astype(np.float32), image[r0, c1].astype(np.float32), fx)
+    bottom = _lerp_into(image[r1, c0].astype(np.float32), image[r1, c1].astype(np.float32), fx)
+    return _lerp_into(top, bottom, fy)
+
+
+def compose(
+    portrait: np.ndarray,
+    box: CropBox,
+    layers: FaceLayers,
+    feather: np.ndarray,
+    motion: HeadMotion | None = None,
+) -> np.ndarray:
+    """A video frame: the face layers composed into the portrait at the portrait's resolution.
 
     Args:
         portrait: uint8 (H, W, 3) RGB, not modified.
-        crop: float32 (3, S, S) RGB in [-1, 1] (the blended generator output).
-        box: where the crop came from (``crop_resize_normalize``'s box).
-        feather: float32 (S, S) in [0, 1], 1 = take the crop; its outer band
-            must be exactly 0 (``feather_mask``) for a seamless edge.
+        box: the crop box the layers cover (``crop_resize_normalize``'s box).
+        layers: colour, attention and optional shift at crop resolution S.
+        feather: float32 (S, S) in [0, 1], 1 inside: fades every change to
+            nothing at the crop's edge; its outer band must be exactly 0
+            (``feather_mask``) for a seamless edge.
+        motion: the head's motion, or None to keep the portrait's pose.
 
     Returns:
-        uint8 (H, W, 3): a new frame. Pixels outside ``paste_rect(box, H, W)``
-        are copied; inside, per portrait pixel (x, y), float32 throughout, with
+        uint8 (H, W, 3): a new frame. Pixels outside ``compose_rect`` are
+        copied; inside, per portrait pixel (x, y), float32 throughout, with
         ``inverse = f32(S) / f32(box.size)``::
 
-            xs = (((x + 0.5) - f32(box.x0)) * inverse) - 0.5
-            ys = (((y + 0.5) - f32(box.y0)) * inverse) - 0.5
-            alpha = bilinear(feather, xs, ys)                  # module docstring
-            c = (bilinear(crop[ch], xs, ys) + 1) * 127.5       # crop in 0..255
-            o = alpha * c + (1 - alpha) * portrait[y, x, ch]   # two products, then the sum
+            px = x + 0.5; py = y + 0.5
+            if motion:                                            # else qx = px, qy = py
+                minv = f32(M) / f32(motion.box.size)
+                m = bilinear(weight, ((px - mb.x0) * minv) - 0.5, ((py - mb.y0) * minv) - 0.5)
+                hx = ((k00 * px) + (k01 * py)) + k02              # k = motion.matrix
+                hy = ((k10 * px) + (k11 * py)) + k12
+                qx = px + m * (hx - px); qy = py + m * (hy - py)
+            u = ((qx - f32(box.x0)) * inverse) - 0.5; v = ((qy - f32(box.y0)) * inverse) - 0.5
+            alpha = bilinear(feather, u, v); a = bilinear(mask, u, v)
+            c = (bilinear(color[ch], u, v) + 1) * 127.5           # 0..255
+            rx = qx + alpha * bilinear(shift[0], u, v)            # rx = qx without a shift
+            ry = qy + alpha * bilinear(shift[1], u, v)
+            p = bilinear(portrait[:, :, ch], rx - 0.5, ry - 0.5)  # the photo, full resolution
+            w = alpha * (1 - a)                                   # how much colour replaces the photo
+            o = (1 - w) * p + w * c                               # two products, then the sum
             out[y, x, ch] = clamp(rint(o), 0, 255)
 
-        Where alpha is exactly 0, ``o`` is the portrait value itself, so the pixel
-        comes out bit-identical.
+        Bilinear samples clamp to the edge (module docstring). A pixel the
+        layers leave alone (w = 0, no shift, no motion) samples the photo at its
+        own centre, so it comes out bit-identical: A = 1 keeps the photo's full
+        detail, whatever S is. Without motion and shift this is GANimation's
+        ``A * photo + (1 - A) * C`` with A and C upsampled, feathered at the edge.
     """
     _check_rgb(portrait, "portrait")
-    crop = np.asarray(crop, dtype=np.float32)
     feather = np.asarray(feather, dtype=np.float32)
-    size = crop.shape[-1]
-    if crop.shape != (3, size, size) or feather.shape != (size, size):
-        raise ValueError(f"expected crop (3, S, S) and feather (S, S), got {crop.shape} and {feather.shape}")
+    size = layers.size
+    if feather.shape != (size, size):
+        raise ValueError(f"expected feather ({size}, {size}) for layers of side {size}, got {feather.shape}")
     out = portrait.copy()
-    rect = paste_rect(box, *portrait.shape[:2])
-    y_start, y_stop, x_start, x_stop = rect
+    height, width = portrait.shape[:2]
+    y_start, y_stop, x_start, x_stop = rect = compose_rect(box, height, width, None if motion is None else motion.box)
     if y_stop == y_start or x_stop == x_start:
         return out
+    table = _layer_table(layers, feather)
+    if motion is None:
+        rect = _changed_rect(table, box, size, rect)
+        y_start, y_stop, x_start, x_stop = rect
+        if y_stop == y_start or x_stop == x_start:
+            return out
     (r0, r1, fy), cols = _paste_taps(box, size, rect)
-    crop_hwc = crop.transpose(1, 2, 0)
-    band = max(8, _BAND_ELEMENTS // (3 * (x_stop - x_start)))
+    motion_taps = None
+    if motion is not None:
+        motion_taps = _paste_taps(motion.box, motion.weight.shape[0], rect)
+        weight = np.asarray(motion.weight, dtype=np.float32)[:, :, None]
+        matrix = np.asarray(motion.matrix, dtype=np.float32)
+    centres_x = np.arange(x_start, x_stop, dtype=np.float32) + _F32(0.5)
+    band = max(8, _BAND_ELEMENTS // (table.shape[2] * (x_stop - x_start)))
     for top in range(y_start, y_stop, band):
         bottom = min(top + band, y_stop)
         part = slice(top - y_start, bottom - y_start)
-        rows = (r0[part], r1[part], fy[part])
-        alpha = _sample_rows_cols(feather, rows, cols)[:, :, None]
-        colour = _sample_rows_cols(crop_hwc, rows, cols)
-        # c = (crop + 1) * 127.5; o = alpha * c + (1 - alpha) * p; in place.
+        centres_y = np.arange(top, bottom, dtype=np.float32) + _F32(0.5)
+        qx = np.broadcast_to(centres_x, (bottom - top, x_stop - x_start)).copy()
+        qy = np.broadcast_to(centres_y[:, None], qx.shape).copy()
+        sampled = _sample_rows_cols(table, (r0[part], r1[part], fy[part]), cols)
+        if motion_taps is not None:
+            (m0, m1, mf), motion_cols = motion_taps
+            follow = _sample_rows_cols(weight, (m0[part], m1[part], mf[part]), motion_cols)[:, :, 0]
+            _move(qx, qy, follow, matrix)
+            moved = follow != 0
+            inverse = _F32(size) / _F32(box.size)
+            u = ((qx[moved] - _F32(box.x0)) * inverse) - _F32(0.5)
+            v = ((qy[moved] - _F32(box.y0)) * inverse) - _F32(0.5)
+            sampled[moved] = _sample_points(table, u, v)
+        alpha = sampled[:, :, 0]
+        region = out[top:bottom, x_start:x_stop]
+        if table.shape[2] == 7:
+            qx += alpha * sampled[:, :, 5]
+            qy += alpha * sampled[:, :, 6]
+        photo = region.astype(np.float32)
+        resample = (qx != centres_x) | (qy != centres_y[:, None])
+        if resample.any():
+            photo[resample] = _sample_points(portrait, qx[resample] - _F32(0.5), qy[resample] - _F32(0.5))
+        # w = alpha * (1 - a); o = (1 - w) * p + w * c, c = (color + 1) * 127.5; in place.
+        w = (1 - sampled[:, :, 1]) * alpha
+        colour = sampled[:, :, 2:5]
         colour += 1
         colour *= 127.5
-        colour *= alpha
-        region = out[top:bottom, x_start:x_stop]
-        kept = region.astype(np.float32)
-        kept *= 1 - alpha
-        colour += kept
-        np.rint(colour, out=colour)
-        np.clip(colour, 0, 255, out=colour)
-        region[...] = colour
+        colour *= w[:, :, None]
+        photo *= (1 - w)[:, :, None]
+        photo += colour
+        np.rint(photo, out=photo)
+        np.clip(photo, 0, 255, out=photo)
+        region[...] = photo
     return out
+
+
+def _changed_rect(
+    table: np.ndarray, box: CropBox, size: int, rect: tuple[int, int, int, int]
+) -> tuple[int, int, int, int]:
+    """The part of ``rect`` whose pixels may differ from the photo when there is no head motion.
+
+    A pixel whose four taps all have attention 1 and no shift comes out as the
+    photo's own value (``compose``'s docstring), so only rows and columns that
+    tap a crop row and column holding some change need computing: the same
+    bytes, for less work (the warp renderer leaves most of the crop alone).
+    """
+    changes = table[:, :, 1] != 1
+    if table.shape[2] == 7:
+        changes |= (table[:, :, 5] != 0) | (table[:, :, 6] != 0)
+    (r0, r1, _), (c0, c1, _) = _paste_taps(box, size, rect)
+    rows = np.flatnonzero(changes.any(axis=1)[r0] | changes.any(axis=1)[r1])
+    cols = np.flatnonzero(changes.any(axis=0)[c0] | changes.any(axis=0)[c1])
+    if rows.size == 0 or cols.size == 0:
+        return rect[0], rect[0], rect[2], rect[2]
+    return rect[0] + int(rows[0]), rect[0] + int(rows[-1]) + 1, rect[2] + int(cols[0]), rect[2] + int(cols[-1]) + 1
+
+
+def _move(qx: np.ndarray, qy: np.ndarray, follow: np.ndarray, matrix: np.ndarray) -> None:
+    """Pixel centres ``(qx, qy)`` moved in place by ``follow`` of the head's motion ``matrix`` (float32 (2, 3))."""
+    hx = (matrix[0, 0] * qx + matrix[0, 1] * qy) + matrix[0, 2]
+    hy = (matrix[1, 0] * qx + matrix[1, 1] * qy) + matrix[1, 2]
+    hx -= qx
+    hy -= qy
+    hx *= follow
+    hy *= follow
+    qx += hx
+    qy += hy
 
 
 def feather_mask(size: int, *, border_frac: float = 0.03, ramp_frac: float = 0.10) -> np.ndarray:
@@ -325,3 +410,29 @@ def rgb_to_i420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     u = (_CB_COEFFS[0] * rs + _CB_COEFFS[1] * gs + _CB_COEFFS[2] * bs + _CHROMA_OFFSET) >> (_CHROMA_SHIFT)
     v = (_CR_COEFFS[0] * rs + _CR_COEFFS[1] * gs + _CR_COEFFS[2] * bs + _CHROMA_OFFSET) >> (_CHROMA_SHIFT)
     return y.astype(np.uint8), u.astype(np.uint8), v.astype(np.uint8)
+
+
+def update_i420(
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray], rgb: np.ndarray, rect: tuple[int, int, int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The I420 of ``rgb`` given the I420 ``planes`` of a frame that differs from it only inside ``rect``.
+
+    Copies the planes and recomputes the 2x2 blocks that touch ``rect``
+    (``(y_start, y_stop, x_start, x_stop)``, as ``compose_rect``) with
+    ``rgb_to_i420``: the result equals ``rgb_to_i420(rgb)`` at the cost of the
+    rect. rgb: uint8 (H, W, 3), H and W even; planes: ``rgb_to_i420``'s shapes.
+    """
+    _check_rgb(rgb, "rgb")
+    y, u, v = (plane.copy() for plane in planes)
+    height, width = rgb.shape[:2]
+    if y.shape != (height, width) or not u.shape == v.shape == (height // 2, width // 2):
+        raise ValueError(f"planes {[p.shape for p in planes]} do not fit a {height}x{width} frame")
+    y_start, y_stop, x_start, x_stop = rect
+    if y_stop <= y_start or x_stop <= x_start:
+        return y, u, v
+    by0, by1, bx0, bx1 = y_start // 2, (y_stop + 1) // 2, x_start // 2, (x_stop + 1) // 2
+    block = rgb_to_i420(rgb[2 * by0 : 2 * by1, 2 * bx0 : 2 * bx1])
+    y[2 * by0 : 2 * by1, 2 * bx0 : 2 * bx1] = block[0]
+    u[by0:by1, bx0:bx1] = block[1]
+    v[by0:by1, bx0:bx1] = block[2]
+    return y, u, v

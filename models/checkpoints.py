@@ -22,7 +22,10 @@ read from the tensor shapes, so no side file is needed:
   default, as ours do; reflection or replication padding, or ``--norm batch``,
   cannot be converted and are refused.
 - ``avatar-engine/generator``: ours, written by :func:`save_generator`; a dict
-  with ``format``, ``version``, ``config`` and ``state_dict``.
+  with ``format``, ``version``, ``config`` and ``state_dict``, and optionally
+  ``card``: whose face it animates and what its AUs mean
+  (:mod:`engine.pipeline.generator_card`; :func:`read_generator_card`).
+  Upstream checkpoints are person-agnostic by their nature.
 
 Everything is read with ``torch.load(..., weights_only=True)``: a checkpoint is
 data, and loading one must not run code from it.
@@ -39,6 +42,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engine.pipeline.generator_card import CARD_METADATA_KEY, GeneratorCard
 from models.errors import CheckpointError
 from models.ganimation import IMAGE_CHANNELS, Generator, GeneratorConfig
 from models.onnx_export import quiet_onnx_export
@@ -96,8 +100,26 @@ def load_generator(path: StrPath, *, c_dim: int = 17) -> tuple[Generator, Genera
     return generator.eval(), config, fmt
 
 
-def save_generator(generator: Generator, config: GeneratorConfig, path: StrPath) -> None:
+def read_generator_card(path: StrPath) -> GeneratorCard | None:
+    """What the checkpoint says about itself: our format's card (None if it has none), or
+    person-agnostic for the upstream formats. Raises CheckpointError as :func:`load_generator`."""
+    path = Path(path)
+    payload = _read(path)
+    if isinstance(payload, Mapping) and "format" in payload:
+        card = payload.get("card")
+        return None if card is None else GeneratorCard.from_json(str(card), path)
+    state = _as_state_dict(payload, path)
+    _detect_format({k.removeprefix(_DATA_PARALLEL_PREFIX): v for k, v in state.items()}, path)
+    return GeneratorCard("any-face")
+
+
+def save_generator(
+    generator: Generator, config: GeneratorConfig, path: StrPath, *, card: GeneratorCard | None = None
+) -> None:
     """Write ``generator`` in this project's format, readable by :func:`load_generator`.
+
+    card: whose face it animates and what its AUs mean; None writes no card
+        (the engine then does not pick it for any portrait by itself).
 
     The file is written beside its destination and renamed into place, so an
     interrupted save never leaves a truncated checkpoint under ``path``.
@@ -112,6 +134,8 @@ def save_generator(generator: Generator, config: GeneratorConfig, path: StrPath)
         "config": dataclasses.asdict(config),
         "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
     }
+    if card is not None:
+        payload["card"] = card.to_json()
     partial = path.with_name(path.name + ".partial")
     try:
         torch.save(payload, partial)
@@ -121,8 +145,13 @@ def save_generator(generator: Generator, config: GeneratorConfig, path: StrPath)
     os.replace(partial, path)
 
 
-def export_generator_onnx(generator: Generator, path: StrPath, *, opset: int = 17) -> None:
+def export_generator_onnx(
+    generator: Generator, path: StrPath, *, opset: int = 17, card: GeneratorCard | None = None
+) -> None:
     """Export ``generator`` to one self-contained ONNX file for the CPU runtime and TensorRT.
+
+    card: recorded as the metadata property ``CARD_METADATA_KEY`` (what the
+    serving engine reads to pick a renderer, without torch).
 
     Inputs: ``images`` (B, 3, 128, 128) float32 in [-1, 1] and ``aus``
     (B, c_dim) float32 in [0, 1]; outputs ``color`` (B, 3, 128, 128) in
@@ -157,6 +186,20 @@ def export_generator_onnx(generator: Generator, path: StrPath, *, opset: int = 1
             external_data=False,
             verbose=False,
         )
+    if card is not None:
+        write_onnx_card(path, card)
+
+
+def write_onnx_card(path: StrPath, card: GeneratorCard) -> None:
+    """Set (or replace) the card in an ONNX file's metadata, in place; the graph is untouched."""
+    import onnx
+
+    model = onnx.load(os.fspath(path))
+    kept = [prop for prop in model.metadata_props if prop.key != CARD_METADATA_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    model.metadata_props.add(key=CARD_METADATA_KEY, value=card.to_json())
+    onnx.save(model, os.fspath(path))
 
 
 def _read(path: Path) -> object:

@@ -10,6 +10,7 @@ from engine.avatar.default import default_portrait_path, load_avatar, load_defau
 from engine.avatar.errors import NoFaceError, PortraitError
 from engine.avatar.face_box import FaceBox, parse_face_box
 from engine.avatar.face_detection import detect_face
+from engine.avatar.framing import FRAMINGS, Framing
 from engine.avatar.portrait import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE_PX, load_portrait
 
 __all__ = [
@@ -19,7 +20,9 @@ __all__ = [
     "CROP_SIZE",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_SIDE_PX",
+    "FRAMINGS",
     "FaceBox",
+    "Framing",
     "NoFaceError",
     "PortraitError",
     "crop_box_for_face",

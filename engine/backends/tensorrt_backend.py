@@ -9,7 +9,8 @@ version and weights).
 Each engine runs in an :class:`EngineRunner` on its own CUDA stream (NVIDIA's
 cuda-python, ``cuda.bindings.runtime``): device buffers for every input and
 output are allocated once for the largest shapes of the engine's profile and
-reused, host staging buffers are page-locked so that copies are asynchronous,
+reused (the generator's outputs can stay there for the CUDA compositor:
+:meth:`TensorRTGenerator.device_slices`), host staging buffers are page-locked so that copies are asynchronous,
 and a shape that comes back is captured into a CUDA graph so that later calls
 launch the whole network at once instead of kernel by kernel.
 
@@ -23,6 +24,8 @@ import logging
 import math
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -66,6 +69,8 @@ log = logging.getLogger(__name__)
 
 ShapeKey = tuple[tuple[int, ...], ...]
 """The shapes of an engine's inputs, in input order: what a CUDA graph is captured for."""
+DeviceTensor = tuple[int, tuple[int, ...]]
+"""A tensor left on the GPU: its device address and shape."""
 
 
 def _import_cuda() -> tuple[Any, Any]:
@@ -154,32 +159,9 @@ class EngineRunner:
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run on ``feed`` (every input by name, within the profile); return every output as a float32 copy."""
-        key: ShapeKey = tuple(tuple(np.shape(feed[n])) for n in self.inputs)
-        self._check_profile(key)
         cudart = self._cudart
         with self._lock:
-            for name in self.inputs:
-                array = feed[name]
-                staged = self._host[name][: array.size].reshape(array.shape)
-                np.copyto(staged, array, casting="same_kind")
-                _check(
-                    cudart.cudaMemcpyAsync(
-                        self._device[name],
-                        staged.ctypes.data,
-                        staged.nbytes,
-                        cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
-                        self._stream,
-                    )
-                )
-            self._runs[key] += 1
-            captured = self._graphs.get(key)
-            if captured is not None:
-                _check(cudart.cudaGraphLaunch(captured.executable, self._stream))
-                output_shapes = captured.output_shapes
-            elif self._should_capture(key):
-                output_shapes = self._run_and_capture(key)
-            else:
-                output_shapes = self._run_plain(key)
+            output_shapes = self._enqueue(feed)
             results = {}
             for name in self.outputs:
                 shape = output_shapes[name]
@@ -196,6 +178,48 @@ class EngineRunner:
                 results[name] = staged
             _check(cudart.cudaStreamSynchronize(self._stream))
             return {name: staged.astype(np.float32, copy=True) for name, staged in results.items()}
+
+    @contextmanager
+    def on_device(self, feed: dict[str, np.ndarray]) -> Iterator[dict[str, DeviceTensor]]:
+        """Run on ``feed`` and leave the outputs on the GPU: ``{name: (device address, shape)}``.
+
+        The outputs are complete when the block starts (the engine's stream is
+        synchronised, so kernels on any other stream may read them) and stay
+        valid until it ends: the runner is held for the whole block, so no
+        other run overwrites them. Output dtypes are the engine's (float32 for
+        our generator engines, f16 ones included).
+        """
+        with self._lock:
+            output_shapes = self._enqueue(feed)
+            _check(self._cudart.cudaStreamSynchronize(self._stream))
+            yield {name: (int(self._device[name]), output_shapes[name]) for name in self.outputs}
+
+    def _enqueue(self, feed: dict[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+        """Copy ``feed`` in and launch the engine on its stream (the caller holds the lock); the output shapes."""
+        key: ShapeKey = tuple(tuple(np.shape(feed[n])) for n in self.inputs)
+        self._check_profile(key)
+        cudart = self._cudart
+        for name in self.inputs:
+            array = feed[name]
+            staged = self._host[name][: array.size].reshape(array.shape)
+            np.copyto(staged, array, casting="same_kind")
+            _check(
+                cudart.cudaMemcpyAsync(
+                    self._device[name],
+                    staged.ctypes.data,
+                    staged.nbytes,
+                    cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
+                    self._stream,
+                )
+            )
+        self._runs[key] += 1
+        captured = self._graphs.get(key)
+        if captured is not None:
+            _check(cudart.cudaGraphLaunch(captured.executable, self._stream))
+            return captured.output_shapes
+        if self._should_capture(key):
+            return self._run_and_capture(key)
+        return self._run_plain(key)
 
     def close(self) -> None:
         """Release the graphs, contexts, buffers and stream; the runner cannot be used afterwards."""
@@ -313,6 +337,20 @@ class TensorRTGenerator(GeneratorBackend):
             for start in range(0, len(images), self._max_batch)
         ]
         return (np.concatenate([p["color"] for p in parts]), np.concatenate([p["mask"] for p in parts]))
+
+    def device_slices(self, images: np.ndarray, aus: np.ndarray) -> Iterator[tuple[int, int, int, int]]:
+        """Run the batch, leaving colour and attention on the GPU for the CUDA compositor.
+
+        Yields ``(start, stop, color address, mask address)`` per slice of at
+        most the engine's largest batch: float32 (stop - start, 3, 128, 128) and
+        (stop - start, 1, 128, 128), contiguous, valid until the next item is
+        asked for (:meth:`EngineRunner.on_device` holds the engine meanwhile).
+        """
+        feed = generator_feed(images, aus)
+        for start in range(0, len(images), self._max_batch):
+            part = {name: array[start : start + self._max_batch] for name, array in feed.items()}
+            with self.runner.on_device(part) as outputs:
+                yield start, start + len(part[GENERATOR_INPUTS[0]]), outputs["color"][0], outputs["mask"][0]
 
     def close(self) -> None:
         """Free its GPU memory, stream and graphs now (a serving process keeps backends to the end)."""

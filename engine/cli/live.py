@@ -26,12 +26,12 @@ from engine.errors import UsageError
 from engine.live import LiveSession
 from engine.live.build import running_parts
 from engine.live.sources import AudioChunk
+from engine.output.pictures import output_dimensions
 from engine.output.preview import PreviewWindow
 from engine.output.tracks import DelayedVoiceTrack
 from engine.output.virtual_camera import VirtualCameraOutput, open_camera
 from engine.output.voice import SpeakerVoice, voice_frame
 from engine.pipeline import VideoFrame
-from engine.server.pictures import output_dimensions
 
 SESSION_ID = "live"
 EPILOG = """\

@@ -5,10 +5,12 @@ import sys
 from pathlib import Path
 
 from engine.au.liveness import LivenessSettings
+from engine.avatar import FRAMINGS
 from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, BackendOptions, GeneratorBackend, create_backends
 from engine.backends.model_files import ModelSource, resolve_source
 from engine.backends.selection import AUTO, default_options, select_backend
 from engine.errors import UsageError
+from engine.pipeline.renderer_choice import RENDERER_CHOICES
 
 UNTRAINED_BANNER = """\
 ************************************************************************
@@ -33,6 +35,13 @@ def add_avatar_options(parser: argparse.ArgumentParser) -> None:
         metavar="X,Y,W,H",
         default=None,
         help="face rectangle in portrait pixels, to use when face detection fails or picks the wrong face",
+    )
+    parser.add_argument(
+        "--framing",
+        choices=FRAMINGS,
+        default="portrait",
+        help="what the video shows: the whole portrait, or a square (head) or 16:9 (head-wide) frame around the "
+        "head with the face about half its height, cut from the photo at its own resolution (default: portrait)",
     )
 
 
@@ -95,6 +104,14 @@ def liveness_settings(args: argparse.Namespace) -> LivenessSettings:
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models and runtime")
+    group.add_argument(
+        "--renderer",
+        choices=RENDERER_CHOICES,
+        default="auto",
+        help="what draws the face: ganimation (the generator), warp (the photo's own landmarks moved, no training, "
+        "any photo) or auto: the generator only where it fits the face (person-agnostic, or enrolled on this "
+        "portrait with absolute AUs), else warp; the choice and its reason are printed (default: auto)",
+    )
     group.add_argument(
         "--backend",
         choices=[AUTO, *sorted(BACKENDS)],

@@ -12,8 +12,10 @@ from engine.cli.options import (
     add_model_options,
     build_backends,
     liveness_settings,
+    model_sources,
 )
 from engine.pipeline.offline import render_file
+from engine.pipeline.renderer_choice import build_face_renderer
 
 
 def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
@@ -43,22 +45,25 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     liveness = liveness_settings(args)
-    avatar = load_avatar(args.avatar, parse_face_box(args.face_box) if args.face_box else None)
+    avatar = load_avatar(args.avatar, parse_face_box(args.face_box) if args.face_box else None, args.framing)
     generator, au_backend = build_backends(args, serving=False)  # one frame at a time: every core on it
+    faces, choice = build_face_renderer(args.renderer, model_sources(args)[0], avatar, lambda: generator)
+    print(choice.describe(), file=sys.stderr)
     print(liveness.describe(), file=sys.stderr)
     report = render_file(
         args.audio,
         args.output,
         avatar=avatar,
-        generator=generator,
+        faces=faces,
         au_backend=au_backend,
         fps=args.fps,
         progress=not args.no_progress,
         liveness=liveness,
     )
+    runtime = f", {generator.name}" if choice.name == "ganimation" else ""
     print(
         f"wrote {report.output}: {report.frames} frames at {report.fps} fps, {report.audio_seconds:.2f} s of audio, "
         f"rendered in {report.wall_seconds:.1f} s ({report.realtime_factor:.2f}x real time, "
-        f"{report.render_ms_mean:.1f} ms per frame, {generator.name})"
+        f"{report.render_ms_mean:.1f} ms per frame, {choice.name}{runtime})"
     )
     return 0

@@ -110,6 +110,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         liveness=liveness,
         publish_whip_url=args.publish_whip,
         publish_whip_token=args.publish_whip_token or os.environ.get("AVATAR_WHIP_TOKEN"),
+        renderer=args.renderer,
+        framing=args.framing,
     )
 
 
@@ -131,9 +133,11 @@ def browser_url(host: str, port: int) -> str:
 
 async def _serve(config: ServerConfig) -> None:
     from engine.server.app import create_app  # the networks load here, after the argument checks
+    from engine.server.context import ENGINE
 
     print("loading the avatar and the networks ...", flush=True)
     app = create_app(config)
+    print(app[ENGINE].renderer_choice.describe(), flush=True)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)

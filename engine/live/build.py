@@ -13,14 +13,16 @@ import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from engine.avatar import load_avatar, parse_face_box
+from engine.avatar import Framing, load_avatar, parse_face_box
 from engine.backends import GeneratorBackend, create_backends
 from engine.backends.model_files import resolve_source
 from engine.backends.selection import default_max_batch, default_options
 from engine.live.au_worker import AUWorker
 from engine.live.session import FrameObserver, LiveParts
 from engine.pipeline import Renderer
+from engine.pipeline.renderer_choice import RendererChoice, build_face_renderer
 from engine.scheduler import RenderScheduler
 
 
@@ -34,6 +36,8 @@ class PartsSettings:
         default, ``engine.backends.selection.default_options``); serving: those
         defaults for many sessions at once (True) or for one stream of frames.
     generator_path, cause_path: weights (None: models/weights/).
+    renderer: ``auto``, ``ganimation`` or ``warp`` (``engine.pipeline.renderer_choice``);
+    framing: ``portrait``, ``head`` or ``head-wide`` (``engine.avatar.framing``).
     max_batch: most frames per generator call (None: the backend's default);
     batch_window_ms: how long the scheduler waits for a batch to fill, ms.
     """
@@ -47,6 +51,8 @@ class PartsSettings:
     serving: bool = True
     generator_path: Path | None = None
     cause_path: Path | None = None
+    renderer: str = "auto"
+    framing: str = "portrait"
     max_batch: int | None = None
     batch_window_ms: float = 3.0
 
@@ -57,6 +63,8 @@ class BuiltParts:
 
     parts: LiveParts
     generator: GeneratorBackend
+    renderer_choice: RendererChoice
+    """Which face renderer draws the avatar and why (``describe()`` is the line to show)."""
 
     def observed_by(self, observer: FrameObserver) -> "BuiltParts":
         """The same parts, with frames counted by ``observer`` (built after the scheduler, whose stats it reads)."""
@@ -65,7 +73,8 @@ class BuiltParts:
 
 def build_parts(settings: PartsSettings) -> BuiltParts:
     """Load the avatar and the networks; nothing runs yet (see :func:`running_parts`)."""
-    avatar = load_avatar(settings.avatar_path, parse_face_box(settings.face_box) if settings.face_box else None)
+    face_box = parse_face_box(settings.face_box) if settings.face_box else None
+    avatar = load_avatar(settings.avatar_path, face_box, cast(Framing, settings.framing))
     options = default_options(
         settings.backend,
         threads=settings.threads,
@@ -73,20 +82,20 @@ def build_parts(settings: PartsSettings) -> BuiltParts:
         precision=settings.precision,
         serving=settings.serving,
     )
+    generator_source = resolve_source("generator", settings.generator_path)
     generator, au_backend = create_backends(
-        settings.backend,
-        resolve_source("generator", settings.generator_path),
-        resolve_source("cause", settings.cause_path),
-        options,
+        settings.backend, generator_source, resolve_source("cause", settings.cause_path), options
     )
+    faces, choice = build_face_renderer(settings.renderer, generator_source, avatar, lambda: generator)
+    renderer = Renderer(faces)
     scheduler = RenderScheduler(
-        Renderer(generator),
+        renderer,
         max_batch=settings.max_batch or default_max_batch(settings.backend),
         batch_window_ms=settings.batch_window_ms,
-        workers=generator.parallel_runs,
+        workers=renderer.parallel_runs,
     )
     parts = LiveParts(avatar=avatar, au_backend=au_backend, scheduler=scheduler, au_worker=AUWorker())
-    return BuiltParts(parts=parts, generator=generator)
+    return BuiltParts(parts=parts, generator=generator, renderer_choice=choice)
 
 
 @contextlib.asynccontextmanager

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from engine.audio import load_audio_file
+from engine.errors import EngineError
 from engine.pipeline import SAMPLE_RATE_HZ
 
 CHUNK_MS = 20
@@ -32,7 +33,7 @@ MAX_RATE_HZ = 192_000
 MAX_CHANNELS = 8
 
 
-class AudioInputError(RuntimeError):
+class AudioInputError(EngineError, RuntimeError):
     """The input cannot be opened or read (no such device, no sounddevice, bad PCM settings): one line says why."""
 
 

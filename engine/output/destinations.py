@@ -10,6 +10,8 @@ a session may only pick one of those names (:meth:`Destinations.choose`).
 
 from dataclasses import dataclass, field
 
+from engine.errors import UsageError
+
 DEFAULT_PORTS: dict[str, int] = {"vmc": 39539, "livelink": 11111, "vts": 8001}
 """Each receiver's usual port: VMC protocol (VSeeFace, Warudo...), Live Link Face, VTube Studio's API."""
 DEFAULT_HOST = "127.0.0.1"
@@ -35,11 +37,11 @@ def parse_destination(text: str, kind: str) -> Destination:
         ValueError: a malformed entry, with what is accepted.
     """
     if kind not in DEFAULT_PORTS:
-        raise ValueError(f"unknown output kind {kind!r}; known: {', '.join(DEFAULT_PORTS)}")
+        raise UsageError(f"unknown output kind {kind!r}; known: {', '.join(DEFAULT_PORTS)}")
     name, _, address = text.rpartition("=")
     name = name or DEFAULT_NAME
     if not name.replace("-", "").replace("_", "").isalnum():
-        raise ValueError(f"{kind} destination name {name!r}: use letters, digits, - and _")
+        raise UsageError(f"{kind} destination name {name!r}: use letters, digits, - and _")
     host, port_text = address, ""
     if address.startswith("["):
         host, _, rest = address[1:].partition("]")
@@ -47,13 +49,13 @@ def parse_destination(text: str, kind: str) -> Destination:
     elif address.count(":") == 1:
         host, port_text = address.split(":")
     if not host:
-        raise ValueError(f"{kind} destination {text!r} has no host; expected [NAME=]HOST[:PORT]")
+        raise UsageError(f"{kind} destination {text!r} has no host; expected [NAME=]HOST[:PORT]")
     try:
         port = int(port_text) if port_text else DEFAULT_PORTS[kind]
     except ValueError:
-        raise ValueError(f"{kind} destination {text!r}: port {port_text!r} is not a number") from None
+        raise UsageError(f"{kind} destination {text!r}: port {port_text!r} is not a number") from None
     if not 1 <= port <= 65535:
-        raise ValueError(f"{kind} destination {text!r}: port {port} is not in 1..65535")
+        raise UsageError(f"{kind} destination {text!r}: port {port} is not in 1..65535")
     return Destination(name, host, port)
 
 
@@ -75,14 +77,14 @@ class Destinations:
             parsed = tuple(parse_destination(text, kind) for text in texts)
             names = [d.name for d in parsed]
             if len(set(names)) != len(names):
-                raise ValueError(f"{kind} destinations need distinct names, got {', '.join(names)}")
+                raise UsageError(f"{kind} destinations need distinct names, got {', '.join(names)}")
             if parsed:
                 allowed[kind] = parsed
         return cls(allowed)
 
     def for_kind(self, kind: str) -> tuple[Destination, ...]:
         if kind not in DEFAULT_PORTS:
-            raise ValueError(f"unknown output kind {kind!r}; known: {', '.join(DEFAULT_PORTS)}")
+            raise UsageError(f"unknown output kind {kind!r}; known: {', '.join(DEFAULT_PORTS)}")
         return self.allowed.get(kind) or (Destination(DEFAULT_NAME, DEFAULT_HOST, DEFAULT_PORTS[kind]),)
 
     def choose(self, kind: str, name: str | None = None) -> Destination:
@@ -98,4 +100,4 @@ class Destinations:
             if destination.name == name:
                 return destination
         allowed = ", ".join(d.describe() for d in options)
-        raise ValueError(f"{kind} destination {name!r} is not one this server allows; allowed: {allowed}")
+        raise UsageError(f"{kind} destination {name!r} is not one this server allows; allowed: {allowed}")

@@ -15,6 +15,7 @@ import threading
 
 import numpy as np
 
+from engine.errors import EngineError
 from engine.pipeline import VideoFrame
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ POLL_MS = 10
 """How often the window looks for a new picture, ms."""
 
 
-class PreviewUnavailable(RuntimeError):
+class PreviewUnavailable(EngineError, RuntimeError):
     """No display to open a window on, or no Tk."""
 
 

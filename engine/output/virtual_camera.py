@@ -29,6 +29,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
+from engine.errors import EngineError
 from engine.output.tracks import AvatarVideoTrack
 from engine.pipeline import VideoFrame
 
@@ -54,7 +55,7 @@ SETUP_HINTS = {
 }
 
 
-class VirtualCameraUnavailable(RuntimeError):
+class VirtualCameraUnavailable(EngineError, RuntimeError):
     """No virtual camera could be opened; the message says which backends failed and how to set one up."""
 
 

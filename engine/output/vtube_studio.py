@@ -37,6 +37,7 @@ from websockets.exceptions import ConnectionClosed
 
 from engine.au.arkit import BLENDSHAPE_NAMES, aus_to_blendshapes
 from engine.au.vocabulary import AU_MAX_INTENSITY, AU_NAMES
+from engine.errors import EngineError
 from engine.output.errors import OutputUnavailable
 from engine.pipeline.frames import AUFrame
 
@@ -60,7 +61,7 @@ REQUEST_TIMEOUT_S = 10.0
 _JAW_OPEN = BLENDSHAPE_NAMES.index("jawOpen")
 
 
-class VTubeStudioError(RuntimeError):
+class VTubeStudioError(EngineError, RuntimeError):
     """VTube Studio answered a request with an ``APIError`` (its errorID and message are in the text)."""
 
 

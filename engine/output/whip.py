@@ -19,6 +19,8 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from engine.errors import EngineError, UsageError
+
 REQUEST_TIMEOUT_S = 10.0
 """Longest wait for the endpoint to answer one request (it may be setting up a media session)."""
 
@@ -33,7 +35,7 @@ _REFUSALS = {
 }
 
 
-class WhipError(RuntimeError):
+class WhipError(EngineError, RuntimeError):
     """A WHIP request failed. ``status``: the HTTP status (None for a network failure); ``retry``: whether
     trying again later can help."""
 
@@ -47,7 +49,7 @@ def check_whip_url(url: str) -> str:
     """``url`` if it is an http(s) URL with a host; ValueError otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"the WHIP URL must be http:// or https:// with a host, got {url!r}")
+        raise UsageError(f"the WHIP URL must be http:// or https:// with a host, got {url!r}")
     return url
 
 

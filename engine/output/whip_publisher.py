@@ -26,10 +26,10 @@ import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from engine.output.pictures import PictureFormatter
 from engine.output.tracks import AvatarVideoTrack, DelayedVoiceTrack
 from engine.output.whip import WhipClient, WhipError
 from engine.pipeline import VideoFrame
-from engine.server.pictures import PictureFormatter
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class WhipPublisher:
         await self._connected.wait()
 
     async def send_video(self, frame: VideoFrame) -> None:
-        picture = await asyncio.to_thread(self._formatter, frame.rgb)
+        picture = await asyncio.to_thread(self._formatter, frame)
         self._picture = picture
         connection = self._connection
         if connection is None:

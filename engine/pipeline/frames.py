@@ -66,9 +66,15 @@ class AUFrame:
 
 @dataclass
 class VideoFrame:
-    """A finished picture: (H, W, 3) uint8 RGB, with the AUs it shows and its trace."""
+    """A finished picture: (H, W, 3) uint8 RGB, with the AUs it shows and its trace.
+
+    i420: the same picture as I420 planes, Y (H, W), U and V (H/2, W/2), uint8,
+    BT.601 limited range (``kernels.reference.rgb_to_i420``), when the renderer
+    made them (it does: only the changed blocks are converted); None otherwise.
+    """
 
     index: int
     rgb: np.ndarray
     aus: np.ndarray
     trace: FrameTrace = field(repr=False)
+    i420: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)

@@ -20,7 +20,7 @@ from engine.backends.base import AUStepBackend, GeneratorBackend
 from engine.errors import EngineError
 from engine.output import Mp4Writer
 from engine.pipeline.frames import SAMPLE_RATE_HZ
-from engine.pipeline.renderer import Renderer, RenderRequest
+from engine.pipeline.renderer import FaceRenderer, Renderer, RenderRequest
 from engine.pipeline.session import Session
 
 CHUNK_SAMPLES = SAMPLE_RATE_HZ * 20 // 1000
@@ -53,7 +53,7 @@ def render_file(
     output_path: str | Path,
     *,
     avatar: Avatar,
-    generator: GeneratorBackend,
+    faces: FaceRenderer | GeneratorBackend,
     au_backend: AUStepBackend,
     fps: int = 25,
     progress: bool = True,
@@ -62,6 +62,8 @@ def render_file(
     """Render ``audio_path`` spoken by ``avatar`` to an H.264/AAC mp4 at ``fps``.
 
     ``liveness``: blinks, smoothing, head and idle motion (None: the defaults).
+    faces: the face renderer (``engine.pipeline.renderer_choice``); a bare
+    generator runtime means GANimation with absolute AUs.
 
     The file appears at ``output_path`` only when complete; a failure midway
     removes the partial file instead of leaving a truncated video behind.
@@ -71,15 +73,16 @@ def render_file(
     if audio.size == 0:
         raise EmptyAudioError(f"{audio_path}: the audio has no samples, so there is nothing to render")
     session = Session(au_backend, fps=fps, liveness=liveness)
-    renderer = Renderer(generator)
+    renderer = Renderer(faces)
     height, width = avatar.portrait.shape[:2]
     render_ms: list[float] = []
 
     def emit(frames: list, writer: Mp4Writer) -> None:
         for video_frame in renderer.render([RenderRequest(avatar, f) for f in frames]):
             writer.write_frame(video_frame.rgb)
-            trace = video_frame.trace
-            render_ms.append((trace.render_end_s - trace.render_start_s) * 1e3)
+            start_s, end_s = video_frame.trace.render_start_s, video_frame.trace.render_end_s
+            assert start_s is not None and end_s is not None  # the renderer stamps both
+            render_ms.append((end_s - start_s) * 1e3)
 
     output = Path(output_path)
     partial = output.with_name(f".{output.name}.partial.mp4")

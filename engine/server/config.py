@@ -33,6 +33,8 @@ class ServerConfig:
         and idle motion); a session's control channel can change its own.
     publish_whip_url, publish_whip_token: also publish every session's avatar
         to this WHIP endpoint (``engine.output.whip_sessions``); None: not.
+    renderer: ``auto``, ``ganimation`` or ``warp`` (``engine.pipeline.renderer_choice``).
+    framing: ``portrait``, ``head`` or ``head-wide`` (``engine.avatar.framing``).
     """
 
     host: str = "127.0.0.1"
@@ -56,3 +58,5 @@ class ServerConfig:
     liveness: LivenessSettings = LivenessSettings()
     publish_whip_url: str | None = None
     publish_whip_token: str | None = None
+    renderer: str = "auto"
+    framing: str = "portrait"

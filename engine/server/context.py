@@ -15,9 +15,10 @@ from engine.avatar import Avatar
 from engine.backends import AUStepBackend, GeneratorBackend
 from engine.errors import EngineError
 from engine.live.au_worker import AUWorker
-from engine.live.build import BuiltParts, PartsSettings, build_parts
+from engine.live.build import PartsSettings, build_parts
 from engine.live.session import LiveParts
 from engine.output.whip_sessions import publish_every_session
+from engine.pipeline.renderer_choice import RendererChoice
 from engine.scheduler import RenderScheduler
 from engine.server.config import ServerConfig
 from engine.server.metrics import ServerMetrics
@@ -57,6 +58,8 @@ class EngineContext:
     generator: GeneratorBackend
     slots: SessionSlots
     metrics: ServerMetrics
+    renderer_choice: RendererChoice
+    """Which face renderer draws the avatar and why (``describe()`` is the line to show)."""
 
     @property
     def avatar(self) -> Avatar:
@@ -90,6 +93,8 @@ def build_context(config: ServerConfig) -> EngineContext:
             streams=config.streams,
             generator_path=config.generator_path,
             cause_path=config.cause_path,
+            renderer=config.renderer,
+            framing=config.framing,
             max_batch=config.max_batch,
             batch_window_ms=config.batch_window_ms,
         )
@@ -105,5 +110,12 @@ def build_context(config: ServerConfig) -> EngineContext:
             token=config.publish_whip_token,
             size_px=config.output_size_px,
         )
-        built = BuiltParts(parts=dataclasses.replace(built.parts, on_session=hook), generator=built.generator)
-    return EngineContext(config=config, parts=built.parts, generator=built.generator, slots=slots, metrics=metrics)
+        built = dataclasses.replace(built, parts=dataclasses.replace(built.parts, on_session=hook))
+    return EngineContext(
+        config=config,
+        parts=built.parts,
+        generator=built.generator,
+        slots=slots,
+        metrics=metrics,
+        renderer_choice=built.renderer_choice,
+    )

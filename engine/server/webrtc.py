@@ -34,6 +34,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from engine.audio import AudioFormatError
 from engine.live import LiveSession
+from engine.output.pictures import PictureFormatter
 from engine.output.tracks import AvatarVideoTrack, DelayedVoiceTrack, TrackOutput
 from engine.pipeline import VideoFrame
 from engine.server.audio_frames import audio_format, audio_frame_samples
@@ -41,7 +42,6 @@ from engine.server.context import EngineContext
 from engine.server.control_channel import ControlChannel
 from engine.server.jitter import reduce_audio_prefetch
 from engine.server.offer import OfferError, check_offer
-from engine.server.pictures import PictureFormatter
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class WebRTCSession:
             on_repeat=lambda: self._live.record_repeat(TrackOutput.name),
             on_dropped=lambda: self._live.record_unsent(TrackOutput.name),
         )
-        self._live.add_video_output(TrackOutput(track, lambda frame: formatter(frame.rgb)), reports_sends=True)
+        self._live.add_video_output(TrackOutput(track, formatter), reports_sends=True)
         video_out[0].sender.replaceTrack(track)
         video_out[0].direction = "sendonly"
         if self._voice is not None:

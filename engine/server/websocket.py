@@ -35,9 +35,9 @@ from PIL import Image
 
 from engine.audio import AudioFormatError
 from engine.live import LiveSession
+from engine.output.pictures import output_dimensions
 from engine.pipeline import AUFrame, VideoFrame
 from engine.server.context import ENGINE, EngineContext, SessionLimitError
-from engine.server.pictures import output_dimensions
 from engine.server.protocol import (
     AudioChunk,
     EndOfStream,

@@ -27,7 +27,7 @@ from pipecat.workers.runner import WorkerRunner
 from engine.integrations.pipecat import AvatarVideoService
 from engine.live import LiveParts
 from engine.live.build import PartsSettings, build_parts, running_parts
-from engine.server.pictures import output_dimensions
+from engine.output.pictures import output_dimensions
 
 RATE_HZ = 16_000
 PAGE = Path(__file__).with_name("index.html")

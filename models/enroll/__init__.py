@@ -1,10 +1,9 @@
 """Enrolling a person from one photo: an AU-driven expression synthesizer makes (AU, face) training pairs.
 
-Modules: ``landmarks`` (dlib 68 points), ``face68`` (the point layout and face
-frame), ``displacements`` (the AU -> landmark motion table), ``warp``
-(piecewise-affine warp), ``masks`` and ``fills`` (mouth interior, eyelids),
-``au_sampler`` (training AU vectors), ``synthesizer`` (all of it behind
-:class:`ExpressionSynthesizer`), ``contact_sheet`` (a grid of renders to look at).
+The synthesizer is the engine's instant warp renderer (``engine.avatar.warp``)
+rendering the 128x128 crop the generator sees. Modules here: ``synthesizer``
+(:class:`ExpressionSynthesizer`), ``au_sampler`` (training AU vectors),
+``contact_sheet`` (a grid of renders to look at).
 """
 
 from models.enroll.synthesizer import ExpressionSynthesizer

@@ -4,8 +4,9 @@ At run time the generator mostly sees speech (CAUSE output: lips parting, jaw
 opening and closing, the lips stretching and tightening, a little brow
 emphasis), blinks from the blink model, and expression bias from the
 session's sliders (smiles, surprise, frowns). Training pairs should cover the
-same ground, weighted the same way, with some all-zero vectors so that the
-generator also learns to give the photo back unchanged.
+same ground, weighted the same way, with some all-zero vectors: AUs are
+absolute, so those teach the relaxed face (the photo's own smile taken away),
+which is what a silent speaker shows.
 
 Each sample picks one recipe by weight; each AU listed in the recipe is then
 active with its probability, at an intensity uniform in its range; unlisted
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.enroll.displacements import AU_NAMES, N_AUS
+from engine.avatar.warp.displacements import AU_NAMES, N_AUS
 
 AuRange = tuple[float, float, float]
 """(probability active, lowest intensity, highest intensity)."""

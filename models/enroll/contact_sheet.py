@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from models.enroll.displacements import AU_NAMES, au_vector
+from engine.avatar.warp.displacements import AU_NAMES, au_vector
 from models.enroll.synthesizer import ExpressionSynthesizer
 
 AuSpec = Mapping[str, float] | np.ndarray
@@ -40,7 +40,7 @@ def contact_sheet(
     for i, spec in enumerate(au_list):
         vector = _vector(spec)
         x, y = (i % columns) * tile, (i // columns) * (tile + LABEL_HEIGHT_PX)
-        render = Image.fromarray(synth.render(vector)).resize((tile, tile), Image.NEAREST)
+        render = Image.fromarray(synth.render(vector)).resize((tile, tile), Image.Resampling.NEAREST)
         sheet.paste(render, (x, y))
         words = _label(vector).split(" ")
         draw.text((x + 2, y + tile + 1), " ".join(words[:4]), fill=(0, 0, 0))

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from engine.avatar import Avatar, FaceBox, NoFaceError
+from engine.avatar.landmarks import detect_landmarks
+from engine.avatar.warp.displacements import MAX_INTENSITY
 from models.enroll import ExpressionSynthesizer
 from models.enroll.au_sampler import sample_aus
-from models.enroll.displacements import MAX_INTENSITY
-from models.enroll.landmarks import detect_landmarks
 
 _TRAIN_STREAM = 0
 _HELDOUT_STREAM = 1

@@ -10,18 +10,18 @@ does not move.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
-import dlib
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from engine.avatar import FaceBox, NoFaceError, detect_face
-from models.enroll.displacements import au_vector
-from models.enroll.face68 import N_LANDMARKS
-from models.enroll.landmarks import detect_landmarks, predictor_path
+from engine.avatar import NoFaceError, detect_face
+from engine.avatar.face68 import N_LANDMARKS
+from engine.avatar.identity import descriptor_distance
+from engine.avatar.landmarks import face_descriptor
+from engine.avatar.warp.displacements import au_vector
+from kernels.layers import FaceLayers
 from models.ganimation import Generator, blend
 from models.training.enroll_data import Enrollment, aus_to_condition, tensor_to_images
 from models.training.metrics import psnr_db
@@ -31,12 +31,8 @@ REGIONS: dict[str, np.ndarray] = {"mouth": np.arange(48, 68), "eyes": np.arange(
 """Landmarks (dlib 68) outlining the regions whose error is reported on its own."""
 REGION_MARGIN_IOD = 0.15
 """A region is the box around its landmarks, neutral and moved, widened by this much (inter-ocular distances)."""
-RECOGNITION_MODEL_FILENAME = "dlib_face_recognition_resnet_model_v1.dat"
-"""dlib's face descriptor network, beside the shape predictor in face_recognition_models."""
 IDENTITY_VECTORS = 16
 """Held-out vectors whose identity distance is measured (the first ones): ~0.1 s a frame here."""
-SAME_PERSON_DISTANCE = 0.6
-"""dlib's threshold: descriptors closer than this are the same person."""
 FACE_IOU_MIN = 0.5
 """A face detected in a composed frame counts only if it overlaps the portrait's face box this much."""
 
@@ -127,26 +123,14 @@ def face_detection_rate(enrollment: Enrollment, images: np.ndarray) -> float:
     expected = (box.x, box.y, box.width, box.height)
     found = 0
     for image in images:
-        frame = avatar.compose(image.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0)
+        color = image.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+        frame = avatar.compose(FaceLayers(color, np.zeros_like(color[:1]))).rgb
         try:
             face = detect_face(frame)
         except NoFaceError:
             continue
         found += _iou((face.x, face.y, face.width, face.height), expected) >= FACE_IOU_MIN
     return found / len(images)
-
-
-@lru_cache(maxsize=1)
-def _recognizer() -> dlib.face_recognition_model_v1:
-    return dlib.face_recognition_model_v1(str(predictor_path().parent / RECOGNITION_MODEL_FILENAME))
-
-
-def face_descriptor(frame: np.ndarray, face: FaceBox) -> np.ndarray:
-    """dlib's 128-d descriptor of the face in ``face`` (frame pixels) of a uint8 RGB frame."""
-    rectangle = dlib.rectangle(round(face.x), round(face.y), round(face.x + face.width), round(face.y + face.height))
-    points = [dlib.point(round(float(x)), round(float(y))) for x, y in detect_landmarks(frame, face)]
-    shape = dlib.full_object_detection(rectangle, points)
-    return np.asarray(_recognizer().compute_face_descriptor(np.ascontiguousarray(frame), shape))
 
 
 def identity_distances(enrollment: Enrollment, images: np.ndarray) -> np.ndarray:
@@ -159,7 +143,7 @@ def identity_distances(enrollment: Enrollment, images: np.ndarray) -> np.ndarray
     distances = []
     for image in images:
         frame = avatar.compose(image.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0)
-        distances.append(float(np.linalg.norm(face_descriptor(frame, avatar.face_box) - reference)))
+        distances.append(descriptor_distance(face_descriptor(frame, avatar.face_box), reference))
     return np.array(distances)
 
 

@@ -38,7 +38,10 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from engine.avatar.identity import portrait_identity
 from engine.backends.model_files import WEIGHTS_DIR
+from engine.errors import EngineError
+from engine.pipeline.generator_card import GeneratorCard
 from models.checkpoints import export_generator_onnx, load_generator, save_generator
 from models.ganimation import Discriminator, Generator, GeneratorConfig, blend
 from models.training.enroll_data import (
@@ -71,7 +74,7 @@ FINAL_OUTPUTS_IN_EVALS = 3
 """The ETA counts writing the outputs (export, full evaluation, grid) as this many held-out checks."""
 
 
-class RunExistsError(FileExistsError):
+class RunExistsError(EngineError, FileExistsError):
     """The output folder holds a run that this one would overwrite; the message says what to do."""
 
 
@@ -395,8 +398,9 @@ def write_outputs(
 ) -> dict[str, Any]:
     """Save the generator and its ONNX export, evaluate it on ``aus``, draw the grid; returns the evaluation."""
     generator.eval()
-    save_generator(generator, generator.config, out / GENERATOR_NAME)
-    export_generator_onnx(generator, out / ONNX_NAME)
+    card = GeneratorCard.enrolled(portrait_identity(enrollment.avatar))  # the engine picks it for this face only
+    save_generator(generator, generator.config, out / GENERATOR_NAME, card=card)
+    export_generator_onnx(generator, out / ONNX_NAME, card=card)
     metrics = evaluate_generator(generator, enrollment, aus, targets=targets)
     (out / EVAL_NAME).write_text(json.dumps(metrics, indent=2))
     Image.fromarray(expression_grid(generator, enrollment)).save(out / GRID_NAME)

@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from engine.au import AU_MAX_INTENSITY
+from engine.pipeline.generator_card import GeneratorCard
 from models.checkpoints import export_generator_onnx, save_generator
 from models.ganimation import Discriminator, Generator, GeneratorConfig, blend
 from models.training.enroll_data import images_to_tensor
@@ -217,6 +218,7 @@ def train_unpaired(
         (out / HISTORY_NAME).write_text(json.dumps(history, indent=2))
     if last_epoch == config.epochs:
         generator.eval()
-        save_generator(generator, generator.config, out / GENERATOR_NAME)
-        export_generator_onnx(generator, out / ONNX_NAME)
+        card = GeneratorCard("any-face")  # trained on a face data set: the engine may use it for any portrait
+        save_generator(generator, generator.config, out / GENERATOR_NAME, card=card)
+        export_generator_onnx(generator, out / ONNX_NAME, card=card)
     return history

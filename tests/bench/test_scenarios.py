@@ -37,7 +37,7 @@ def _positive(value: Any, what: str) -> None:
 
 
 def test_every_scenario_is_registered() -> None:
-    assert sorted(SCENARIOS) == ["backends", "browser", "drift", "e2e", "stages", "throughput"]
+    assert sorted(SCENARIOS) == ["backends", "browser", "drift", "e2e", "renderers", "stages", "throughput"]
 
 
 @pytest.mark.slow
@@ -114,3 +114,17 @@ def test_backends(tmp_path: Path) -> None:
     for row in results["rows"]:
         _positive(row["median_ms"], f"{row['runtime']} batch {row['batch']}")
         _positive(row["speedup_vs_torch"], f"{row['runtime']} speedup")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_renderers(tmp_path: Path) -> None:
+    results = _run("renderers", tmp_path, "--portraits", "astronaut", "--sheets-dir", str(tmp_path))
+    assert {(r["portrait"], r["renderer"]) for r in results["renderers"]} == {
+        ("astronaut", "warp"),
+        ("astronaut", "ganimation"),
+    }
+    for row in results["renderers"]:
+        _positive(row["cost_ms"]["p50"], f"{row['renderer']} cost")
+        assert 0 <= row["face_found"] <= 1 and row["identity_distance"]["p95"] >= 0
+    _positive(results["setup_s"]["astronaut"], "set-up")

@@ -14,8 +14,9 @@ import numpy as np
 
 from kernels.geometry import CropBox
 from kernels.host_build import I420Planes
-from kernels.items import I420Job, I420Ref, ImageRef, PostprocessJob, PreprocessJob
+from kernels.items import I420Job, I420Ref, ImageRef, PostprocessJob, PreprocessJob, motion_ref
 from kernels.launch import ImageKernels, address, import_cuda_core
+from kernels.layers import FaceLayers, HeadMotion
 
 
 class GpuOps:
@@ -71,17 +72,24 @@ class GpuOps:
         self,
         portraits: Sequence[np.ndarray],
         boxes: Sequence[CropBox],
-        images: Sequence[np.ndarray],
-        colors: Sequence[np.ndarray],
-        masks: Sequence[np.ndarray],
+        layers: Sequence[FaceLayers],
         feather: np.ndarray,
         *,
+        motions: Sequence[HeadMotion | None] | None = None,
         frames: Sequence[np.ndarray] | None = None,
         planes: Sequence[I420Planes] | None = None,
     ) -> None:
         count = len(portraits)
+        motions = motions if motions is not None else [None] * count
         uploads = [self.upload_image(p) for p in portraits]
-        tensors = [self.upload(np.asarray(a, dtype=np.float32)) for a in (*images, *colors, *masks)]
+        kept: list[Any] = []
+
+        def device(array: np.ndarray | None) -> int:
+            if array is None:
+                return 0
+            kept.append(self.upload(np.asarray(array, dtype=np.float32)))
+            return address(kept[-1])
+
         frame_buffers = [] if frames is None else [self.upload(f) for f in frames]
         plane_buffers = [] if planes is None else [[self.upload(p) for p in trio] for trio in planes]
         jobs = []
@@ -92,13 +100,15 @@ class GpuOps:
             if planes is not None:
                 y, u, v = (address(b) for b in plane_buffers[i])
                 i420 = I420Ref(y, u, v, width, width // 2)
+            motion = motions[i]
             jobs.append(
                 PostprocessJob(
                     portrait=uploads[i][1],
                     box=boxes[i],
-                    image=address(tensors[i]),
-                    color=address(tensors[count + i]),
-                    mask=address(tensors[2 * count + i]),
+                    color=device(layers[i].color),
+                    mask=device(layers[i].mask),
+                    shift=device(layers[i].shift),
+                    motion=None if motion is None else motion_ref(motion, device(motion.weight)),
                     rgb=rgb,
                     i420=i420,
                 )

@@ -1,17 +1,19 @@
 """Packing batch items: the checks that keep a kernel from writing where it must not."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from kernels.geometry import CropBox
-from kernels.items import I420Job, I420Ref, ImageRef, PostprocessJob, pack_i420, pack_postprocess
-from kernels.reference import paste_rect
+from kernels.items import I420Job, I420Ref, ImageRef, MotionRef, PostprocessJob, pack_i420, pack_postprocess
+from kernels.reference import compose_rect, paste_rect
 
 BOX = CropBox(-3.3, 4.5, 20.0)
 
 
 def job(portrait: ImageRef, *, rgb: ImageRef | None = None, i420: I420Ref | None = None) -> PostprocessJob:
-    return PostprocessJob(portrait, BOX, image=1, color=2, mask=3, rgb=rgb, i420=i420)
+    return PostprocessJob(portrait, BOX, color=2, mask=3, shift=0, motion=None, rgb=rgb, i420=i420)
 
 
 def test_postprocess_record_carries_box_and_paste_rect() -> None:
@@ -21,6 +23,18 @@ def test_postprocess_record_carries_box_and_paste_rect() -> None:
     assert record["box"]["x0"] == np.float32(-3.3) and record["box"]["size"] == 20
     assert record["i420"]["u"] == 0x9000 + 1200 and record["i420"]["v"] == 0x9000 + 1500
     assert record["i420"]["uv_pitch"] == 20 and record["rgb"]["data"] == 0  # no rgb output
+
+
+def test_postprocess_record_carries_the_head_motion() -> None:
+    portrait = ImageRef.packed(0x1000, 30, 40)
+    motion = MotionRef(weight=0x5000, size=24, box=CropBox(-6.0, -2.0, 30.0), matrix=(1.0, 0.5, -2.0, 0.0, 1.0, 3.0))
+    bare = job(portrait, i420=I420Ref.packed(0x9000, 30, 40))
+    (record,) = pack_postprocess([replace(bare, motion=motion, shift=0x7000)])
+    assert record["motion_weight"] == 0x5000 and record["motion_size"] == 24 and record["shift"] == 0x7000
+    assert list(record["motion_matrix"]) == [1.0, 0.5, -2.0, 0.0, 1.0, 3.0]
+    assert record["motion_box"]["x0"] == -6 and record["motion_box"]["size"] == 30
+    rect = tuple(record[["y_start", "y_stop", "x_start", "x_stop"]])
+    assert rect == compose_rect(BOX, 30, 40, motion.box) == (0, 28, 0, 24)
 
 
 @pytest.mark.parametrize(

@@ -7,14 +7,15 @@ from PIL import Image
 
 from kernels import reference
 from kernels.geometry import CropBox
+from kernels.layers import FaceLayers, HeadMotion
 from kernels.reference import (
-    attention_blend,
+    compose,
+    compose_rect,
     crop_resize_normalize,
     feather_mask,
-    paste_alpha,
-    paste_feathered,
     paste_rect,
     rgb_to_i420,
+    update_i420,
 )
 
 F32 = np.float32
@@ -87,22 +88,6 @@ def test_crop_range_and_validation(rng: np.random.Generator) -> None:
         CropBox(0.0, 0.0, 0.0)
 
 
-# --- attention_blend ----------------------------------------------------------------
-
-
-def test_attention_blend_formula_and_limits(rng: np.random.Generator) -> None:
-    image = rng.uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32)
-    color = rng.uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32)
-    mask = rng.uniform(0, 1, (2, 1, 8, 8)).astype(np.float32)
-    out = attention_blend(image, color, mask)
-    assert out.dtype == np.float32 and out.shape == image.shape
-    np.testing.assert_array_equal(out, mask * image + (F32(1) - mask) * color)
-    np.testing.assert_array_equal(attention_blend(image, color, np.ones_like(mask)), image)
-    np.testing.assert_array_equal(attention_blend(image, color, np.zeros_like(mask)), color)
-    with pytest.raises(ValueError, match="mask"):
-        attention_blend(image, color, image)
-
-
 # --- feather_mask ----------------------------------------------------------------------
 
 
@@ -127,68 +112,144 @@ def test_feather_mask_rejects_bad_fractions() -> None:
         feather_mask(64, ramp_frac=0.0)
 
 
-# --- paste_feathered ---------------------------------------------------------------
+# --- compose -----------------------------------------------------------------------
+
+
+def compose_scalar(
+    portrait: np.ndarray, box: CropBox, layers: FaceLayers, feather: np.ndarray, motion: HeadMotion | None = None
+) -> np.ndarray:
+    """``compose`` pixel by pixel, written from its docstring with float32 scalars."""
+    height, width = portrait.shape[:2]
+    y_start, y_stop, x_start, x_stop = compose_rect(box, height, width, None if motion is None else motion.box)
+    size = layers.size
+    inverse = F32(size) / F32(box.size)
+    planes = portrait.astype(np.float32)
+    out = portrait.copy()
+    for y in range(y_start, y_stop):
+        for x in range(x_start, x_stop):
+            qx, qy = F32(x) + F32(0.5), F32(y) + F32(0.5)
+            if motion is not None:
+                mb, k = motion.box, motion.matrix
+                minv = F32(motion.weight.shape[0]) / F32(mb.size)
+                m = bilinear_scalar(
+                    motion.weight, ((qx - F32(mb.x0)) * minv) - F32(0.5), ((qy - F32(mb.y0)) * minv) - F32(0.5)
+                )
+                hx = (k[0, 0] * qx + k[0, 1] * qy) + k[0, 2]
+                hy = (k[1, 0] * qx + k[1, 1] * qy) + k[1, 2]
+                qx, qy = qx + m * (hx - qx), qy + m * (hy - qy)
+            u = ((qx - F32(box.x0)) * inverse) - F32(0.5)
+            v = ((qy - F32(box.y0)) * inverse) - F32(0.5)
+            alpha = bilinear_scalar(feather, u, v)
+            a = bilinear_scalar(layers.mask[0], u, v)
+            if layers.shift is not None:
+                qx = qx + alpha * bilinear_scalar(layers.shift[0], u, v)
+                qy = qy + alpha * bilinear_scalar(layers.shift[1], u, v)
+            w = alpha * (F32(1) - a)
+            for c in range(3):
+                colour = (bilinear_scalar(layers.color[c], u, v) + F32(1)) * F32(127.5)
+                photo = bilinear_scalar(planes[:, :, c], qx - F32(0.5), qy - F32(0.5))
+                out[y, x, c] = min(max(np.rint((F32(1) - w) * photo + w * colour), 0), 255)
+    return out
+
+
+def random_layers(rng: np.random.Generator, size: int, *, shift: bool) -> FaceLayers:
+    """Layers as renderers give them: mask with exact 0 and 1, shifts of a few pixels."""
+    mask = rng.uniform(0, 1, (1, size, size)).astype(np.float32)
+    mask[:, ::5] = 1
+    mask[:, 2::5] = 0
+    return FaceLayers(
+        color=rng.uniform(-1, 1, (3, size, size)).astype(np.float32),
+        mask=mask,
+        shift=rng.uniform(-4, 4, (2, size, size)).astype(np.float32) if shift else None,
+    )
+
+
+def tilt(centre: tuple[float, float], degrees: float, box: CropBox, size: int = 12) -> HeadMotion:
+    """A head rotation about ``centre``, following a raised-cosine bump over ``box``."""
+    angle = np.deg2rad(degrees)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    offset = np.asarray(centre) - rotation @ np.asarray(centre)
+    matrix = np.concatenate([rotation, offset[:, None]], axis=1).astype(np.float32)
+    return HeadMotion(matrix=matrix, box=box, weight=feather_mask(size, border_frac=0.1, ramp_frac=0.3))
 
 
 @pytest.mark.parametrize("box", [CropBox(7.25, -2.5, 30.5), CropBox(20.0, 12.0, 9.0)])
 @pytest.mark.parametrize("in_bands", [False, True], ids=["one-band", "8-row-bands"])
-def test_paste_matches_per_pixel_formula_bit_for_bit(
-    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, box: CropBox, in_bands: bool
+@pytest.mark.parametrize("kind", ["layers", "shift", "shift+motion"])
+def test_compose_matches_per_pixel_formula_bit_for_bit(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, box: CropBox, in_bands: bool, kind: str
 ) -> None:
     if in_bands:
         monkeypatch.setattr(reference, "_BAND_ELEMENTS", 1)
     portrait = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
     size = 16
-    crop = rng.uniform(-1, 1, (3, size, size)).astype(np.float32)
+    layers = random_layers(rng, size, shift=kind != "layers")
     feather = feather_mask(size, border_frac=0.1, ramp_frac=0.25)
-    out = paste_feathered(portrait, crop, box, feather)
-    y_start, y_stop, x_start, x_stop = paste_rect(box, 40, 50)
-    inverse = F32(size) / F32(box.size)
-    expected = portrait.copy()
-    for y in range(y_start, y_stop):
-        for x in range(x_start, x_stop):
-            xs = (((F32(x) + F32(0.5)) - F32(box.x0)) * inverse) - F32(0.5)
-            ys = (((F32(y) + F32(0.5)) - F32(box.y0)) * inverse) - F32(0.5)
-            alpha = bilinear_scalar(feather, xs, ys)
-            for c in range(3):
-                colour = (bilinear_scalar(crop[c], xs, ys) + F32(1)) * F32(127.5)
-                blended = alpha * colour + (F32(1) - alpha) * F32(portrait[y, x, c])
-                expected[y, x, c] = min(max(np.rint(blended), 0), 255)
-    np.testing.assert_array_equal(out, expected)
+    motion = tilt((24.0, 30.0), 6.0, CropBox(2.5, -4.0, 44.0)) if kind == "shift+motion" else None
+    out = compose(portrait, box, layers, feather, motion)
+    np.testing.assert_array_equal(out, compose_scalar(portrait, box, layers, feather, motion))
 
 
-def test_paste_leaves_zero_alpha_and_outside_untouched(rng: np.random.Generator) -> None:
-    portrait = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
+def test_compose_keeps_the_photo_bit_for_bit_where_nothing_changes(rng: np.random.Generator) -> None:
+    # A checkerboard a 16-px layer could never carry: full resolution survives wherever A = 1.
+    portrait = (np.indices((64, 80)).sum(axis=0) % 2 * 255).astype(np.uint8)[:, :, None].repeat(3, axis=2)
     box = CropBox(10.5, 5.0, 47.25)
-    crop = rng.uniform(-1, 1, (3, 32, 32)).astype(np.float32)
+    layers = random_layers(rng, 32, shift=True)
+    keep = FaceLayers(color=layers.color, mask=np.ones_like(layers.mask), shift=np.zeros_like(layers.shift))
     feather = feather_mask(32)
-    out = paste_feathered(portrait, crop, box, feather)
-    alpha = paste_alpha(box, feather, 64, 80)
-    assert (alpha == 0).any() and (alpha == 1).any()
-    np.testing.assert_array_equal(out[alpha == 0], portrait[alpha == 0])
+    np.testing.assert_array_equal(compose(portrait, box, keep, feather), portrait)
+    still = tilt((30.0, 30.0), 0.0, CropBox(0.0, 0.0, 64.0))
+    np.testing.assert_array_equal(compose(portrait, box, keep, feather, still), portrait)
+    changed = compose(portrait, box, layers, feather)
+    alpha_zero = np.ones((64, 80), bool)
     y_start, y_stop, x_start, x_stop = paste_rect(box, 64, 80)
     assert (y_start, y_stop, x_start, x_stop) == (5, 53, 10, 58)
-    assert (alpha[:y_start] == 0).all() and (alpha[:, x_stop:] == 0).all()
-    # The rectangle's border pixels all get alpha exactly 0: no visible edge.
-    assert not alpha[y_start].any() and not alpha[y_stop - 1].any()
-    assert not alpha[:, x_start].any() and not alpha[:, x_stop - 1].any()
+    alpha_zero[y_start + 1 : y_stop - 1, x_start + 1 : x_stop - 1] = False  # the rect's border: feather 0
+    np.testing.assert_array_equal(changed[alpha_zero], portrait[alpha_zero])
+    assert (changed != portrait).any()
 
 
-def test_paste_identity_geometry_round_trips_exactly(rng: np.random.Generator) -> None:
+def test_compose_without_shift_is_ganimations_blend_at_full_resolution(rng: np.random.Generator) -> None:
     portrait = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     box = CropBox(0.0, 0.0, 32.0)
-    crop = crop_resize_normalize(portrait, box, 32)
-    out = paste_feathered(portrait, crop, box, np.ones((32, 32), np.float32))
-    np.testing.assert_array_equal(out, portrait)
+    layers = random_layers(rng, 32, shift=False)
+    out = compose(portrait, box, layers, np.ones((32, 32), np.float32))
+    a, c = layers.mask[0][:, :, None], (layers.color.transpose(1, 2, 0) + F32(1)) * F32(127.5)
+    expected = np.clip(np.rint((F32(1) - (F32(1) - a)) * portrait + (F32(1) - a) * c), 0, 255)
+    assert np.abs(out.astype(int) - expected).max() <= 1  # (1 - w) vs a: one rounding apart
 
 
-def test_paste_box_outside_portrait_and_bad_shapes(rng: np.random.Generator) -> None:
+def test_compose_moves_the_head_and_not_the_background(rng: np.random.Generator) -> None:
+    portrait = rng.integers(0, 256, (60, 60, 3), dtype=np.uint8)
+    box = CropBox(20.0, 20.0, 20.0)
+    keep = FaceLayers(color=np.zeros((3, 8, 8), np.float32), mask=np.ones((1, 8, 8), np.float32))
+    shifted = np.array([[1, 0, -3], [0, 1, 0]], np.float32)  # the head moves 3 px right
+    motion = HeadMotion(matrix=shifted, box=CropBox(10.0, 10.0, 40.0), weight=feather_mask(20, ramp_frac=0.2))
+    out = compose(portrait, box, keep, feather_mask(8), motion)
+    np.testing.assert_array_equal(out[25:35, 25:35], portrait[25:35, 22:32])  # the weight's flat 1
+    np.testing.assert_array_equal(out[:10], portrait[:10])
+    np.testing.assert_array_equal(out[:, 50:], portrait[:, 50:])
+
+
+def test_compose_rect_and_bad_shapes(rng: np.random.Generator) -> None:
+    assert compose_rect(CropBox(30.0, 0.0, 8.0), 20, 20) == (0, 0, 0, 0)
+    assert compose_rect(CropBox(2.0, 3.0, 4.0), 20, 20, CropBox(-5.0, 1.5, 10.0)) == (1, 12, 0, 6)
     portrait = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
-    crop = np.ones((3, 8, 8), np.float32)
-    out = paste_feathered(portrait, crop, CropBox(30.0, 0.0, 8.0), np.ones((8, 8), np.float32))
-    np.testing.assert_array_equal(out, portrait)
+    layers = FaceLayers(color=np.ones((3, 8, 8), np.float32), mask=np.zeros((1, 8, 8), np.float32))
+    np.testing.assert_array_equal(compose(portrait, CropBox(30.0, 0.0, 8.0), layers, np.ones((8, 8))), portrait)
     with pytest.raises(ValueError, match="feather"):
-        paste_feathered(portrait, crop, CropBox(0.0, 0.0, 8.0), np.ones((7, 7), np.float32))
+        compose(portrait, CropBox(0.0, 0.0, 8.0), layers, np.ones((7, 7), np.float32))
+    with pytest.raises(ValueError, match="mask"):
+        FaceLayers(color=np.ones((3, 8, 8), np.float32), mask=np.zeros((1, 7, 7), np.float32))
+
+
+def test_update_i420_equals_a_whole_conversion(rng: np.random.Generator) -> None:
+    portrait = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    box = CropBox(5.5, 3.25, 13.0)  # odd rect bounds: blocks reach past the rect
+    frame = compose(portrait, box, random_layers(rng, 8, shift=True), feather_mask(8, ramp_frac=0.3))
+    rect = compose_rect(box, 30, 40)
+    for got, want in zip(update_i420(rgb_to_i420(portrait), frame, rect), rgb_to_i420(frame), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 # --- rgb_to_i420 ----------------------------------------------------------------------

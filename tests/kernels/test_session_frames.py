@@ -8,13 +8,8 @@ import pytest
 from kernels.geometry import CropBox
 from kernels.items import I420Job, I420Ref, PostprocessJob, PreprocessJob
 from kernels.launch import address
-from kernels.reference import (
-    attention_blend,
-    crop_resize_normalize,
-    feather_mask,
-    paste_feathered,
-    rgb_to_i420,
-)
+from kernels.layers import FaceLayers
+from kernels.reference import compose, crop_resize_normalize, feather_mask, rgb_to_i420
 
 SIZE = 128
 
@@ -46,18 +41,16 @@ def test_frames_written_into_one_packed_i420_buffer(launcher: Any) -> None:
     planes = I420Ref.packed(address(frame), height, width)
     kernels.rgb_to_i420([I420Job(portrait_ref, planes)], stream=stream)  # once per session
     feather_buffer = launcher.upload(feather)
-    generator_input = crop_resize_normalize(portrait, box)
+    generator_input = launcher.download(crop, (3, SIZE, SIZE), np.float32)
+    np.testing.assert_array_equal(generator_input, crop_resize_normalize(portrait, box))
     for _ in range(3):  # frames: only the box's blocks change
         color = rng.uniform(-1, 1, (3, SIZE, SIZE)).astype(np.float32)
         mask = rng.uniform(0, 1, (1, SIZE, SIZE)).astype(np.float32)
         color_buffer, mask_buffer = launcher.upload(color), launcher.upload(mask)
-        job = PostprocessJob(
-            portrait_ref, box, address(crop), address(color_buffer), address(mask_buffer), None, planes
-        )
+        job = PostprocessJob(portrait_ref, box, address(color_buffer), address(mask_buffer), 0, None, None, planes)
         kernels.postprocess([job], feather_buffer, stream=stream)
         got = split_i420(launcher.download(frame, (height * width * 3 // 2,), np.uint8), height, width)
-        face = attention_blend(generator_input, color, mask)
-        want = rgb_to_i420(paste_feathered(portrait, face, box, feather))
+        want = rgb_to_i420(compose(portrait, box, FaceLayers(color, mask), feather))
         for plane, expected in zip(got, want):
             np.testing.assert_array_equal(plane, expected)
     assert portrait_buffer.size == portrait.nbytes

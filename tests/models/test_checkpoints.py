@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from engine.avatar.identity import PortraitIdentity
+from engine.backends.model_files import ModelSource
+from engine.pipeline.generator_card import GeneratorCard, read_card
 from models.checkpoints import (
     NATIVE_FORMAT,
     REFERENCE_FORMAT,
     REPLICATE_FORMAT,
     export_generator_onnx,
     load_generator,
+    read_generator_card,
     save_generator,
+    write_onnx_card,
 )
 from models.errors import CheckpointError
 from models.ganimation import Generator, GeneratorConfig
@@ -350,3 +356,27 @@ def test_onnx_export_matches_torch_at_batch_1_and_3(tmp_path: Path) -> None:
         assert color.shape == (batch, 3, 128, 128) and mask.shape == (batch, 1, 128, 128)
         assert abs(color - want_color.numpy()).max() <= 1e-4
         assert abs(mask - want_mask.numpy()).max() <= 1e-4
+
+
+def test_cards_travel_in_the_checkpoint_and_the_onnx_export(tmp_path: Path) -> None:
+    pytest.importorskip("onnxscript", reason="the torch.export-based ONNX exporter needs the train extra")
+    identity = PortraitIdentity("ab" * 32, np.linspace(-0.2, 0.2, 128, dtype=np.float32))
+    card = GeneratorCard.enrolled(identity)
+    generator = Generator(conv_dim=8, repeat_num=1).eval()
+    save_generator(generator, generator.config, tmp_path / "g.pth", card=card)
+    export_generator_onnx(generator, tmp_path / "g.onnx", card=card)
+    for path in (tmp_path / "g.pth", tmp_path / "g.onnx"):
+        read = read_card(ModelSource("generator", path))
+        assert read is not None and read.subject == "one-portrait" and read.portrait is not None
+        assert read.portrait.crop_sha256 == identity.crop_sha256
+        np.testing.assert_allclose(read.portrait.descriptor, identity.descriptor, atol=1e-6)
+    load_generator(tmp_path / "g.pth")  # the card does not disturb loading
+    write_onnx_card(tmp_path / "g.onnx", GeneratorCard("any-face"))  # replaced, not added
+    assert read_card(ModelSource("generator", tmp_path / "g.onnx")) == GeneratorCard("any-face")
+    save_generator(generator, generator.config, tmp_path / "bare.pth")
+    assert read_generator_card(tmp_path / "bare.pth") is None
+
+
+def test_upstream_checkpoints_are_person_agnostic(tmp_path: Path) -> None:
+    _, path = _reference_file(tmp_path)
+    assert read_generator_card(path) == GeneratorCard("any-face")

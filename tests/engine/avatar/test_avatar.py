@@ -13,7 +13,8 @@ from engine.avatar import (
 )
 from engine.avatar import avatar as avatar_module
 from kernels.geometry import CropBox
-from kernels.reference import crop_resize_normalize, paste_alpha, paste_rect
+from kernels.layers import FaceLayers
+from kernels.reference import crop_resize_normalize, paste_rect, rgb_to_i420
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +31,10 @@ def test_prepared_avatar_shapes_and_read_only(avatar: Avatar, astronaut: np.ndar
     assert avatar.portrait.shape == (512, 512, 3)
     np.testing.assert_array_equal(avatar.portrait, astronaut)
     assert avatar.crop.shape == (3, 128, 128) and avatar.crop.dtype == np.float32
-    assert avatar.feather.shape == (128, 128)
     np.testing.assert_array_equal(avatar.crop, crop_resize_normalize(astronaut, avatar.crop_box))
-    for array in (avatar.portrait, avatar.crop, avatar.feather):
+    for got, want in zip(avatar.portrait_i420, rgb_to_i420(astronaut), strict=True):
+        np.testing.assert_array_equal(got, want)
+    for array in (avatar.portrait, avatar.crop, *avatar.portrait_i420):
         assert not array.flags.writeable
     assert astronaut.flags.writeable  # the caller's array was copied, not frozen
     face, box = avatar.face_box, avatar.crop_box
@@ -40,29 +42,31 @@ def test_prepared_avatar_shapes_and_read_only(avatar: Avatar, astronaut: np.ndar
     assert box.y0 <= face.y and face.y + face.height <= box.y0 + box.size
 
 
-def test_compose_with_the_unmodified_crop_only_touches_the_feathered_box(avatar: Avatar) -> None:
-    frame = avatar.compose(avatar.crop)
-    portrait = avatar.portrait
-    assert frame.dtype == np.uint8 and frame.shape == portrait.shape
-    alpha = paste_alpha(avatar.crop_box, avatar.feather, 512, 512)
-    y_start, y_stop, x_start, x_stop = paste_rect(avatar.crop_box, 512, 512)
-    outside = np.ones((512, 512), bool)
-    outside[y_start:y_stop, x_start:x_stop] = False
-    assert outside.any() and (alpha == 0)[~outside].any()
-    np.testing.assert_array_equal(frame[outside], portrait[outside])
-    np.testing.assert_array_equal(frame[alpha == 0], portrait[alpha == 0])
-    # Inside, only the 141 -> 128 -> 141 px resampling shows: small on average.
-    changed = np.abs(frame.astype(int) - portrait)[~outside]
-    assert changed.mean() < 3
+def layers(color: np.ndarray, mask_value: float) -> FaceLayers:
+    return FaceLayers(color, np.full((1, 128, 128), mask_value, np.float32))
 
 
-def test_compose_with_a_white_crop_whitens_the_face_centre(avatar: Avatar) -> None:
-    frame = avatar.compose(np.ones((3, 128, 128), np.float32))
+def test_compose_keeps_the_photo_at_full_resolution_where_the_mask_keeps_it(avatar: Avatar) -> None:
+    # A generator at 128 px that changes nothing (A = 1) leaves every pixel of the 141-px box as photographed.
+    frame = avatar.compose(layers(np.zeros((3, 128, 128), np.float32), 1.0))
+    np.testing.assert_array_equal(frame.rgb, avatar.portrait)
+    for got, want in zip(frame.i420, avatar.portrait_i420, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_compose_with_a_white_colour_whitens_the_face_centre_only(avatar: Avatar) -> None:
+    frame = avatar.compose(layers(np.ones((3, 128, 128), np.float32), 0.0)).rgb
     face = avatar.face_box
     cx, cy = int(face.x + face.width / 2), int(face.y + face.height / 2)
     assert (frame[cy - 20 : cy + 20, cx - 20 : cx + 20] == 255).all()
     assert (avatar.portrait[cy - 20 : cy + 20, cx - 20 : cx + 20] < 250).any()
+    y_start, y_stop, x_start, x_stop = paste_rect(avatar.crop_box, 512, 512)
+    outside = np.ones((512, 512), bool)
+    outside[y_start:y_stop, x_start:x_stop] = False
+    np.testing.assert_array_equal(frame[outside], avatar.portrait[outside])
     assert not avatar.portrait.flags.writeable and frame.flags.writeable
+    for got, want in zip(avatar.compose(layers(np.ones((3, 128, 128), np.float32), 0.0)).i420, rgb_to_i420(frame)):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_manual_face_box_bypasses_detection(monkeypatch: pytest.MonkeyPatch) -> None:

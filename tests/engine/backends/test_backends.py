@@ -13,6 +13,7 @@ from engine.backends.model_files import ModelSource, export_onnx, onnx_file, res
 from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep, OnnxRuntimeGenerator
 from engine.backends.openvino_backend import OpenVinoGenerator
 from engine.backends.torch_backend import TorchGenerator
+from engine.errors import ModelFileError
 from models.cause import save_cause
 from models.checkpoints import save_generator
 from tests.engine.nets import small_cause, small_generator
@@ -129,7 +130,7 @@ def test_bad_choices_are_explained(tmp_path: Path) -> None:
         create_backends("tensorflow", *untrained)
     with pytest.raises(ValueError, match="bf16"):
         create_backends("onnxruntime", *untrained, BackendOptions(precision="bf16"))
-    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+    with pytest.raises(ModelFileError, match="nowhere.pth"):
         resolve_source("generator", tmp_path / "nowhere.pth")
     onnx_only = tmp_path / "g.onnx"
     onnx_only.write_bytes(b"")

@@ -177,6 +177,33 @@ def test_batches_beyond_the_profile_run_in_slices(built: dict[str, Path]) -> Non
 
 
 @pytest.mark.gpu
+def test_outputs_left_on_the_device_compose_to_the_cpu_paths_frames(built: dict[str, Path]) -> None:
+    """TensorRT's colour and attention never leave the GPU: the CUDA compositor makes the frames, bit for bit
+    the ones the CPU compositor makes from the same outputs copied to the host (11 frames: two slices)."""
+    from engine.avatar import load_default_avatar
+    from engine.backends.tensorrt_backend import TensorRTGenerator
+    from engine.pipeline.frames import AUFrame, FrameTrace, HeadPose
+    from engine.pipeline.renderer import GanimationFaces, RenderRequest
+    from kernels.device_compose import DeviceCompositor
+    from kernels.launch import ImageKernels
+
+    engine = TensorRTGenerator(built["generator-f32"])
+    avatar = load_default_avatar()
+    _, aus = generator_inputs(11, seed=5)
+    requests = [
+        RenderRequest(avatar, AUFrame(i, a, FrameTrace(0, 0, 0.0), head=HeadPose(roll_deg=i - 5.0)))
+        for i, a in enumerate(aus)
+    ]
+    on_gpu = GanimationFaces(engine, compositor=DeviceCompositor(ImageKernels(0))).pictures(requests)
+    on_cpu = GanimationFaces(engine).pictures(requests)
+    for got, want in zip(on_gpu, on_cpu, strict=True):
+        np.testing.assert_array_equal(got.rgb, want.rgb)
+        for plane, expected in zip(got.i420, want.i420, strict=True):
+            np.testing.assert_array_equal(plane, expected)
+    engine.close()
+
+
+@pytest.mark.gpu
 def test_cause_engine_streams_like_onnxruntime(built: dict[str, Path]) -> None:
     """Chunks of 1 to 20 hops (beyond the profile's 16: split, state carried), batch 1 and 3."""
     from engine.backends.tensorrt_backend import TensorRTAUStep

@@ -102,3 +102,16 @@ def test_portrait_without_a_face_fails_clearly_and_face_box_rescues_it(
     assert "--face-box" in capsys.readouterr().err
     assert main([*args, "--face-box", "100,60,120,120", "-o", str(tmp_path / "b.mp4")]) == 0
     assert probe(tmp_path / "b.mp4")["width"] == 320
+
+
+def test_head_framing_and_the_renderer_choice(short_speech: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "head.mp4"
+    args = ["render", "--audio", str(short_speech), "-o", str(out), "--no-progress", "--framing", "head-wide"]
+    assert main([*args, "--renderer", "warp"]) == 0
+    info = probe(out)
+    assert info["width"] > 0 and info["width"] % 2 == 0 and info["width"] < 512  # a window of the 512 px photo
+    said = capsys.readouterr()
+    assert "renderer: warp (--renderer warp" in said.err and ", warp)" in said.out
+    assert main(["render", "--audio", str(short_speech), "-o", str(tmp_path / "auto.mp4"), "--no-progress"]) == 0
+    # The default generator was enrolled with AUs relative to its photo: auto draws the astronaut with warp.
+    assert "renderer: warp (auto: the generator was enrolled on this portrait" in capsys.readouterr().err

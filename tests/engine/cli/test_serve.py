@@ -17,7 +17,8 @@ from engine.server.config import ServerConfig
 def test_flags_map_onto_the_server_config() -> None:
     args = build_parser().parse_args(
         "serve --host 0.0.0.0 --port 0 --fps 30 --size 256 --max-sessions 3 --avatar me.png "
-        "--face-box 1,2,3,4 --backend onnxruntime --threads 1 --generator g.onnx --cause c.onnx".split()
+        "--face-box 1,2,3,4 --backend onnxruntime --threads 1 --generator g.onnx --cause c.onnx "
+        "--renderer warp --framing head".split()
     )
     config = config_from_args(args)
     assert config == ServerConfig(
@@ -34,6 +35,8 @@ def test_flags_map_onto_the_server_config() -> None:
         streams=1,
         generator_path=Path("g.onnx"),
         cause_path=Path("c.onnx"),
+        renderer="warp",
+        framing="head",
     )
 
 
@@ -48,6 +51,7 @@ def test_defaults_are_the_server_config_defaults() -> None:
         defaults.max_sessions,
         defaults.liveness,
     )
+    assert (config.renderer, config.framing) == (defaults.renderer, defaults.framing) == ("auto", "portrait")
     assert config.liveness == LivenessSettings()
 
 

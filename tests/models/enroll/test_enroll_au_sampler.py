@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.avatar.warp.displacements import AU_NAMES
 from models.enroll.au_sampler import RECIPES, sample_aus
-from models.enroll.displacements import AU_NAMES
 
 
 def test_weights_sum_to_one_and_name_real_aus() -> None:

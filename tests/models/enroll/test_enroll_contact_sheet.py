@@ -10,7 +10,7 @@ from models.enroll.synthesizer import ExpressionSynthesizer
 
 
 def test_sheet_tiles_renders(synth: ExpressionSynthesizer, astronaut_crop: np.ndarray) -> None:
-    specs = [{}, {"AU12": 5}, np.full(17, 2.0)]
+    specs = [synth.photo_aus, {"AU12": 5}, np.full(17, 2.0)]  # the photo itself, then changes
     sheet = contact_sheet(synth, specs, columns=2, scale=2)
     assert sheet.dtype == np.uint8 and sheet.shape == (2 * (256 + LABEL_HEIGHT_PX), 512, 3)
     first = np.asarray(Image.fromarray(astronaut_crop).resize((256, 256), Image.NEAREST))

@@ -9,7 +9,7 @@ adult, so 0.1 IOD ~ 6 mm):
 * ``up`` > 0 moves it towards the forehead, < 0 towards the chin.
 
 Entries are written for the image-left half and the midline only; the other
-half is their mirror image (:data:`models.enroll.face68.MIRROR`), so every AU
+half is their mirror image (:data:`engine.avatar.face68.MIRROR`), so every AU
 is symmetric. The displacement of an AU scales **linearly** with
 ``intensity / 5``, and the displacements of simultaneous AUs **add**.
 
@@ -20,10 +20,11 @@ eye whatever its opening in the photo and whatever AU06/AU07 did to the lower
 lid. The lids stop just short of touching so that no triangle of the warp
 turns inside out.
 
-The AUs are relative: the photo's own expression is the reference (intensity
-0 everywhere renders the photo unchanged). A smiling photo driven with AU12=5
-smiles more; lips already apart in the photo part further with AU25 and cannot
-be closed by setting AU25=0.
+The AUs are absolute targets: 0 is a relaxed face. The photo's own
+expression (:func:`engine.avatar.photo_aus.estimate_photo_aus`) is where the
+landmarks start, so the displacement is the table times ``target - photo``, which
+may be negative: a smiling photo driven with AU12 = 0 loses its smile, lips
+apart in the photo close at AU25 = 0, and the photo's own AUs give the photo back.
 
 Magnitudes follow the FACS manual's appearance changes (Ekman, Friesen &
 Hager 2002) scaled to typical maximal excursions: brows rise ~8 mm (0.12 IOD),
@@ -40,7 +41,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from engine.au.vocabulary import AU_MAX_INTENSITY, AU_NAMES, N_AUS
-from models.enroll.face68 import (
+from engine.avatar.face68 import (
     IMAGE_LEFT_OR_MIDLINE,
     MIRROR,
     N_LANDMARKS,
@@ -173,26 +174,30 @@ BASIS = _basis()
 _AU45 = AU_NAMES.index("AU45")
 
 
-def au_displacements(landmarks: np.ndarray, aus: np.ndarray) -> np.ndarray:
+def au_displacements(landmarks: np.ndarray, aus: np.ndarray, photo_aus: np.ndarray | None = None) -> np.ndarray:
     """Pixel displacement of each landmark for an AU vector.
 
-    landmarks: (68, 2) ``(x, y)`` pixels of the face in its reference (photo) expression.
-    aus: (17,) intensities 0..5 in :data:`AU_NAMES` order (clipped to that range).
+    landmarks: (68, 2) ``(x, y)`` pixels of the face as photographed.
+    aus: (17,) target intensities 0..5 in :data:`AU_NAMES` order (clipped to that range).
+    photo_aus: (17,) the photo's own intensities, 0..5 (default: all 0, a
+        relaxed photo); the blink ignores it (the photo's eyes are open).
 
     Returns (68, 2) float64 ``(dx, dy)`` in pixels: the sum over AUs of
-    ``intensity / 5`` times the table entry, converted through the face frame
-    (IOD scale, head roll), plus the blink closure.
+    ``(target - photo) / 5`` times the table entry, converted through the face
+    frame (IOD scale, head roll), plus the blink closure.
     """
     aus = np.clip(np.asarray(aus, dtype=np.float64), 0.0, MAX_INTENSITY)
     if aus.shape != (N_AUS,):
         raise ValueError(f"expected {N_AUS} AU intensities, got shape {aus.shape}")
+    start = np.zeros(N_AUS) if photo_aus is None else np.clip(np.asarray(photo_aus, dtype=np.float64), 0, MAX_INTENSITY)
     landmarks = np.asarray(landmarks, dtype=np.float64)
     frame = FaceFrame.from_landmarks(landmarks)
-    weights = aus / MAX_INTENSITY
+    weights = (aus - start) / MAX_INTENSITY
+    weights[_AU45] = 0.0  # the blink is not a shift, see below
     lateral_up = np.tensordot(weights, BASIS, axes=1)  # (68, 2)
     lateral_up[:, 0] *= SIDE  # "away from the midline" -> along the frame's lateral axis
     shift = frame.to_pixels(lateral_up)
     moved = landmarks + shift
     upper, lower = UPPER_LID_TO_LOWER_LID.T
-    shift[upper] += weights[_AU45] * BLINK_CLOSURE * (moved[lower] - moved[upper])
+    shift[upper] += aus[_AU45] / MAX_INTENSITY * BLINK_CLOSURE * (moved[lower] - moved[upper])
     return shift

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.enroll.displacements import AU_NAMES, AU_TABLE, BLINK_CLOSURE, au_displacements, au_vector
-from models.enroll.face68 import MIRROR, SIDE, UPPER_LID_TO_LOWER_LID, FaceFrame
+from engine.avatar.face68 import MIRROR, SIDE, UPPER_LID_TO_LOWER_LID, FaceFrame
+from engine.avatar.warp.displacements import AU_NAMES, AU_TABLE, BLINK_CLOSURE, au_displacements, au_vector
 
 STATIC_AUS = [name for name in AU_NAMES if name != "AU45"]
 

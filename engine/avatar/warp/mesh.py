@@ -2,8 +2,9 @@
 
 The crop is cut into triangles (Delaunay over the landmarks plus fixed anchors
 on the crop border); each triangle is mapped affinely from its moved corners
-back to its source corners, and every output pixel is sampled bilinearly from
-the source. Anchors never move, so the border and the background near it stay
+back to its source corners, which says where every output pixel is to be
+sampled from (:meth:`PiecewiseAffineWarp.shift_field`; the compositor samples
+the photo there at its own resolution). Anchors never move, so the border and the background near it stay
 put.
 
 The triangulation is computed once, from the source points (or from a
@@ -13,16 +14,14 @@ every warp: a fixed topology keeps the warp continuous in the displacement
 The price is that large displacements could turn triangles inside out;
 :meth:`PiecewiseAffineWarp.fold_free` shortens such displacements.
 
-Only pixels of triangles with a moved corner are resampled; the rest are
-copied. Which triangle holds a pixel is found exactly, with barycentric
-weights over each triangle's bounding box, vectorised over all triangles.
-Where the triangulations agree the result equals
+Only pixels of triangles with a moved corner get a shift; the rest keep 0.
+Which triangle holds a pixel is found exactly, with barycentric weights over
+each triangle's bounding box, vectorised over all triangles. Where the
+triangulations agree, sampling along the field equals
 ``skimage.transform.PiecewiseAffineTransform`` + ``skimage.transform.warp``
-(``order=1``) to 1e-4 grey levels, at ~2 ms instead of ~150 ms per 128x128
-RGB warp on the 2-core CPU (measured with the synthesizer's 85 moving + 32
-fixed points, 200 triangles; skimage estimates an affine map per triangle in
-Python and re-triangulates the moved points).
-"""
+(``order=1``) to 1e-2 grey levels (tests/engine/avatar/warp/test_mesh.py);
+skimage estimates an affine map per triangle in Python and re-triangulates the
+moved points, ~70 times slower."""
 
 from __future__ import annotations
 
@@ -62,26 +61,6 @@ def _signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """Twice the signed area of each triangle; > 0 for counter-clockwise in (x, y) with y down."""
     a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
     return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-
-
-def bilinear_sample(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Sample ``image`` (H, W, C) float32 at float pixel positions ``x``, ``y`` (same shape, any).
-
-    Positions outside the image take the nearest edge pixel. Returns float32
-    of shape ``x.shape + (C,)``.
-    """
-    height, width = image.shape[:2]
-    x = np.clip(x, 0.0, width - 1.0)
-    y = np.clip(y, 0.0, height - 1.0)
-    x0 = np.minimum(x.astype(np.int32), width - 2)
-    y0 = np.minimum(y.astype(np.int32), height - 2)
-    fx = (x - x0).astype(np.float32)[..., None]
-    fy = (y - y0).astype(np.float32)[..., None]
-    flat = image.reshape(height * width, -1)
-    i00 = y0 * width + x0
-    top = flat[i00] * (1.0 - fx) + flat[i00 + 1] * fx
-    bottom = flat[i00 + width] * (1.0 - fx) + flat[i00 + width + 1] * fx
-    return top * (1.0 - fy) + bottom * fy
 
 
 class PiecewiseAffineWarp:
@@ -204,13 +183,15 @@ class PiecewiseAffineWarp:
         np.maximum.at(labels, y[span] * width + x, triangle[span].astype(np.int32))
         return labels.reshape(height, width)
 
-    def warp(self, image: np.ndarray, dst_points: np.ndarray) -> np.ndarray:
-        """``image`` (H, W, C) resampled so that its points move to ``dst_points`` (N, 2).
+    def shift_field(self, dst_points: np.ndarray) -> np.ndarray:
+        """Where each pixel reads the source so that its points move to ``dst_points`` (N, 2).
 
-        dst_points should come from :meth:`fold_free`. Returns float32 (H, W, C).
+        dst_points should come from :meth:`fold_free`. Returns float32
+        (H, W, 2): ``(dx, dy)`` pixels from each pixel to its source position,
+        exactly 0 wherever the warp leaves the image as it is. Sampling the
+        source bilinearly at ``(x + dx, y + dy)`` gives the warped image.
         """
-        image = np.asarray(image, dtype=np.float32)
-        out = image.copy()
+        field = np.zeros((*self.shape, 2), dtype=np.float32)
         pixels, sources = self._moving_pixels(dst_points)
-        out.reshape(-1, image.shape[2])[pixels] = bilinear_sample(image, sources[:, 0], sources[:, 1])
-        return out
+        field.reshape(-1, 2)[pixels] = sources - self._grid[pixels, :2]
+        return field

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.enroll.masks import polygon_coverage, polyline_coverage
+from engine.avatar.warp.masks import polygon_coverage, polyline_coverage
 
 
 def test_polygon_coverage_sums_to_its_area() -> None:

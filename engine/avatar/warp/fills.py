@@ -13,7 +13,7 @@ opening is fixed to the skull, the lips and lids slide over it.**
   already showed between the lips (the astronaut's teeth) is kept in place
   over that, faded out towards the photo's lower lip, which leaves with the
   jaw. The fill fades in as the inner lips move (0 -> 1 over
-  :data:`MOUTH_FADE_IOD`), so zero AUs give the photo back exactly.
+  :data:`MOUTH_FADE_IOD`), so the photo's own AUs give the photo back exactly.
 * Eyes. Inside both the photo's and the moved eye contour the photo's
   eyeball is shown unwarped, so a lowering lid covers the iris instead of
   squashing it. In a blink (AU45) the lid is painted from a little above
@@ -23,9 +23,12 @@ opening is fixed to the skull, the lips and lids slide over it.**
   still open is painted too, and a lash line with a soft shadow is drawn
   along the moved upper lid.
 
-Colours come from the photo once (:func:`sample_palette`), scaled by the
-face's brightness where they are synthetic. Images are float32 RGB in 0..255;
-masks are anti-aliased coverage (:mod:`models.enroll.masks`).
+Both paint on a :class:`~engine.avatar.warp.canvas.Canvas`: synthetic colour
+over the warped photo, and "the photo as photographed" where the skull's
+parts show (the photo's teeth, the eyeballs), so those keep the photo's full
+resolution. Colours come from the photo once (:func:`sample_palette`), scaled
+by the face's brightness where they are synthetic. Images are float32 RGB in
+0..255; masks are anti-aliased coverage (:mod:`engine.avatar.warp.masks`).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from models.enroll.face68 import (
+from engine.avatar.face68 import (
     EYE_LEFT,
     EYE_RIGHT,
     LIPS_INNER,
@@ -43,7 +46,8 @@ from models.enroll.face68 import (
     UPPER_INNER_LIP,
     FaceFrame,
 )
-from models.enroll.masks import bounding_slices, polygon_coverage, polyline_coverage
+from engine.avatar.warp.canvas import Canvas
+from engine.avatar.warp.masks import bounding_slices, polygon_coverage, polyline_coverage
 
 MOUTH_FADE_IOD = 0.04
 """Inner-lip movement (IOD) over which the mouth fill fades in from the warped photo."""
@@ -61,6 +65,9 @@ INCISOR_GAPS_IOD = (0.0, 0.135, 0.235)
 """Lateral offsets of the gaps between upper teeth (central and lateral incisors ~8.5 and ~6.5 mm)."""
 WIDE_OPENING_IOD = (0.08, 0.23)
 """Lip opening (IOD) over which the tongue and the lower teeth come into view."""
+BLINK_PAINT_MIN = 0.04
+"""Below this closure (AU45 / 5) a lid is only moved by the warp: the lid skin and lash line it would get are
+under 3 % opaque, invisible, and CAUSE's AU45 rarely sits at exactly 0."""
 BLINK_SKIN_START = 0.5
 """Blink closure (AU45 / 5) from which the sliver of eye still open fades to lid skin."""
 LID_MARGIN_IOD = 0.08
@@ -76,11 +83,12 @@ LASH_SHADOW_WIDTH_PX = 2.5
 REFERENCE_SKIN_LUMA = 170.0
 """Skin brightness for which the synthetic colours below are written."""
 
-_TEETH = np.array([190.0, 180.0, 166.0])
-_CAVITY_DARK = np.array([28.0, 8.0, 12.0])
-_CAVITY_RIM = np.array([105.0, 45.0, 50.0])
-_TONGUE = np.array([150.0, 70.0, 75.0])
-_GUM = np.array([165.0, 85.0, 90.0])
+# Warm, as a mouth lit from the front: grey teeth and a near-black cavity read as a slate-blue bar.
+_TEETH = np.array([232.0, 220.0, 198.0])
+_CAVITY_DARK = np.array([52.0, 14.0, 18.0])
+_CAVITY_RIM = np.array([125.0, 52.0, 56.0])
+_TONGUE = np.array([180.0, 84.0, 88.0])
+_GUM = np.array([175.0, 88.0, 92.0])
 
 
 @dataclass(frozen=True)
@@ -174,7 +182,6 @@ def _gap_lines(lateral: np.ndarray, offsets_iod: tuple[float, ...], iod: float) 
 
 
 def _mouth_interior(
-    source: np.ndarray,
     rows: slice,
     cols: slice,
     frame: FaceFrame,
@@ -182,11 +189,12 @@ def _mouth_interior(
     dst_landmarks: np.ndarray,
     src_inside: np.ndarray,
     palette: Palette,
-) -> np.ndarray:
-    """The mouth interior over the window ``rows, cols`` of the image: (h, w, 3) float32.
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mouth interior over the window ``rows, cols``: its colour (h, w, 3) and where the photo shows (h, w).
 
     Works in face coordinates (lateral, up) in pixels so that "below the lip"
     follows head roll. src_inside: (h, w) coverage of the photo's own opening.
+    The second array is the weight of the photo's own teeth, kept in place.
     """
     ys, xs = np.mgrid[rows, cols]
     u, v = np.moveaxis(frame.to_face(np.stack([xs, ys], axis=-1)), -1, 0)
@@ -202,7 +210,7 @@ def _mouth_interior(
     half_width = max(0.5 * abs(dst_face[64, 0] - dst_face[60, 0]), 1.0)
     off_centre = np.abs(u - centre)
     corner_shadow = 1.0 - 0.5 * np.clip(off_centre / half_width, 0.0, 1.0) ** 2
-    lit_teeth = 1.0 - 0.75 * _smoothstep(
+    lit_teeth = 1.0 - 0.55 * _smoothstep(
         (off_centre - TEETH_HALF_WIDTH_IOD[0] * iod) / ((TEETH_HALF_WIDTH_IOD[1] - TEETH_HALF_WIDTH_IOD[0]) * iod)
     )
 
@@ -229,40 +237,34 @@ def _mouth_interior(
 
     below_photo_lip = np.clip(photo_upper - v, 0.0, 1.0)  # the lip's shadow line leaves with the lip
     above_photo_lip = np.clip((v - photo_lower) / ((1.0 - PHOTO_TEETH_REACH) * photo_height), 0.0, 1.0)
-    keep_photo = src_inside * below_photo_lip * above_photo_lip
-    return _blend(layer, source[rows, cols], keep_photo)
+    return layer, src_inside * below_photo_lip * above_photo_lip
 
 
 def fill_mouth(
-    warped: np.ndarray,
-    source: np.ndarray,
+    canvas: Canvas,
     src_landmarks: np.ndarray,
     dst_landmarks: np.ndarray,
     frame: FaceFrame,
     palette: Palette,
-) -> np.ndarray:
-    """Paint the mouth opening of the warped image.
+) -> None:
+    """Paint the mouth opening on ``canvas`` (the photo warped to ``dst_landmarks``).
 
-    warped: (H, W, 3) float32, the photo warped to ``dst_landmarks``.
-    source: (H, W, 3) float32, the photo.
-    src_landmarks, dst_landmarks: (68, 2) pixels before and after the AUs.
-    frame: the photo's face frame.
-
-    Returns the painted (H, W, 3) float32 image (``warped`` itself when the
-    inner lips did not move).
+    src_landmarks, dst_landmarks: (68, 2) crop pixels before and after the AUs.
+    frame: the photo's face frame. Nothing is painted when the inner lips did
+    not move.
     """
     lips_moved = np.abs(dst_landmarks[LIPS_INNER] - src_landmarks[LIPS_INNER]).max()
     fade = float(np.clip(lips_moved / (MOUTH_FADE_IOD * frame.iod_px), 0.0, 1.0))
     if fade == 0.0:
-        return warped
+        return
+    shape = canvas.alpha.shape
     opening = dst_landmarks[LIPS_INNER]
-    rows, cols = bounding_slices(np.concatenate([opening, src_landmarks[LIPS_INNER]]), warped.shape[:2])
-    coverage = polygon_coverage(opening, warped.shape[:2])[rows, cols]
-    src_inside = polygon_coverage(src_landmarks[LIPS_INNER], warped.shape[:2])[rows, cols]
-    interior = _mouth_interior(source, rows, cols, frame, src_landmarks, dst_landmarks, src_inside, palette)
-    out = warped.copy()
-    out[rows, cols] = _blend(warped[rows, cols], interior, fade * coverage)
-    return out
+    rows, cols = bounding_slices(np.concatenate([opening, src_landmarks[LIPS_INNER]]), shape)
+    coverage = fade * polygon_coverage(opening, shape)[rows, cols]
+    src_inside = polygon_coverage(src_landmarks[LIPS_INNER], shape)[rows, cols]
+    interior, photo_teeth = _mouth_interior(rows, cols, frame, src_landmarks, dst_landmarks, src_inside, palette)
+    canvas.paint(rows, cols, interior, coverage)
+    canvas.show_photo_in_place(rows, cols, coverage * photo_teeth)
 
 
 def _skin_around(source: np.ndarray, hole: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -280,28 +282,29 @@ def _skin_around(source: np.ndarray, hole: np.ndarray, sigma_px: float) -> np.nd
 
 
 def fill_eyes(
-    warped: np.ndarray,
+    canvas: Canvas,
     source: np.ndarray,
     src_landmarks: np.ndarray,
     dst_landmarks: np.ndarray,
     frame: FaceFrame,
     closure: float,
     palette: Palette,
-) -> np.ndarray:
+) -> None:
     """Slide the lids over the photo's eyeballs; in a blink, cover the eye with lid skin.
 
-    warped, source, src_landmarks, dst_landmarks, frame: as in :func:`fill_mouth`.
+    canvas, src_landmarks, dst_landmarks, frame: as in :func:`fill_mouth`.
+    source: (S, S, 3) float32, the photo's crop (the skin a lid is painted with).
     closure: AU45 / 5, in 0..1.
 
-    A closing lid is painted with the skin around the eye
+    Where the photo's and the moved eye opening overlap, the eyeball shows
+    as photographed. A closing lid is painted with the skin around the eye
     (:func:`_skin_around`) from the photo's upper lid line, raised by
     :data:`LID_MARGIN_IOD` (the lashes above dlib's lid points must not stay
     behind or be stretched down), to the moved upper lid; near a full blink
     the sliver still open goes to skin too. A lash line with a soft shadow
-    follows the moved upper lid. Returns the painted (H, W, 3) float32 image.
+    follows the moved upper lid.
     """
-    out = warped.copy()
-    shape = warped.shape[:2]
+    shape = canvas.alpha.shape
     for eye in (EYE_LEFT, EYE_RIGHT):
         if np.array_equal(dst_landmarks[eye], src_landmarks[eye]):
             continue
@@ -311,18 +314,16 @@ def fill_eyes(
         sigma_px = LID_SMOOTHING_IOD * frame.iod_px
         points = np.concatenate([photo_lid, src_landmarks[eye], dst_landmarks[eye]])
         rows, cols = bounding_slices(points, shape, margin_px=int(np.ceil(3.0 * sigma_px)) + 3)
-        window = out[rows, cols]
         photo_opening = polygon_coverage(src_landmarks[eye], shape)[rows, cols]
         still_open = polygon_coverage(dst_landmarks[eye], shape)[rows, cols]
-        window = _blend(window, source[rows, cols], photo_opening * still_open)
-        if closure > 0.0:
+        canvas.show_photo_in_place(rows, cols, photo_opening * still_open)
+        if closure >= BLINK_PAINT_MIN:
             cover = polygon_coverage(np.concatenate([photo_lid, dst_landmarks[lid][::-1]]), shape)[rows, cols]
             last_sliver = still_open * _smoothstep((closure - BLINK_SKIN_START) / (1.0 - BLINK_SKIN_START))
-            paint = np.maximum(cover, last_sliver)
-            skin = _skin_around(source[rows, cols], np.maximum(paint, photo_opening), sigma_px)
-            window = _blend(window, skin, paint)
+            paint = np.minimum(cover + last_sliver, 1.0)  # they meet at the moved lid: a pixel on it has both
+            canvas.paint(
+                rows, cols, _skin_around(source[rows, cols], np.maximum(paint, photo_opening), sigma_px), paint
+            )
             for width, opacity in ((LASH_SHADOW_WIDTH_PX, LASH_SHADOW_OPACITY), (LASH_WIDTH_PX, LASH_OPACITY)):
                 line = polyline_coverage(dst_landmarks[lid], shape, width)[rows, cols]
-                window = _blend(window, palette.lash, opacity * closure * line)
-        out[rows, cols] = window
-    return out
+                canvas.paint(rows, cols, palette.lash, opacity * closure * line)

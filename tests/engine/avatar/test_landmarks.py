@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engine.avatar import NoFaceError, detect_face
-from models.enroll.face68 import EYE_LEFT, EYE_RIGHT, JAW, LIPS_INNER, FaceFrame
-from models.enroll.landmarks import detect_landmarks, predictor_path
+from engine.avatar.face68 import EYE_LEFT, EYE_RIGHT, JAW, LIPS_INNER, FaceFrame
+from engine.avatar.landmarks import detect_landmarks, predictor_path
 
 
 def test_predictor_is_found_without_importing_the_package() -> None:
