@@ -193,18 +193,9 @@ def _report(args: argparse.Namespace, setup: dict[str, Any], measured: dict[str,
         ["RTP clock vs presentation clock", f"{100 * (rtp_clock_error or 0):+.2f} %", "", "", ""],
     ]
     targets = [
-        Target(
-            "presented latency p50", f"<= {PRESENTED_P50_MS:g} ms", latency["p50"], latency["p50"] <= PRESENTED_P50_MS
-        ),
-        Target(
-            "presented latency p95", f"<= {PRESENTED_P95_MS:g} ms", latency["p95"], latency["p95"] <= PRESENTED_P95_MS
-        ),
-        Target(
-            "browser receive buffer p95",
-            f"<= {BUFFER_P95_MS:g} ms",
-            buffer["p95"],
-            None if buffer["p95"] is None else buffer["p95"] <= BUFFER_P95_MS,
-        ),
+        _at_most("presented latency p50", latency["p50"], PRESENTED_P50_MS, "ms"),
+        _at_most("presented latency p95", latency["p95"], PRESENTED_P95_MS, "ms"),
+        _at_most("browser receive buffer p95", buffer["p95"], BUFFER_P95_MS, "ms"),
         Target("presented fps", f">= {MIN_PRESENTED_FPS:g}", presented_fps, presented_fps >= MIN_PRESENTED_FPS),
         Target(
             "RTP clock vs wall clock",
@@ -228,6 +219,10 @@ def _report(args: argparse.Namespace, setup: dict[str, Any], measured: dict[str,
         targets=targets,
         plot=lambda path: _plot(results, path),
     )
+
+
+def _at_most(name: str, measured: float | int | None, limit: float, unit: str) -> Target:
+    return Target(name, f"<= {limit:g} {unit}", measured, None if measured is None else measured <= limit)
 
 
 def _plot(results: dict[str, Any], path: Path) -> None:

@@ -1,7 +1,7 @@
 """Launch the image kernels on a CUDA GPU through NVIDIA's cuda.core (NVRTC + driver API).
 
 Importing this module touches neither the GPU nor cuda.core; ``ImageKernels(...)``
-does (it needs the gpu extra: ``pip install '.[gpu]'``, i.e. cuda-python with
+does (it needs the gpu extra: ``pip install 'avatar-engine[gpu]'``, i.e. cuda-python with
 cuda.core >= 1.0 and an NVRTC library such as the ``nvidia-cuda-nvrtc`` wheel).
 
 Every kernel takes a batch: one item per session, described by the dataclasses
@@ -51,12 +51,13 @@ def import_cuda_core() -> ModuleType:
         import cuda.core as core
     except ImportError as exc:
         raise ImportError(
-            "the CUDA kernels need NVIDIA's cuda-python (cuda.core); install the gpu extra: pip install '.[gpu]'"
+            "the CUDA kernels need NVIDIA's cuda-python (cuda.core); install the gpu extra: "
+            "pip install 'avatar-engine[gpu]'"
         ) from exc
     if not hasattr(core, "Program"):
         raise ImportError(
             f"cuda.core {getattr(core, '__version__', '?')} is too old (need >= 1.0); "
-            "install the gpu extra: pip install '.[gpu]'"
+            "install the gpu extra: pip install 'avatar-engine[gpu]'"
         )
     return core
 

@@ -45,7 +45,7 @@ import dataclasses
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -219,6 +219,10 @@ class CauseNet(nn.Module):
     ``Linear`` layers over the channel axis.
     """
 
+    mel_mean: Tensor
+    mel_std: Tensor
+    """Buffers (registered in ``__init__``): the input normalisation, saved in checkpoints and exports."""
+
     def __init__(self, config: CauseConfig | None = None) -> None:
         super().__init__()
         self.config = config if config is not None else CauseConfig()
@@ -253,8 +257,12 @@ class CauseNet(nn.Module):
         Zeros equal the zero left padding of the offline ``forward``.
         """
         return tuple(
-            self.mel_mean.new_zeros((batch_size, block.context_hops, self.config.channels)) for block in self.blocks
+            self.mel_mean.new_zeros((batch_size, block.context_hops, self.config.channels)) for block in self._blocks()
         )
+
+    def _blocks(self) -> list[_GatedBlock]:
+        """The gated blocks, typed (``nn.ModuleList`` iterates as plain modules)."""
+        return [cast(_GatedBlock, block) for block in self.blocks]
 
     def step(self, mel_chunk: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
         """Consume ``k >= 1`` new mel hops; return their raw causal outputs and the new state.
@@ -274,7 +282,7 @@ class CauseNet(nn.Module):
             raise ValueError(f"expected {len(self.blocks)} state tensors, got {len(state)}")
         hidden = self.input_conv((mel_chunk - self.mel_mean) / self.mel_std)
         new_state = []
-        for block, context in zip(self.blocks, state):
+        for block, context in zip(self._blocks(), state):
             hidden, context = block(hidden, context)
             new_state.append(context)
         au = AU_MAX * torch.sigmoid(self.output_conv(hidden))
@@ -387,7 +395,7 @@ def _fold_weight_norm(net: CauseNet) -> CauseNet:
         folded = CauseNet(net.config)
     for module in folded.modules():
         if parametrize.is_parametrized(module):
-            for name in list(module.parametrizations):
+            for name in list(cast(nn.ModuleDict, module.parametrizations)):
                 parametrize.remove_parametrizations(module, name)
     with torch.no_grad():
         plain = {}
@@ -438,6 +446,7 @@ def export_step_onnx(net: CauseNet, path: str | Path) -> Path:
             dynamic_shapes=dynamic_shapes,
             verbose=False,
         )
+    assert program is not None  # dynamo export returns the program
     program.model.metadata_props.update(
         {
             "format": CHECKPOINT_FORMAT,

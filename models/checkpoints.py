@@ -24,7 +24,7 @@ read from the tensor shapes, so no side file is needed:
 - ``avatar-engine/generator``: ours, written by :func:`save_generator`; a dict
   with ``format``, ``version``, ``config`` and ``state_dict``, and optionally
   ``card``: whose face it animates and what its AUs mean
-  (:mod:`engine.pipeline.generator_card`; :func:`read_generator_card`).
+  (:mod:`engine.backends.generator_card`; :func:`read_generator_card`).
   Upstream checkpoints are person-agnostic by their nature.
 
 Everything is read with ``torch.load(..., weights_only=True)``: a checkpoint is
@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engine.pipeline.generator_card import CARD_METADATA_KEY, GeneratorCard
+from engine.backends.generator_card import CARD_METADATA_KEY, GeneratorCard
 from models.errors import CheckpointError
 from models.ganimation import IMAGE_CHANNELS, Generator, GeneratorConfig
 from models.onnx_export import quiet_onnx_export

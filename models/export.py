@@ -4,7 +4,7 @@ The folder holds ``generator.onnx`` (dynamic batch axis, float32 in and out)
 and ``cause_step.onnx`` (the CAUSE streaming step, its state as explicit inputs
 and outputs, the lookahead in its metadata), exactly the files the CPU runtimes
 load; optionally TensorRT engines for this machine's GPU and their timing
-cache (:mod:`models.tensorrt_build`); and ``manifest.json``, which says what
+cache (:mod:`engine.backends.tensorrt_build`); and ``manifest.json``, which says what
 each file is::
 
     {"format": "avatar-engine/export", "version": 1, "torch_version": "2.13.0+cpu",
@@ -33,7 +33,7 @@ from typing import Any
 
 from engine.backends.model_files import DEFAULT_ONNX_NAMES, ModelSource, export_onnx, load_torch_network
 from engine.backends.onnx_io import LOOKAHEAD_METADATA_KEY, parse_lookahead
-from models.tensorrt_build import (
+from engine.backends.tensorrt_build import (
     SPECS,
     EngineSpec,
     build_engine,

@@ -71,7 +71,7 @@ def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
     channels = frame.layout.nb_channels
     samples = data.T if frame.format.is_planar else data.reshape(-1, channels)
     if samples.dtype.kind in "iu" and samples.dtype != np.int16:
-        info = np.iinfo(samples.dtype)
+        info = np.iinfo(samples.dtype.name)
         half_range = (float(info.max) - float(info.min) + 1.0) / 2.0
         midpoint = float(info.min) + half_range
         samples = (samples.astype(np.float64) - midpoint) / half_range

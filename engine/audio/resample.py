@@ -184,4 +184,4 @@ def _join(frames: list[av.AudioFrame]) -> np.ndarray:
 
 def _is_int_in(value: object, low: int, high: int) -> bool:
     """Whether ``value`` is an integer (not a bool, not a float) in ``[low, high]``."""
-    return isinstance(value, Integral) and not isinstance(value, bool) and low <= value <= high
+    return isinstance(value, Integral) and not isinstance(value, bool) and low <= int(value) <= high

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.backends.torch_support import torch_support
 from engine.errors import EngineError, ModelFileError, first_line, require
 
 NetworkKind = Literal["generator", "cause"]
@@ -82,36 +83,16 @@ def cache_dir() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "avatar-engine"
 
 
-def import_torch() -> Any:
-    """torch, or an error that says which extra brings it."""
-    return require("torch", extra="train", purpose="loading a PyTorch checkpoint (or building untrained weights)")
-
-
 def load_torch_network(source: ModelSource) -> Any:
     """The network as an eval-mode torch module (for the torch backend and for exports)."""
     if source.is_onnx:
         if source.checkpoint is None:
             raise ModelFileError(f"{source.path} is an ONNX file; the torch backend needs a PyTorch checkpoint")
         source = ModelSource(source.kind, source.checkpoint)
-    torch = import_torch()
-    if source.kind == "generator":
-        from models.checkpoints import load_generator
-        from models.ganimation import Generator
-
-        if source.path is None:
-            torch.manual_seed(UNTRAINED_SEED)
-            net = Generator(conv_dim=UNTRAINED_GENERATOR_WIDTH)
-        else:
-            net, _, _ = load_generator(source.path)
-    else:
-        from models.cause import CauseConfig, CauseNet, load_cause
-
-        if source.path is None:
-            torch.manual_seed(UNTRAINED_SEED)
-            net = CauseNet(CauseConfig())
-        else:
-            net = load_cause(source.path)
-    return net.eval()
+    plugin = torch_support("loading a PyTorch checkpoint (or building untrained weights)")
+    return plugin.load_network(
+        source.kind, source.path, untrained_seed=UNTRAINED_SEED, untrained_width=UNTRAINED_GENERATOR_WIDTH
+    )
 
 
 def onnx_file(source: ModelSource) -> Path:
@@ -135,14 +116,7 @@ def export_onnx(net: Any, kind: NetworkKind, target: Path) -> None:
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     require("onnx", extra="train", purpose="exporting a PyTorch checkpoint to ONNX")
     try:
-        if kind == "generator":
-            from models.checkpoints import export_generator_onnx
-
-            export_generator_onnx(net, partial)
-        else:
-            from models.cause import export_step_onnx
-
-            export_step_onnx(net, partial)
+        torch_support("exporting a PyTorch checkpoint to ONNX").export_onnx(net, kind, partial)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)

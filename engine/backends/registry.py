@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from engine.backends.base import AUStepBackend, GeneratorBackend
 from engine.backends.model_files import ModelSource, load_torch_network, onnx_file
@@ -85,7 +86,7 @@ def _openvino(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tup
     0.9 ms while four simulated sessions kept both cores busy.
     """
     from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep
-    from engine.backends.openvino_backend import OpenVinoGenerator
+    from engine.backends.openvino_backend import OpenVinoGenerator, Precision
 
     if opts.precision not in ("f32", "bf16"):
         raise UsageError(f"openvino precision must be f32 or bf16, not {opts.precision}")
@@ -93,8 +94,8 @@ def _openvino(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tup
         OpenVinoGenerator(
             onnx_file(gen),
             threads=opts.threads,
-            precision=opts.precision,
-            streams=opts.streams,  # type: ignore[arg-type]
+            precision=cast(Precision, opts.precision),
+            streams=opts.streams,
         ),
         OnnxRuntimeAUStep(onnx_file(cause), threads=AU_THREADS),
     )

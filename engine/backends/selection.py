@@ -177,5 +177,8 @@ def _probe() -> tuple[list[str], str | None]:
         return gpus, "no CUDA GPU found: tensorrt needs one"
     missing = [package for module, package in _GPU_PACKAGES.items() if not _importable(module)]
     if missing:
-        return gpus, f"CUDA GPU {gpus[0]} found, but {' and '.join(missing)} not installed: pip install '.[gpu]'"
+        return (
+            gpus,
+            f"CUDA GPU {gpus[0]} found, but {' and '.join(missing)} not installed: pip install 'avatar-engine[gpu]'",
+        )
     return gpus, None

@@ -1,6 +1,6 @@
 """TensorRT on an NVIDIA GPU: the generator (FP16 by default) and the CAUSE step (FP32).
 
-Engines are built by :mod:`models.tensorrt_build` from the same ONNX files the
+Engines are built by :mod:`engine.backends.tensorrt_build` from the same ONNX files the
 CPU runtimes use. They are looked up beside the ONNX file (where ``avatar
 export --trt`` writes them) and in the cache folder, and built into the cache
 folder on first use (minutes for the generator, once per GPU model, TensorRT
@@ -45,7 +45,7 @@ from engine.backends.onnx_io import (
     parse_lookahead,
 )
 from engine.backends.selection import tensorrt_unavailable_reason
-from models.tensorrt_build import (
+from engine.backends.tensorrt_build import (
     CAUSE_SPEC,
     GENERATOR_SPEC,
     TENSORRT_REQUIREMENT,
@@ -244,7 +244,7 @@ class EngineRunner:
             if len(shape) != len(low) or not all(a <= s <= b for a, s, b in zip(low, shape, high)):
                 raise ValueError(
                     f"{name} of shape {shape} is outside this engine's profile ({low} to {high}); "
-                    "build the engine with a larger profile (models.tensorrt_build)"
+                    "build the engine with a larger profile (engine.backends.tensorrt_build)"
                 )
 
     def _new_context(self) -> Any:

@@ -6,14 +6,14 @@ import numpy as np
 
 from engine.au import AU_MAX_INTENSITY
 from engine.backends.base import AUStepBackend, GeneratorBackend
-from engine.backends.model_files import import_torch
+from engine.errors import require
 
 
 class TorchGenerator(GeneratorBackend):
     name = "torch"
 
     def __init__(self, generator: Any, *, threads: int) -> None:
-        self._torch = import_torch()
+        self._torch = require("torch", extra="train", purpose="the torch backend")
         self._torch.set_num_threads(threads)
         self._net = generator.eval()
 
@@ -31,7 +31,7 @@ class TorchAUStep(AUStepBackend):
     name = "torch"
 
     def __init__(self, cause_net: Any, *, threads: int) -> None:
-        self._torch = import_torch()
+        self._torch = require("torch", extra="train", purpose="the torch backend")
         self._torch.set_num_threads(threads)
         self._net = cause_net.eval()
         self.lookahead_hops = int(cause_net.config.lookahead_hops)

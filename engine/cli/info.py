@@ -5,10 +5,11 @@ import importlib.util
 
 from engine.avatar import load_avatar, parse_face_box
 from engine.backends import BACKENDS, DEFAULT_BACKEND
+from engine.backends.generator_card import read_card
 from engine.backends.model_files import load_torch_network
 from engine.backends.selection import default_options, select_backend
+from engine.backends.torch_support import torch_support
 from engine.cli.options import add_avatar_options, add_model_options, model_sources
-from engine.pipeline.generator_card import read_card
 from engine.pipeline.renderer_choice import choose_renderer
 
 RUNTIME_PACKAGES = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
@@ -49,22 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("torch") is None:
         print("networks: install the train extra (torch) to inspect checkpoints")
         return 0
-    from models.cause import algorithmic_latency_ms, parameter_count, receptive_field_hops
-    from models.ganimation import generator_macs
-
-    if not generator.is_onnx or generator.checkpoint:
-        net = load_torch_network(generator)
-        config = net.config
-        print(
-            f"generator: width {config.conv_dim}, {config.repeat_num} residual blocks, "
-            f"{parameter_count(net) / 1e6:.2f} M parameters, {generator_macs(config) / 1e9:.2f} GMAC per frame"
-        )
-    if not cause.is_onnx or cause.checkpoint:
-        net = load_torch_network(cause)
-        print(
-            f"CAUSE: {parameter_count(net) / 1e3:.0f} k parameters, receptive field "
-            f"{receptive_field_hops(net.config)} hops ({receptive_field_hops(net.config) * 10} ms), "
-            f"lookahead {net.config.lookahead_hops} hops, "
-            f"algorithmic latency {algorithmic_latency_ms(net.config):.0f} ms"
-        )
+    plugin = torch_support("describing the networks")
+    for source in (generator, cause):
+        if not source.is_onnx or source.checkpoint:
+            print(plugin.describe(load_torch_network(source)))
     return 0

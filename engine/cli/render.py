@@ -14,7 +14,7 @@ from engine.cli.options import (
     liveness_settings,
     model_sources,
 )
-from engine.pipeline.offline import render_file
+from engine.output.offline import render_file
 from engine.pipeline.renderer_choice import build_face_renderer
 
 

@@ -175,5 +175,5 @@ def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
     if importlib.util.find_spec("uvloop") is not None:
         import uvloop
 
-        return uvloop.run  # type: ignore[no-any-return]
+        return uvloop.run
     return asyncio.run

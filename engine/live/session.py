@@ -106,7 +106,7 @@ class LiveSession:
         fps: int,
         expression: ExpressionControl | None = None,
         liveness: LivenessSettings | None = None,
-        on_failure: Callable[[str], None] | None = None,
+        on_failure: Callable[[str], object] | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         """

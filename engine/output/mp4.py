@@ -74,7 +74,7 @@ class Mp4Writer:
         self._container.mux(self._video.encode(None))
         self._container.mux(self._audio.encode(None))
         self._container.close()
-        self._container = None
+        self._container = None  # type: ignore[assignment]  # closed: the next close() returns at once
 
     def __enter__(self) -> "Mp4Writer":
         return self

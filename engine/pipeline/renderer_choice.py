@@ -17,8 +17,8 @@ from engine.avatar import Avatar
 from engine.avatar.identity import crop_sha256, descriptor_distance
 from engine.avatar.landmarks import face_descriptor
 from engine.backends.base import GeneratorBackend
+from engine.backends.generator_card import GeneratorCard, read_card
 from engine.backends.model_files import ModelSource
-from engine.pipeline.generator_card import GeneratorCard, read_card
 from engine.pipeline.renderer import DeviceGenerator, FaceRenderer, GanimationFaces, WarpFaces
 from kernels.device_compose import DeviceCompositor
 

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import av
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
@@ -201,6 +202,8 @@ class WebRTCSession:
         try:
             while True:
                 frame = await track.recv()
+                if not isinstance(frame, av.AudioFrame):  # an audio track yields audio frames; never trust it
+                    continue
                 arrival_s = time.perf_counter()
                 try:
                     fmt = audio_format(frame)

@@ -295,7 +295,7 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 def _write_shard(path: Path, utterances: Sequence[Utterance]) -> dict[str, Any]:
     """Write one shard (an npz with fixed timestamps) atomically; return its manifest entry."""
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "audio": np.concatenate([u.audio for u in utterances]).astype(np.float32),
         "audio_offsets": np.cumsum([0] + [u.audio.size for u in utterances], dtype=np.int64),
         "au": np.concatenate([u.au for u in utterances]).astype(np.float32),

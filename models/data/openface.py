@@ -19,7 +19,7 @@ import numpy as np
 from engine.au import AU_NAMES, N_AUS
 from engine.audio import MelConfig, hop_count, load_audio_file
 from engine.errors import EngineError
-from models.training.cause_data import LabeledAudio
+from models.data.labeled_audio import LabeledAudio
 
 MEDIA_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".mp4", ".mkv", ".mov", ".avi", ".webm")
 REQUIRED_COLUMNS = ("timestamp", "confidence", "success", *(f"{name}_r" for name in AU_NAMES))

@@ -16,6 +16,7 @@ import torch
 from engine.au import N_AUS, au_index
 from engine.audio import MelConfig, log_mel
 from models.data.augment import AugmentConfig, augment
+from models.data.labeled_audio import LabeledAudio
 
 MEL = MelConfig()
 HOP = MEL.hop_samples
@@ -24,17 +25,6 @@ AU_LOSS_WEIGHTS = np.ones(N_AUS, np.float32)
 AU_LOSS_WEIGHTS[au_index("AU45")] = 0.0
 """Per-AU loss weights: blinks (AU45) are not predictable from speech (a blink
 model supplies them), so CAUSE is not asked to learn them."""
-
-
-@dataclass(frozen=True)
-class LabeledAudio:
-    """audio: (n_samples,) float32 16 kHz; au: (n_hops, 17) 0..5 at 100 Hz
-    (hop t = samples [160 t, 160 t + 400)); weight: (n_hops,) in 0..1, 0 where
-    the label is unknown (e.g. OpenFace lost the face)."""
-
-    audio: np.ndarray
-    au: np.ndarray
-    weight: np.ndarray
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from models.cause import CauseNet
-from models.training.cause_data import LabeledAudio
+from models.data.labeled_audio import LabeledAudio
 from models.training.cause_eval import HEADLINE_AUS, evaluate_cause, predict_hops, speech_activity_auc
 
 TARGETS = {"headline_r": 0.75, "speech_activity_auc": 0.9}

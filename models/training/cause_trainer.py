@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from models.cause import CauseConfig, CauseNet, export_step_onnx, load_cause, save_cause
 from models.data.augment import AugmentConfig
-from models.training.cause_data import CropSampler, LabeledAudio, mel_statistics
+from models.data.labeled_audio import LabeledAudio
+from models.training.cause_data import CropSampler, mel_statistics
 from models.training.cause_eval import evaluate_cause, headline_score
 
 CHECKPOINT_NAME = "checkpoint-last.pt"

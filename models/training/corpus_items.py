@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from models.data.corpus import iter_utterances
-from models.training.cause_data import LabeledAudio
+from models.data.labeled_audio import LabeledAudio
 
 
 def corpus_items(corpus_dir: str | Path, split: str) -> list[LabeledAudio]:

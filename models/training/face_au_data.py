@@ -134,5 +134,5 @@ class FaceAuData:
         if picture.width != picture.height:
             raise FaceDataError(f"{path}: {picture.width}x{picture.height} is not square; crop faces square")
         if picture.width != IMAGE_SIZE:
-            picture = picture.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)
+            picture = picture.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BICUBIC)
         return np.asarray(picture)

@@ -142,7 +142,8 @@ def identity_distances(enrollment: Enrollment, images: np.ndarray) -> np.ndarray
     reference = face_descriptor(np.asarray(avatar.portrait), avatar.face_box)
     distances = []
     for image in images:
-        frame = avatar.compose(image.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0)
+        color = image.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+        frame = avatar.compose(FaceLayers(color, np.zeros_like(color[:1]))).rgb
         distances.append(descriptor_distance(face_descriptor(frame, avatar.face_box), reference))
     return np.array(distances)
 

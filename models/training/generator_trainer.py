@@ -39,9 +39,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from engine.avatar.identity import portrait_identity
+from engine.backends.generator_card import GeneratorCard
 from engine.backends.model_files import WEIGHTS_DIR
 from engine.errors import EngineError
-from engine.pipeline.generator_card import GeneratorCard
 from models.checkpoints import export_generator_onnx, load_generator, save_generator
 from models.ganimation import Discriminator, Generator, GeneratorConfig, blend
 from models.training.enroll_data import (

@@ -33,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from engine.au import AU_MAX_INTENSITY
-from engine.pipeline.generator_card import GeneratorCard
+from engine.backends.generator_card import GeneratorCard
 from models.checkpoints import export_generator_onnx, save_generator
 from models.ganimation import Discriminator, Generator, GeneratorConfig, blend
 from models.training.enroll_data import images_to_tensor

@@ -20,9 +20,9 @@ def test_import_touches_neither_cuda_core_nor_the_gpu() -> None:
 
 def test_missing_cuda_core_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "cuda.core", None)
-    with pytest.raises(ImportError, match=re.escape("pip install '.[gpu]'")):
+    with pytest.raises(ImportError, match=re.escape("pip install 'avatar-engine[gpu]'")):
         import_cuda_core()
-    with pytest.raises(ImportError, match=re.escape("pip install '.[gpu]'")):
+    with pytest.raises(ImportError, match=re.escape("pip install 'avatar-engine[gpu]'")):
         launch.ImageKernels()
 
 

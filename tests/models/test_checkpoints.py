@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from engine.avatar.identity import PortraitIdentity
+from engine.backends.generator_card import GeneratorCard, read_card
 from engine.backends.model_files import ModelSource
-from engine.pipeline.generator_card import GeneratorCard, read_card
 from models.checkpoints import (
     NATIVE_FORMAT,
     REFERENCE_FORMAT,

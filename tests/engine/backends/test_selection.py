@@ -33,7 +33,7 @@ def test_a_gpu_without_the_gpu_extra_names_what_to_install(monkeypatch: pytest.M
     monkeypatch.setattr(selection, "_importable", lambda module: module != "tensorrt")
     choice = select_backend("auto")
     assert choice.name == DEFAULT_BACKEND
-    assert choice.reason == "CUDA GPU NVIDIA L4 found, but tensorrt not installed: pip install '.[gpu]'"
+    assert choice.reason == "CUDA GPU NVIDIA L4 found, but tensorrt not installed: pip install 'avatar-engine[gpu]'"
 
 
 def test_a_gpu_with_the_gpu_extra_gets_tensorrt(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,10 +23,10 @@ import pytest
 from engine.backends import BackendOptions, create_backends
 from engine.backends.base import BackendUnavailable
 from engine.backends.model_files import ModelSource, export_onnx, resolve_source
+from engine.backends.onnx_fp16 import to_float16
 from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep, OnnxRuntimeGenerator
 from engine.backends.selection import tensorrt_unavailable_reason
-from models.onnx_fp16 import to_float16
-from models.tensorrt_build import TENSORRT_REQUIREMENT, EngineSpec, build_engine, engine_file_name_for
+from engine.backends.tensorrt_build import TENSORRT_REQUIREMENT, EngineSpec, build_engine, engine_file_name_for
 from tests.engine.nets import random_mel, small_cause, small_generator
 
 REPO = Path(__file__).resolve().parents[3]
@@ -58,7 +58,9 @@ def test_the_registry_refuses_before_exporting_anything(tmp_path: Path, monkeypa
     untrained = ModelSource("generator", None), ModelSource("cause", None)
     with pytest.raises(BackendUnavailable) as caught:
         create_backends("tensorrt", *untrained, BackendOptions(precision="f16"))
-    assert str(caught.value).startswith(TENSORRT_REQUIREMENT) and "pip install '.[gpu]'" in str(caught.value)
+    assert str(caught.value).startswith(TENSORRT_REQUIREMENT) and "pip install 'avatar-engine[gpu]'" in str(
+        caught.value
+    )
     assert not (tmp_path / "cache").exists()  # no ONNX export was started
 
 

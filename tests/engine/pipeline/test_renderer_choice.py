@@ -9,8 +9,8 @@ import pytest
 
 from engine.avatar import Avatar, load_default_avatar
 from engine.avatar.identity import PortraitIdentity, crop_sha256, descriptor_distance, portrait_identity
+from engine.backends.generator_card import CardError, GeneratorCard, read_card
 from engine.backends.model_files import ModelSource
-from engine.pipeline.generator_card import CardError, GeneratorCard, read_card
 from engine.pipeline.renderer import GanimationFaces, WarpFaces
 from engine.pipeline.renderer_choice import SAME_PHOTO_DISTANCE, build_face_renderer, choose_renderer
 

@@ -100,6 +100,6 @@ def read_card(source: ModelSource) -> GeneratorCard | None:
         return None
     if source.is_onnx:
         return read_onnx_card(source.path)
-    from models.checkpoints import read_generator_card
+    from engine.backends.torch_support import torch_support  # it imports this module (for typing)
 
-    return read_generator_card(source.path)
+    return torch_support("reading a generator checkpoint's card").generator_card(source.path)

@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from models.onnx_fp16 import to_float16
+from engine.backends.onnx_fp16 import to_float16
 
 FLOAT16_EPS = float(np.finfo(np.float16).eps)
 """2**-10: the spacing of float16 values in [1, 2)."""

@@ -6,13 +6,13 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-import engine.cli.export as export_command
+import models.export_cli as export_command
 from engine.backends.model_files import resolve_source
 from engine.backends.selection import tensorrt_unavailable_reason
+from engine.backends.tensorrt_build import TENSORRT_REQUIREMENT
 from engine.cli.main import main
 from models.cause import save_cause
 from models.checkpoints import save_generator
-from models.tensorrt_build import TENSORRT_REQUIREMENT
 from tests.engine.nets import small_cause, small_generator
 
 pytestmark = pytest.mark.slow  # each run exports two networks with torch (~7 s)
@@ -62,10 +62,20 @@ def test_trt_without_gpu_says_so_first_writes_onnx_and_exits_2(
     assert manifest["tensorrt"] is None and manifest["networks"]["generator"]["trained"] is default.trained
     assert not list(out.glob("*.engine"))
     err = capsys.readouterr().err
-    assert "error: no TensorRT engines built" in err and "pip install '.[gpu]'" in err
+    assert "error: no TensorRT engines built" in err and "pip install 'avatar-engine[gpu]'" in err
 
 
 def test_missing_weights_are_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["export", "-o", str(tmp_path / "x"), "--generator", str(tmp_path / "nowhere.pth")]) == 2
     assert "nowhere.pth" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_failure_half_way_leaves_no_partial_output(checkpoints: list[str], tmp_path: Path, capsys) -> None:
+    """The generator exports, then the CAUSE checkpoint turns out to be garbage: nothing is left behind."""
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    out = tmp_path / "deploy"
+    assert main(["export", "-o", str(out), checkpoints[0], checkpoints[1], "--cause", str(broken)]) == 2
+    assert "broken.pt" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".deploy.partial-*"))

@@ -18,7 +18,7 @@ from engine.audio import load_audio_file
 from engine.avatar import Avatar
 from engine.backends.base import AUStepBackend, GeneratorBackend
 from engine.errors import EngineError
-from engine.output import Mp4Writer
+from engine.output.mp4 import Mp4Writer
 from engine.pipeline.frames import SAMPLE_RATE_HZ
 from engine.pipeline.renderer import FaceRenderer, Renderer, RenderRequest
 from engine.pipeline.session import Session

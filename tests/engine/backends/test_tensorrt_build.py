@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from models.tensorrt_build import (
+from engine.backends.tensorrt_build import (
     CAUSE_SPEC,
     ENGINE_FORMAT_VERSION,
     GENERATOR_SPEC,

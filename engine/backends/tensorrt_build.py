@@ -9,7 +9,7 @@ engine::
 
 Precision: TensorRT 11 builds strongly typed networks only (the ``FP16``
 builder flag is gone), so an ``f16`` engine is built from the ONNX graph
-rewritten by :func:`models.onnx_fp16.to_float16`; it still takes and returns
+rewritten by :func:`engine.backends.onnx_fp16.to_float16`; it still takes and returns
 float32. ``f32`` engines run with TF32 disabled, so that they agree with the
 CPU runtimes to float32 rounding. The generator is built ``f16`` by default (it
 is the compute: ~10 GMAC a frame at the reference width); CAUSE ``f32``
@@ -36,7 +36,7 @@ from engine.errors import EngineError
 
 ENGINE_FORMAT_VERSION = 1
 """Bumped whenever the build recipe changes (the FP16 rewrite, builder flags), so cached engines are rebuilt."""
-TENSORRT_REQUIREMENT = "TensorRT engines need an NVIDIA GPU and the gpu extra: pip install '.[gpu]'"
+TENSORRT_REQUIREMENT = "TensorRT engines need an NVIDIA GPU and the gpu extra: pip install 'avatar-engine[gpu]'"
 """The one sentence every TensorRT failure starts with, whatever is missing."""
 
 NetworkName = Literal["generator", "cause"]
@@ -227,7 +227,7 @@ def _onnx_bytes(onnx_path: Path, precision: EnginePrecision) -> bytes:
         import onnx
     except ImportError as exc:
         raise TensorRTUnavailable(f"{TENSORRT_REQUIREMENT} (f16 engines need onnx: {exc})") from exc
-    from models.onnx_fp16 import to_float16
+    from engine.backends.onnx_fp16 import to_float16
 
     return to_float16(onnx.load(str(onnx_path))).SerializeToString()
 
