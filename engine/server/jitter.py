@@ -61,7 +61,7 @@ MAX_HELD_PACKETS = 16
 """Packets held behind gaps at most (aiortc's audio capacity); one more gives the oldest gap up at once."""
 
 MAX_GAP_PACKETS = 50
-"""A sequence jump larger than this (1 s of 20 ms packets) is a restarted stream, not a loss to conceal."""
+"""A sequence jump larger than this (1 s of 20 ms packets), either way, is a restarted stream: nothing concealed."""
 
 _SEQUENCE_MODULUS = 1 << 16
 _TIMESTAMP_MODULUS = 1 << 32
@@ -125,13 +125,13 @@ class PacketOrder(Generic[T]):
         sequence = self._extend(sequence_number)
         if self._next is None:
             self._next = sequence
+        if abs(sequence - self._next) > self.max_gap_packets:  # the sender restarted its numbering
+            released = self._release_held_without_gaps()
+            self._next = self._highest = sequence
+            return released + self._push_in_order(sequence, item)
         if sequence < self._next or sequence in self._held:
             self.late_packets += 1
             return []
-        if sequence - self._next > self.max_gap_packets:
-            released = self._release_held_without_gaps()
-            self._next = sequence
-            return released + self._push_in_order(sequence, item)
         if sequence == self._next:
             return self._push_in_order(sequence, item)
         self._held[sequence] = (item, arrival_s)
@@ -263,7 +263,10 @@ class ArrivalAudioReceiver:
         self._release([slot for slot in held if slot.item is not None])
         self._late_before += self._order.late_packets
         self._order = PacketOrder(max_wait_s=self._max_wait_s)
-        self._raw_timestamp = None
+        self._raw_timestamp = None  # the new stream's first packet follows the old stream's last frame:
+        if self._last is not None:
+            codec, _, frame = self._last
+            self._timestamp += _duration_ticks(codec, frame)
 
     def _release(self, slots: list[Slot[RtpPacket]]) -> None:
         for slot in slots:

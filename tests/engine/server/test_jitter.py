@@ -6,6 +6,7 @@ without a network in front of the receiver that reorders and drops packets.
 """
 
 import asyncio
+import fractions
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 import av
 import numpy as np
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpCodecParameters, RTCRtpReceiver, RTCRtpTransceiver
+from aiortc.codecs import get_encoder
 from aiortc.rtp import RtpPacket
 
 from engine.server.jitter import ArrivalAudioReceiver, PacketOrder, Slot, arrival_receiver, reduce_audio_prefetch
@@ -95,6 +97,8 @@ def test_a_jump_beyond_the_gap_limit_restarts_without_concealment() -> None:
     assert _released(order.push(1000, "z", 0.02)) == [(2, "c"), (1000, "z")]
     assert order.lost_packets == 0
     assert _released(order.push(1001, "y", 0.03)) == [(1001, "y")]
+    assert _released(order.push(7, "x", 0.04)) == [(7, "x")]  # numbering restarted lower
+    assert _released(order.push(8, "w", 0.05)) == [(8, "w")]
 
 
 def test_order_rejects_bad_settings_and_numbers() -> None:
@@ -102,6 +106,51 @@ def test_order_rejects_bad_settings_and_numbers() -> None:
         PacketOrder(max_wait_s=-1.0)
     with pytest.raises(ValueError, match="16-bit"):
         PacketOrder[str]().push(70_000, "a", 0.0)
+
+
+# -- the receive path fed directly --------------------------------------------------------------------------------
+
+
+def _pcmu_packets(count: int) -> list[bytes]:
+    """``count`` 20 ms G.711 mu-law payloads of a 440 Hz tone, encoded by aiortc's own encoder."""
+    encoder = get_encoder(RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000, channels=1, payloadType=0))
+    tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * np.arange(160 * count) / 8000)).astype(np.int16)
+    payloads: list[bytes] = []
+    for k in range(count):
+        frame = av.AudioFrame.from_ndarray(tone[None, 160 * k : 160 * (k + 1)], format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = 8000, 160 * k, fractions.Fraction(1, 8000)
+        payloads += encoder.encode(frame)[0]
+    return payloads
+
+
+async def test_other_codecs_conceal_with_silence_and_a_new_ssrc_continues_the_timeline() -> None:
+    codec = RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000, channels=1, payloadType=0)
+    frames: list[av.AudioFrame] = []
+    path = ArrivalAudioReceiver({0: codec}, frames.append, max_wait_s=0.01)
+    payloads = _pcmu_packets(6)
+
+    def packet(
+        index: int, ssrc: int = 1111, first_sequence: int = 65533, first_timestamp: int = 2**32 - 320
+    ) -> RtpPacket:
+        return RtpPacket(
+            payload_type=0,
+            sequence_number=(first_sequence + index) % 2**16,
+            timestamp=(first_timestamp + 160 * index) % 2**32,
+            ssrc=ssrc,
+            payload=payloads[index],
+        )
+
+    for index in (0, 1, 3):  # 2 lost; sequence numbers and timestamps wrap on the way
+        assert path.add(packet(index)) == (False, None)
+    assert len(frames) == 2 and path.held_packets == 1
+    await asyncio.sleep(0.05)
+    assert [int(f.pts) for f in frames] == [0, 160, 320, 480]
+    assert path.concealed_frames == 1
+    assert not frames[2].to_ndarray().any() and frames[3].to_ndarray().any()
+    path.add(packet(4, ssrc=2, first_sequence=10, first_timestamp=123_456))  # the sender restarted
+    path.add(packet(5, ssrc=2, first_sequence=10, first_timestamp=123_456))
+    assert [int(f.pts) for f in frames[4:]] == [640, 800]
+    assert path.concealed_frames == 1 and path.late_packets == 0
 
 
 # -- two real aiortc peers -------------------------------------------------------------------------------------
