@@ -106,11 +106,13 @@ def test_throughput(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_backends(tmp_path: Path) -> None:
     results = _run("backends", tmp_path)
     runtimes = {row["runtime"] for row in results["rows"]}
-    assert {"torch", "onnxruntime", "openvino-f32"} <= runtimes
+    assert {"torch", "onnxruntime", "openvino-f32", "openvino-int8"} <= runtimes
+    for quality in results["int8_quality"].values():
+        _positive(quality["heldout_speech"]["psnr_db"], "int8 PSNR")
     for row in results["rows"]:
         _positive(row["median_ms"], f"{row['runtime']} batch {row['batch']}")
         _positive(row["speedup_vs_torch"], f"{row['runtime']} speedup")
