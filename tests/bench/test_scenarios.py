@@ -37,7 +37,7 @@ def _positive(value: Any, what: str) -> None:
 
 
 def test_every_scenario_is_registered() -> None:
-    assert sorted(SCENARIOS) == ["backends", "browser", "drift", "e2e", "renderers", "stages", "throughput"]
+    assert sorted(SCENARIOS) == ["backends", "browser", "drift", "e2e", "encoders", "renderers", "stages", "throughput"]
 
 
 @pytest.mark.slow
@@ -130,3 +130,16 @@ def test_renderers(tmp_path: Path) -> None:
         _positive(row["cost_ms"]["p50"], f"{row['renderer']} cost")
         assert 0 <= row["face_found"] <= 1 and row["identity_distance"]["p95"] >= 0
     _positive(results["setup_s"]["astronaut"], "set-up")
+
+
+@pytest.mark.timeout(90)
+def test_encoders(tmp_path: Path) -> None:
+    results = _run("encoders", tmp_path)
+    assert {row["encoder"] for row in results["video"]} == {"vp8 aiortc", "vp8 engine", "h264 aiortc", "h264 engine"}
+    for row in results["video"]:
+        _positive(row["cpu_ms_p50"], row["encoder"])
+        _positive(row["kbps"], f"{row['encoder']} bitrate")
+        _positive(row["luma_psnr_db"], f"{row['encoder']} PSNR")
+    assert len(results["jpeg"]) == 4
+    for row in results["jpeg"]:
+        _positive(row["cpu_ms_p50"], row["encoder"])
