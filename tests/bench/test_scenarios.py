@@ -37,7 +37,17 @@ def _positive(value: Any, what: str) -> None:
 
 
 def test_every_scenario_is_registered() -> None:
-    assert sorted(SCENARIOS) == ["backends", "browser", "drift", "e2e", "encoders", "renderers", "stages", "throughput"]
+    assert sorted(SCENARIOS) == [
+        "backends",
+        "browser",
+        "drift",
+        "e2e",
+        "encoders",
+        "peers",
+        "renderers",
+        "stages",
+        "throughput",
+    ]
 
 
 @pytest.mark.slow
@@ -143,3 +153,16 @@ def test_encoders(tmp_path: Path) -> None:
     assert len(results["jpeg"]) == 4
     for row in results["jpeg"]:
         _positive(row["cpu_ms_p50"], row["encoder"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_peers(tmp_path: Path) -> None:
+    results = _run("peers", tmp_path)
+    [point] = results["points"]
+    assert point["sessions"] == 1
+    _positive(point["due"], "frames due")
+    assert point["on_time"] + point["late"] == point["due"]
+    assert point["received_fps_mean"] > 10, "video arrived at the client"
+    _positive(point["server_cpu_cores"], "server CPU")
+    _positive(point["client_cpu_cores"], "client CPU")
