@@ -45,6 +45,8 @@ def test_every_scenario_is_registered() -> None:
         "encoders",
         "peers",
         "renderers",
+        "gpu",
+        "peers",
         "stages",
         "throughput",
     ]
@@ -166,3 +168,16 @@ def test_peers(tmp_path: Path) -> None:
     assert point["received_fps_mean"] > 10, "video arrived at the client"
     _positive(point["server_cpu_cores"], "server CPU")
     _positive(point["client_cpu_cores"], "client CPU")
+
+
+@pytest.mark.timeout(60)
+def test_gpu_smoke_runs_anywhere_and_says_what_it_skipped(tmp_path: Path) -> None:
+    """On a machine without a CUDA GPU the GPU parts are skipped with the reason; the CPU encode bound is measured."""
+    from engine.backends.selection import tensorrt_unavailable_reason
+
+    results = _run("gpu", tmp_path)
+    _positive(results["encode_ms"], "encode ms")
+    assert results["skipped"] == tensorrt_unavailable_reason()
+    for row in results["summary"]:
+        assert row["cpu_encode_sessions"] >= 1
+        assert (row["gpu_sessions"] is None) == (results["skipped"] is not None)
