@@ -131,7 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         train = corpus_items(args.corpus, "train")
-        heldout = {split: corpus_items(args.corpus, split) for split in HELDOUT_SPLITS}
+        heldout = {split: items for split in HELDOUT_SPLITS if (items := corpus_items(args.corpus, split))}
+        if not heldout:
+            raise ValueError(f"{args.corpus} has no held-out utterances to score on")
         if not args.init.is_file():
             raise FileNotFoundError(f"no checkpoint at {args.init}")
         for lookahead in args.lookaheads:
