@@ -100,6 +100,7 @@ def load_torch_network(source: ModelSource) -> Any:
             raise ModelFileError(f"{source.path} is {kind}; the torch backend needs a PyTorch checkpoint")
         source = ModelSource(source.kind, source.checkpoint)
     torch = import_torch()
+    net: Any
     if source.kind == "generator":
         from models.checkpoints import load_generator
         from models.ganimation import Generator
