@@ -70,9 +70,10 @@ def _runtimes(
 def _int8_generator(onnx_path: Path, threads: int, quality: dict[str, Any]) -> GeneratorBackend:
     """Quantize ``onnx_path`` as ``python -m engine.backends.openvino_int8`` does (NNCF; the default avatar,
     the sample speech) and load the IR; its PSNR against bf16/f32 goes into ``quality``."""
+    from bench.speech import sample_speech
     from engine.avatar import load_default_avatar
     from engine.backends.openvino_backend import OpenVinoGenerator
-    from engine.backends.openvino_int8 import build_int8_generator, sample_speech
+    from engine.backends.openvino_int8 import build_int8_generator
 
     target = onnx_path.with_name(f"{onnx_path.stem}-int8.xml")
     _, report = build_int8_generator(onnx_path, load_default_avatar().crop, sample_speech(), target)

@@ -37,11 +37,12 @@ from PIL import Image
 from bench.models import build_backends, generator_source
 from bench.plots import new_figure, save
 from bench.report import Report, Target
+from bench.speech import sample_speech
 from bench.targets import COMPUTE_BUDGET
 from engine.avatar import load_avatar
 from engine.backends import DEFAULT_BACKEND
 from engine.backends.model_files import cache_dir
-from engine.backends.openvino_int8 import sample_speech, speech_aus
+from engine.backends.openvino_int8 import speech_aus
 from engine.output.jpeg import DEFAULT_QUALITY, encode_jpeg
 from engine.output.video_encoder import FastH264Encoder, FastVp8Encoder
 from kernels.reference import attention_blend

@@ -119,9 +119,10 @@ def build_backends(
 
 def _ensure_int8(generator: ModelSource) -> None:
     """Build the int8 IR ``--precision int8`` loads for ``generator``, unless it is in the cache already."""
+    from bench.speech import sample_speech
     from engine.avatar import load_default_avatar
     from engine.backends.model_files import onnx_file
-    from engine.backends.openvino_int8 import build_int8_generator, int8_ir_path, sample_speech
+    from engine.backends.openvino_int8 import build_int8_generator, int8_ir_path
 
     onnx = onnx_file(generator)
     target = int8_ir_path(onnx)

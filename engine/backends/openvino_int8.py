@@ -24,7 +24,6 @@ import hashlib
 import json
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +65,6 @@ def speech_aus(speech: np.ndarray, *, fps: int = FPS) -> np.ndarray:
     estimator = AUEstimator(OnnxRuntimeAUStep(onnx_file(resolve_source("cause", None)), threads=1), fps=fps)
     frames = estimator.push(log_mel(speech))
     return np.stack([aus for _, aus in frames]).astype(np.float32)
-
-
-def sample_speech() -> np.ndarray:
-    """The speech bundled with the engine (engine/cli/assets/sample_speech.wav), 16 kHz mono float32."""
-    from engine.audio import load_audio_file
-
-    with resources.as_file(resources.files("engine.cli") / "assets" / "sample_speech.wav") as path:
-        return load_audio_file(path)
 
 
 def quantize_generator(onnx_path: Path, crop: np.ndarray, aus: np.ndarray, target: Path) -> Path:
@@ -186,14 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     from engine.audio import load_audio_file
+    from engine.audio.samples import SAMPLE_SPEECH
     from engine.avatar import load_avatar
 
     try:
         onnx_path = onnx_file(resolve_source("generator", args.generator))
         crop = load_avatar(args.portrait).crop
-        speech = (np.concatenate([load_audio_file(p) for p in args.speech]) if args.speech else sample_speech()).astype(
-            np.float32
-        )
+        speech = (
+            np.concatenate([load_audio_file(p) for p in args.speech]) if args.speech else load_audio_file(SAMPLE_SPEECH)
+        ).astype(np.float32)
         target = args.output or int8_ir_path(onnx_path)
         _, report = build_int8_generator(onnx_path, crop, speech, target)
     except (BackendUnavailable, FileNotFoundError, ValueError) as exc:

@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.audio import load_audio_file
+from engine.audio.samples import SAMPLE_SPEECH
 from engine.avatar import load_avatar
 from engine.backends import BackendOptions, create_backends
 from engine.backends.base import BackendUnavailable
@@ -16,7 +18,6 @@ from engine.backends.openvino_int8 import (
     int8_ir_path,
     psnr_db,
     random_aus,
-    sample_speech,
 )
 from models.checkpoints import save_generator
 from tests.engine.nets import small_generator
@@ -41,7 +42,9 @@ def test_int8_generator_is_built_once_and_served_without_nncf(generator_checkpoi
 
     onnx_path = onnx_file(source)
     crop = load_avatar(None).crop
-    target, report = build_int8_generator(onnx_path, crop, sample_speech()[: 16_000 * 4], int8_ir_path(onnx_path))
+    target, report = build_int8_generator(
+        onnx_path, crop, load_audio_file(SAMPLE_SPEECH)[: 16_000 * 4], int8_ir_path(onnx_path)
+    )
     assert target.is_file() and target.with_suffix(".bin").is_file()
     print(
         f"int8 vs {report['reference']}: {report['heldout_speech']['psnr_db']} dB held-out speech, "
