@@ -3,8 +3,9 @@
 Each lookahead ``L`` (hops of 10 ms the estimate may see ahead) adds ``L x 10 ms``
 to every frame's latency. Starting from one checkpoint (the default weights,
 trained at 2 hops), this fine-tunes a copy at each lookahead asked for with
-the same schedule and seed, then scores each on the corpus's held-out splits
-(voices and texts it never saw):
+the same schedule and seed (the best epoch chosen on the first
+``--select-utterances`` of each held-out split), then scores each on the
+whole held-out splits (voices and texts it never saw):
 
 - **mean r on the mouth AUs** (AU12 AU20 AU23 AU25 AU26, ``cause_eval``'s
   headline score), per split;
@@ -126,6 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3e-4, help="peak AdamW learning rate (default 3e-4)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument(
+        "--select-utterances",
+        type=int,
+        default=60,
+        help="held-out utterances per split the best epoch is chosen on (all of them score the result) (default: 60)",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="2 steps per lookahead, 8 held-out utterances: checks that it runs"
     )
     args = parser.parse_args(argv)
@@ -157,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for lookahead in args.lookaheads:
         out = args.output / f"L{lookahead}"
         run_config = replace(config, model=replace(initial.config, lookahead_hops=lookahead))
-        history = train_cause(train, heldout, out, run_config, init_from=args.init, progress=False)
+        selection = {split: items[: args.select_utterances] for split, items in heldout.items()}
+        history = train_cause(train, selection, out, run_config, init_from=args.init, progress=False)
         tuned = load_cause(out / BEST_NAME).eval()
         rows.append(
             {"name": f"fine-tuned at {lookahead}", "best_score": history["best_score"], **score(tuned, heldout)}
