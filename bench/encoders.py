@@ -45,7 +45,7 @@ from engine.backends.model_files import cache_dir
 from engine.backends.openvino_int8 import speech_aus
 from engine.output.jpeg import DEFAULT_QUALITY, encode_jpeg
 from engine.output.video_encoder import FastH264Encoder, FastVp8Encoder
-from kernels.reference import attention_blend
+from kernels.layers import FaceLayers
 
 NAME = "encoders"
 SUMMARY = "CPU per frame of VP8/H.264 (aiortc's settings vs the engine's) and of JPEG (Pillow vs simplejpeg)"
@@ -84,7 +84,7 @@ def rendered_frames(count: int, width: int | None) -> list[np.ndarray]:
     for index in range(count):
         au = aus[index % len(aus)][None]
         color, mask = generator.run(avatar.crop[None], au)
-        frames.append(avatar.compose(attention_blend(avatar.crop[None], color, mask)[0]))
+        frames.append(avatar.compose(FaceLayers(color[0], mask[0])).rgb)  # full-resolution compose, as served
     return frames
 
 

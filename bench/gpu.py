@@ -4,24 +4,22 @@
 
 Per width, a randomly initialised generator (timing does not depend on the
 weights) is exported to ONNX and built into a TensorRT FP16 engine (minutes,
-once; cached). For each batch size B it times, after warm-up:
+once; cached). For each batch size B it times, after warm-up, the engine's
+own GPU path (``engine/pipeline/renderer.py``: ``GanimationFaces`` with a
+``DeviceCompositor``): the generator on B sessions' crops, its outputs left
+on the GPU, each face composed into its portrait at full resolution with its
+I420 brought up to date by the CUDA kernels, and the frames copied back for
+the encoders. The generator alone (host arrays in and out) is timed too.
 
-- **generator**: ``TensorRTGenerator.run`` on B crops and AU vectors, host
-  arrays in and out (what the server's scheduler calls today);
-- **post-processing**: the CUDA kernels' ``postprocess`` for B sessions
-  (blend, upscale, feathered paste, I420 of the box's blocks, one launch), on
-  device buffers, synchronised (``kernels/README.md``); each batch size's
-  last frame is then checked against the numpy reference, bit for bit.
-
-One frame tick of B sessions costs ``t(B)`` = generator + post-processing. A
-frame's audio can arrive just after a batch started: it waits for that batch,
-then its own, so the server's deadline (one frame interval after the audio
-arrived) holds when ``2 t(B) <= 1000 / fps`` ms. **Sessions per GPU** is the
-largest B that meets it. Each session's video is then encoded on the host's
-CPU (aiortc's VP8 with the engine's speed options: ``engine/output/
-video_encoder.py``), measured here per 512 px frame: the host's cores bound
-the sessions too (``cores x 1000 / (fps x encode ms)``), and the table gives
-both bounds and their minimum.
+One frame tick of B sessions costs ``t(B)``. A frame's audio can arrive just
+after a batch started: it waits for that batch, then its own, so the
+server's deadline (one frame interval after the audio arrived) holds when
+``2 t(B) <= 1000 / fps`` ms. **Sessions per GPU** is the largest B that
+meets it. Each session's video is then encoded on the host's CPU (aiortc's
+VP8 with the engine's speed options: ``engine/output/video_encoder.py``),
+measured here per portrait-size frame: the host's cores bound the sessions
+too (``cores x 1000 / (fps x encode ms)``), and the table gives both bounds
+and their minimum.
 
 Without a CUDA GPU and the gpu extra (``--smoke`` on any machine), the GPU
 parts are skipped with the reason printed, and only the CPU encode bound is
@@ -34,7 +32,6 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import av
@@ -47,6 +44,9 @@ from engine.avatar import Avatar, load_avatar
 from engine.backends.model_files import ModelSource, resolve_source
 from engine.backends.selection import tensorrt_unavailable_reason, usable_cores
 from engine.output.video_encoder import FastVp8Encoder
+from engine.pipeline import SAMPLE_RATE_HZ, AUFrame, RenderRequest
+from engine.pipeline.frames import FrameTrace
+from kernels.layers import FaceLayers
 
 NAME = "gpu"
 SUMMARY = "sessions per GPU at 25 fps per generator width (TensorRT + CUDA post-processing, batched); CPU encode bound"
@@ -80,10 +80,12 @@ def encode_ms(avatar: Avatar, frames: int) -> float:
     """Median CPU ms to encode one portrait-size frame with the engine's VP8 settings (the face changing)."""
     rng = np.random.default_rng(0)
     encoder = FastVp8Encoder()
+    opaque = np.zeros((1, *avatar.crop.shape[1:]), np.float32)  # attention 0: the colour map everywhere
     times = []
     for index in range(frames):
-        face = np.clip(avatar.crop + rng.normal(0, 0.05, avatar.crop.shape), -1, 1).astype(np.float32)
-        picture = av.VideoFrame.from_ndarray(avatar.compose(face), format="rgb24").reformat(format="yuv420p")
+        color = np.clip(avatar.crop + rng.normal(0, 0.05, avatar.crop.shape), -1, 1).astype(np.float32)
+        rgb = avatar.compose(FaceLayers(color, opaque)).rgb
+        picture = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
         picture.pts, picture.time_base = index * VIDEO_TIME_BASE_HZ // 25, fractions.Fraction(1, VIDEO_TIME_BASE_HZ)
         start = time.process_time()
         encoder.encode(picture)
@@ -103,10 +105,15 @@ def _median_ms(call: Any, *, warmup: int, runs: int) -> float:
 
 
 def measure_gpu(avatar: Avatar, width: int, batches: list[int], *, warmup: int, runs: int) -> list[dict[str, Any]]:
-    """Generator and post-processing ms per batch size for one width (needs a CUDA GPU and the gpu extra)."""
+    """Per batch size, for one width: the generator alone, and the whole GPU tick as the server runs it
+    (``GanimationFaces`` with a ``DeviceCompositor``: generator, compose and I420 on the GPU, frames back to
+    the host). Needs a CUDA GPU and the gpu extra."""
     import torch
 
     from engine.backends.tensorrt_backend import create_tensorrt_backends
+    from engine.pipeline.renderer import GanimationFaces
+    from kernels.device_compose import DeviceCompositor
+    from kernels.launch import ImageKernels
     from models.checkpoints import save_generator
     from models.ganimation import Generator
 
@@ -118,100 +125,29 @@ def measure_gpu(avatar: Avatar, width: int, batches: list[int], *, warmup: int, 
         generator, _ = create_tensorrt_backends(
             ModelSource("generator", checkpoint), resolve_source("cause", None), precision="f16"
         )
-    post = GpuPostprocess(avatar, max(batches))
+    faces = GanimationFaces(generator, compositor=DeviceCompositor(ImageKernels(0)))
     rng = np.random.default_rng(0)
     rows = []
     for batch in batches:
-        images = np.repeat(avatar.crop[None], batch, axis=0)
         aus = rng.uniform(0, 5, (batch, N_AUS)).astype(np.float32)
+        requests = [RenderRequest(avatar, _au_frame(index, aus[index])) for index in range(batch)]
+        images = np.repeat(avatar.crop[None], batch, axis=0)
         generator_ms = _median_ms(lambda: generator.run(images, aus), warmup=warmup, runs=runs)  # noqa: B023
-        post_ms = _median_ms(lambda: post.run(batch), warmup=warmup, runs=runs)  # noqa: B023
-        exact = post.matches_reference()
-        rows.append(
-            {
-                "width": width,
-                "batch": batch,
-                "generator_ms": generator_ms,
-                "postprocess_ms": post_ms,
-                "postprocess_matches_reference": exact,
-            }
-        )
-        print(f"  width {width:>3} batch {batch:>3}: generator {generator_ms:7.2f} ms, post {post_ms:6.2f} ms")
+        tick_ms = _median_ms(lambda: faces.pictures(requests), warmup=warmup, runs=runs)  # noqa: B023
+        rows.append({"width": width, "batch": batch, "generator_ms": generator_ms, "tick_ms": tick_ms})
+        print(f"  width {width:>3} batch {batch:>3}: generator {generator_ms:7.2f} ms, whole tick {tick_ms:7.2f} ms")
     generator.close()
     return rows
 
 
-class GpuPostprocess:
-    """Up to ``max_batch`` sessions' post-processing on the GPU: device-resident portrait, generator tensors and
-    I420 frames, as a server keeps them; ``core`` as ``ImageKernels`` takes it (tests pass a CPU stand-in)."""
-
-    def __init__(self, avatar: Avatar, max_batch: int, *, core: ModuleType | None = None) -> None:
-        from kernels.items import I420Job, I420Ref, ImageRef, PostprocessJob, PreprocessJob
-        from kernels.launch import ImageKernels, address, import_cuda_core
-
-        self._core = core or import_cuda_core()
-        self.kernels = ImageKernels(0, core=self._core)
-        device = self.kernels.device
-        self.stream = device.create_stream()
-        self.portrait = np.ascontiguousarray(avatar.portrait)
-        height, width = self.portrait.shape[:2]
-        self.size = avatar.crop.shape[-1]
-        self.box = avatar.crop_box
-        self._buffers: list[Any] = []  # kept alive as long as the jobs point into them
-        rng = np.random.default_rng(1)
-        self.color = rng.uniform(-1, 1, (3, self.size, self.size)).astype(np.float32)
-        self.mask = rng.uniform(0, 1, (1, self.size, self.size)).astype(np.float32)
-        self.feather = avatar.feather.astype(np.float32)
-        portrait_ref = ImageRef.packed(address(self._upload(self.portrait)), height, width)
-        self._crop = self._allocate(3 * self.size * self.size * 4)
-        self.kernels.preprocess([PreprocessJob(portrait_ref, self.box)], self._crop, stream=self.stream)
-        self._feather = self._upload(self.feather)
-        color, mask = address(self._upload(self.color)), address(self._upload(self.mask))
-        self._frames, self.jobs = [], []
-        for _ in range(max_batch):  # a frame buffer per session, holding the portrait's I420
-            frame = self._allocate(height * width * 3 // 2)
-            planes = I420Ref.packed(address(frame), height, width)
-            self.kernels.rgb_to_i420([I420Job(portrait_ref, planes)], stream=self.stream)
-            self._frames.append(frame)
-            self.jobs.append(PostprocessJob(portrait_ref, self.box, address(self._crop), color, mask, None, planes))
-        self.stream.sync()
-
-    def _allocate(self, nbytes: int) -> Any:
-        buffer = self.kernels.device.allocate(nbytes, stream=self.stream)
-        self._buffers.append(buffer)
-        return buffer
-
-    def _upload(self, array: np.ndarray) -> Any:
-        array = np.ascontiguousarray(array)
-        buffer = self._allocate(array.nbytes)
-        host = self._core.Buffer.from_handle(array.ctypes.data, array.nbytes, owner=array)
-        buffer.copy_from(host, stream=self.stream)
-        return buffer
-
-    def run(self, batch: int) -> None:
-        """One frame tick: ``batch`` sessions' blend, upscale, paste and I420, one launch, waited for."""
-        self.kernels.postprocess(self.jobs[:batch], self._feather, stream=self.stream, size=self.size)
-        self.stream.sync()
-
-    def matches_reference(self, index: int = 0) -> bool:
-        """Whether session ``index``'s I420 frame equals the numpy reference's (kernels/reference.py), exactly."""
-        from kernels.reference import attention_blend, crop_resize_normalize, paste_feathered, rgb_to_i420
-
-        height, width = self.portrait.shape[:2]
-        got = np.empty(height * width * 3 // 2, np.uint8)
-        host = self._core.Buffer.from_handle(got.ctypes.data, got.nbytes, owner=got)
-        self._frames[index].copy_to(host, stream=self.stream)
-        self.stream.sync()
-        face = attention_blend(crop_resize_normalize(self.portrait, self.box), self.color, self.mask)
-        pasted = paste_feathered(self.portrait, face, self.box, self.feather)
-        want = np.concatenate([plane.ravel() for plane in rgb_to_i420(pasted)])
-        return bool(np.array_equal(got, want))
+def _au_frame(index: int, aus: np.ndarray) -> AUFrame:
+    return AUFrame(index, aus, FrameTrace(shown_sample=index * SAMPLE_RATE_HZ // 25, due_sample=0, audio_arrival_s=0.0))
 
 
 def sessions_within(rows: list[dict[str, Any]], fps: int) -> int:
-    """The largest batch whose tick (generator + post-processing) fits twice in a frame interval; 0 if none."""
+    """The largest batch whose whole GPU tick fits twice in a frame interval; 0 if none."""
     interval_ms = 1000.0 / fps
-    fitting = [r["batch"] for r in rows if 2 * (r["generator_ms"] + r["postprocess_ms"]) <= interval_ms]
+    fitting = [r["batch"] for r in rows if 2 * r["tick_ms"] <= interval_ms]
     return max(fitting, default=0)
 
 
@@ -248,7 +184,7 @@ def run(args: argparse.Namespace) -> Report:
             "batches": args.batches,
             "runs": args.runs,
             "fps": args.fps,
-            "rule": "sessions per GPU: largest batch B with 2 x (generator + post-processing)(B) <= 1000/fps ms",
+            "rule": "sessions per GPU: largest batch B with 2 x tick(B) <= 1000/fps ms",
             "skipped": skipped,
         },
         setup={"backend": "tensorrt", "precision": "f16", "threads": cores, "generator_width": args.widths},
@@ -269,7 +205,7 @@ def run(args: argparse.Namespace) -> Report:
 
 
 def _plot(rows: list[dict[str, Any]], fps: int, skipped: str | None, path: Path) -> None:
-    """Tick time (generator + post-processing) against batch size per width, with the deadline's limit."""
+    """Tick time against batch size per width, with the deadline's limit."""
     figure = new_figure(8, 4.5)
     axes = figure.add_subplot(1, 1, 1)
     if skipped is not None:
@@ -280,13 +216,13 @@ def _plot(rows: list[dict[str, Any]], fps: int, skipped: str | None, path: Path)
             series = [r for r in rows if r["width"] == width]
             axes.plot(
                 [r["batch"] for r in series],
-                [r["generator_ms"] + r["postprocess_ms"] for r in series],
+                [r["tick_ms"] for r in series],
                 marker="o",
                 label=f"width {width}",
             )
         axes.axhline(500.0 / fps, linestyle=":", color="grey", label="half a frame interval")
         axes.set_xscale("log", base=2)
         axes.set_xlabel("sessions per batch")
-        axes.set_ylabel("ms per tick (generator + post-processing)")
+        axes.set_ylabel("ms per tick (generator + GPU compose + frames back)")
         axes.legend(fontsize=8)
     save(figure, path)

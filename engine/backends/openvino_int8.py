@@ -99,13 +99,11 @@ def quantize_generator(onnx_path: Path, crop: np.ndarray, aus: np.ndarray, targe
 
 def blended_faces(generator: GeneratorBackend, crop: np.ndarray, aus: np.ndarray) -> np.ndarray:
     """The generator's blended face crops (n, 3, 128, 128) in [-1, 1] for each of ``aus``, one at a time."""
-    from kernels.reference import attention_blend
-
     images = crop[None].astype(np.float32)
     faces = []
     for au in aus:
         color, mask = generator.run(images, au[None])
-        faces.append(attention_blend(images, color, mask)[0])
+        faces.append((mask * images + (1 - mask) * color)[0])  # GANimation's output: A x input + (1 - A) x C
     return np.stack(faces)
 
 

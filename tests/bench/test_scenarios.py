@@ -43,10 +43,9 @@ def test_every_scenario_is_registered() -> None:
         "drift",
         "e2e",
         "encoders",
-        "peers",
-        "renderers",
         "gpu",
         "peers",
+        "renderers",
         "stages",
         "throughput",
     ]
