@@ -1,4 +1,4 @@
-"""``backends``: generator runtimes side by side: torch eager, ONNX Runtime, OpenVINO f32 and bf16.
+"""``backends``: generator runtimes side by side: torch eager, ONNX Runtime, OpenVINO f32, bf16 and int8.
 
     python -m bench backends                       # widths 64 32 16, batches 1 4 16
     python -m bench.backends --widths 32 --batches 1 4 16 --runs 50   # the same, standalone
@@ -11,6 +11,13 @@ eager at the same width and batch; the default CPU runtime (OpenVINO in the
 precision ``avatar serve`` picks: bf16 where the CPU has it) is judged against
 2x. Every runtime gets ``--threads`` (all cores) for one call at a time: the
 runtimes are compared, not the server's parallel streams.
+
+``openvino-int8`` is each generator quantized as ``python -m
+engine.backends.openvino_int8`` does it (NNCF, calibrated on the default
+avatar and AUs from the sample speech; skipped without the quantize extra);
+its PSNR against bf16 is recorded per width (``results.int8_quality``), but
+these are random weights: the figure that counts is the trained generator's,
+which that command prints.
 """
 
 import argparse
@@ -33,7 +40,7 @@ from engine.backends.base import BackendUnavailable, GeneratorBackend
 from engine.backends.selection import default_precision
 
 NAME = "backends"
-SUMMARY = "generator runtimes (torch, ONNX Runtime, OpenVINO f32/bf16) at batch 1/4/16, ratios to torch eager"
+SUMMARY = "generator runtimes (torch, ONNX Runtime, OpenVINO f32/bf16/int8) at batch 1/4/16, ratios to torch eager"
 
 
 def default_runtime() -> str:
@@ -44,7 +51,9 @@ def default_runtime() -> str:
     return DEFAULT_BACKEND
 
 
-def _runtimes(onnx_path: Path, net: object, threads: int) -> dict[str, Callable[[], GeneratorBackend]]:
+def _runtimes(
+    onnx_path: Path, net: object, threads: int, int8_quality: dict[str, Any]
+) -> dict[str, Callable[[], GeneratorBackend]]:
     from engine.backends.onnxruntime_backend import OnnxRuntimeGenerator
     from engine.backends.openvino_backend import OpenVinoGenerator
     from engine.backends.torch_backend import TorchGenerator
@@ -54,7 +63,26 @@ def _runtimes(onnx_path: Path, net: object, threads: int) -> dict[str, Callable[
         "onnxruntime": lambda: OnnxRuntimeGenerator(onnx_path, threads=threads),
         "openvino-f32": lambda: OpenVinoGenerator(onnx_path, threads=threads, precision="f32"),
         "openvino-bf16": lambda: OpenVinoGenerator(onnx_path, threads=threads, precision="bf16"),
+        "openvino-int8": lambda: _int8_generator(onnx_path, threads, int8_quality),
     }
+
+
+def _int8_generator(onnx_path: Path, threads: int, quality: dict[str, Any]) -> GeneratorBackend:
+    """Quantize ``onnx_path`` as ``avatar quantize`` does (NNCF; the default avatar,
+    the sample speech) and load the IR; its PSNR against bf16/f32 goes into ``quality``."""
+    from bench.speech import sample_speech
+    from engine.avatar import load_default_avatar
+    from engine.backends.openvino_backend import OpenVinoGenerator
+    from engine.cli.quantize import build_int8_generator
+
+    target = onnx_path.with_name(f"{onnx_path.stem}-int8.xml")
+    _, report = build_int8_generator(onnx_path, load_default_avatar().crop, sample_speech(), target)
+    quality.update(report)
+    print(
+        f"  int8 PSNR vs {report['reference']}: {report['heldout_speech']['psnr_db']:.1f} dB held-out speech, "
+        f"{report['random_aus']['psnr_db']:.1f} dB random AUs"
+    )
+    return OpenVinoGenerator(target, threads=threads, precision="int8")
 
 
 def time_backend(backend: GeneratorBackend, batch: int, *, warmup: int, runs: int) -> list[float]:
@@ -72,20 +100,25 @@ def time_backend(backend: GeneratorBackend, batch: int, *, warmup: int, runs: in
     return times
 
 
-def measure(widths: list[int], batches: list[int], *, threads: int, warmup: int, runs: int) -> list[dict[str, Any]]:
+def measure(
+    widths: list[int], batches: list[int], *, threads: int, warmup: int, runs: int
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """Timing rows, and per width the int8 generator's PSNR report (random weights: see the module docstring)."""
     import torch
 
     from models.checkpoints import export_generator_onnx
     from models.ganimation import Generator
 
     rows: list[dict[str, Any]] = []
+    int8_quality: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for width in widths:
             torch.manual_seed(0)
             net = Generator(conv_dim=width).eval()
             onnx_path = Path(tmp) / f"generator-w{width}.onnx"
             export_generator_onnx(net, onnx_path)
-            for name, make in _runtimes(onnx_path, net, threads).items():
+            int8_quality[width] = {}
+            for name, make in _runtimes(onnx_path, net, threads, int8_quality[width]).items():
                 try:
                     backend = make()
                 except BackendUnavailable as exc:
@@ -111,7 +144,7 @@ def measure(widths: list[int], batches: list[int], *, threads: int, warmup: int,
             r for r in rows if r["runtime"] == "torch" and r["width"] == row["width"] and r["batch"] == row["batch"]
         )
         row["speedup_vs_torch"] = float(eager["median_ms"]) / float(row["median_ms"])
-    return rows
+    return rows, int8_quality
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
@@ -139,7 +172,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> Report:
-    rows = measure(args.widths, args.batches, threads=args.threads, warmup=args.warmup, runs=args.runs)
+    rows, int8_quality = measure(args.widths, args.batches, threads=args.threads, warmup=args.warmup, runs=args.runs)
     default = default_runtime()
     targets = [
         Target(
@@ -163,11 +196,11 @@ def run(args: argparse.Namespace) -> Report:
         },
         setup={
             "backend": sorted({r["runtime"] for r in rows}),
-            "precision": ["f32", "bf16"],
+            "precision": ["f32", "bf16", "int8"],
             "threads": args.threads,
             "generator_width": args.widths,
         },
-        results={"rows": rows, "default_runtime": default},
+        results={"rows": rows, "default_runtime": default, "int8_quality": int8_quality},
         headers=["width", "runtime", "batch", "median ms", "p90 ms", "ms/image", "x torch"],
         rows=[
             [

@@ -29,7 +29,7 @@ class ModelSetup:
     """Which runtime runs which networks: recorded in every result's machine description.
 
     backend: a name from ``engine.backends.BACKENDS``.
-    precision: generator arithmetic (f32, bf16).
+    precision: generator arithmetic (f32, bf16, int8).
     threads: intra-op threads per generator run.
     streams: generator runs at once.
     generator_width: the generator's conv_dim (None: could not be read).
@@ -105,19 +105,41 @@ def build_backends(
     threads: int | None = None,
     streams: int | None = None,
 ) -> tuple[GeneratorBackend, AUStepBackend, ModelSetup]:
-    """The generator and CAUSE runtimes (CAUSE: the default weights), and their setup for the record."""
+    """The generator and CAUSE runtimes (CAUSE: the default weights), and their setup for the record.
+
+    int8 on OpenVINO quantizes the generator first when it has not been
+    (``avatar quantize``: NNCF, the quantize extra).
+    """
     options = default_options(backend, threads=threads, streams=streams, precision=precision)
+    if options.precision == "int8" and not generator.is_openvino_ir:
+        _ensure_int8(generator)
     gen, au = create_backends(backend, generator, resolve_source("cause", None), options)
     return gen, au, _setup(backend, generator, options)
+
+
+def _ensure_int8(generator: ModelSource) -> None:
+    """Build the int8 IR ``--precision int8`` loads for ``generator``, unless it is in the cache already."""
+    from bench.speech import sample_speech
+    from engine.avatar import load_default_avatar
+    from engine.backends.model_files import onnx_file
+    from engine.backends.openvino_int8 import int8_ir_path
+    from engine.cli.quantize import build_int8_generator
+
+    onnx = onnx_file(generator)
+    target = int8_ir_path(onnx)
+    if not target.is_file():
+        _, report = build_int8_generator(onnx, load_default_avatar().crop, sample_speech(), target)
+        print(f"built the int8 generator {target.name}: {report['heldout_speech']['psnr_db']:.1f} dB held-out")
 
 
 def add_runtime_arguments(group: argparse._ArgumentGroup) -> None:
     """``--precision``, ``--threads``, ``--streams``: the generator runtime's settings, as ``avatar serve``'s."""
     group.add_argument(
         "--precision",
-        choices=("f32", "bf16"),
+        choices=("f32", "bf16", "int8"),
         default=None,
-        help="generator arithmetic (default: the server's, bf16 on openvino where the CPU has it)",
+        help="generator arithmetic (default: the server's, bf16 on openvino where the CPU has it); int8: openvino "
+        "with the generator quantized by NNCF (built first if needed: the quantize extra)",
     )
     group.add_argument(
         "--threads", type=int, default=None, help="threads per generator run (default: the server's for the backend)"

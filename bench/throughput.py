@@ -65,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
         "(the CPU default) (default: %(default)s)",
     )
     parser.add_argument(
+        "--min-sessions",
+        type=int,
+        default=1,
+        help="start there (e.g. --min-sessions 4 --max-sessions 4 for one count, to profile) (default: %(default)s)",
+    )
+    parser.add_argument(
         "--max-sessions",
         type=int,
         default=2 if smoke else 12,
@@ -106,7 +112,7 @@ def run(args: argparse.Namespace) -> Report:
             )
             setups[backend] = setup
             for max_batch in args.max_batches:
-                for sessions in range(1, args.max_sessions + 1):
+                for sessions in range(args.min_sessions, args.max_sessions + 1):
                     outcome = asyncio.run(
                         run_sessions(
                             sessions,
@@ -161,6 +167,7 @@ def run(args: argparse.Namespace) -> Report:
             "warmup_s": args.warmup,
             "fps": args.fps,
             "size_px": args.size,
+            "min_sessions": args.min_sessions,
             "max_sessions": args.max_sessions,
             "max_late_rate": MAX_LATE_RATE,
             "sessions": "in-process simulation on the server's parts (bench/session_sim.py)",

@@ -57,6 +57,11 @@ class ModelSource:
     def is_onnx(self) -> bool:
         return self.path is not None and self.path.suffix.lower() == ".onnx"
 
+    @property
+    def is_openvino_ir(self) -> bool:
+        """An OpenVINO IR (``.xml`` beside its ``.bin``), e.g. an int8 generator: only OpenVINO runs it."""
+        return self.path is not None and self.path.suffix.lower() == ".xml"
+
     def describe(self) -> str:
         if self.path is None:
             return f"{self.kind}: UNTRAINED (random weights, seed {UNTRAINED_SEED})"
@@ -85,9 +90,10 @@ def cache_dir() -> Path:
 
 def load_torch_network(source: ModelSource) -> Any:
     """The network as an eval-mode torch module (for the torch backend and for exports)."""
-    if source.is_onnx:
+    if source.is_onnx or source.is_openvino_ir:
         if source.checkpoint is None:
-            raise ModelFileError(f"{source.path} is an ONNX file; the torch backend needs a PyTorch checkpoint")
+            kind = "an ONNX file" if source.is_onnx else "an OpenVINO IR"
+            raise ModelFileError(f"{source.path} is {kind}; the torch backend needs a PyTorch checkpoint")
         source = ModelSource(source.kind, source.checkpoint)
     plugin = torch_support("loading a PyTorch checkpoint (or building untrained weights)")
     return plugin.load_network(
@@ -97,6 +103,8 @@ def load_torch_network(source: ModelSource) -> Any:
 
 def onnx_file(source: ModelSource) -> Path:
     """An ONNX file for ``source``: the file itself, or a cached export of it."""
+    if source.is_openvino_ir:
+        raise ModelFileError(f"{source.path} is an OpenVINO IR: it runs on --backend openvino only")
     if source.is_onnx:
         assert source.path is not None
         return source.path

@@ -1,4 +1,7 @@
-"""OpenVINO on the CPU for the generator, in float32 or bfloat16 (on CPUs with AVX-512 BF16 or AMX).
+"""OpenVINO on the CPU for the generator, in float32, bfloat16 (on CPUs with AVX-512 BF16 or AMX) or int8.
+
+int8 runs an IR quantized beforehand (``engine.backends.openvino_int8``); the
+operations it leaves unquantized run in bf16 where the CPU has it, else f32.
 
 CAUSE steps run on ONNX Runtime even in the openvino backend (see
 ``engine.backends.registry``: per call, OpenVINO costs four times the CPU).
@@ -22,8 +25,9 @@ import numpy as np
 from engine.backends.base import BackendUnavailable, GeneratorBackend
 from engine.backends.model_files import loading
 from engine.backends.onnx_io import GENERATOR_OUTPUTS, generator_feed
+from engine.errors import ModelFileError
 
-Precision = Literal["f32", "bf16"]
+Precision = Literal["f32", "bf16", "int8"]
 
 
 def _core() -> Any:
@@ -44,8 +48,15 @@ def bf16_supported() -> bool:
 
 def _compile(core: Any, model: Any, threads: int, precision: Precision, streams: int = 1) -> Any:
     """Compile for ``streams`` inferences at once, ``threads`` threads each."""
-    if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+    has_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    if precision == "bf16" and not has_bf16:
         raise BackendUnavailable("this CPU has no bfloat16 support; use --precision f32")
+    if precision == "int8":
+        from engine.backends.openvino_int8 import is_int8_model
+
+        if not is_int8_model(model):
+            raise ModelFileError("--precision int8 needs the quantized generator that avatar quantize makes")
+        precision = "bf16" if has_bf16 else "f32"  # for what the quantization left in floating point
     config = {
         "PERFORMANCE_HINT": "LATENCY",
         "NUM_STREAMS": streams,
@@ -73,12 +84,13 @@ class OpenVinoGenerator(GeneratorBackend):
 
     name = "openvino"
 
-    def __init__(self, onnx_path: Path, *, threads: int, precision: Precision = "f32", streams: int = 1) -> None:
+    def __init__(self, model_path: Path, *, threads: int, precision: Precision = "f32", streams: int = 1) -> None:
+        """``model_path``: the generator as ONNX, or as an OpenVINO IR (``.xml``; int8 needs a quantized one)."""
         if threads < 1 or streams < 1:
             raise ValueError(f"threads and streams must be at least 1, got {threads} and {streams}")
         core = _core()
-        with loading(onnx_path, "generator", "OpenVINO"):
-            model = core.read_model(str(onnx_path))
+        with loading(model_path, "generator", "OpenVINO"):
+            model = core.read_model(str(model_path))
         compiled = _compile(core, model, threads, precision, streams)
         self.parallel_runs = streams
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()

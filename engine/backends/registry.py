@@ -2,9 +2,10 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
-from engine.backends.base import AUStepBackend, GeneratorBackend
+from engine.backends.base import AUStepBackend, BackendUnavailable, GeneratorBackend
 from engine.backends.model_files import ModelSource, load_torch_network, onnx_file
 from engine.errors import UsageError
 
@@ -28,9 +29,10 @@ class BackendOptions:
         except under torch, whose thread count is one setting for the process.
     streams: generator runs that may overlap, each on its own thread
         (OpenVINO only; 1 elsewhere).
-    precision: generator arithmetic, ``f32``, ``bf16`` (OpenVINO only) or ``f16``
-        (TensorRT only); CAUSE always runs in f32 because it is cheap and its
-        streaming must match offline.
+    precision: generator arithmetic, ``f32``, ``bf16`` or ``int8`` (OpenVINO only;
+        int8 runs a generator quantized beforehand) or ``f16`` (TensorRT only);
+        CAUSE always runs in f32 because it is cheap and its streaming must
+        match offline.
     """
 
     threads: int = 1
@@ -88,17 +90,37 @@ def _openvino(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tup
     from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep
     from engine.backends.openvino_backend import OpenVinoGenerator, Precision
 
-    if opts.precision not in ("f32", "bf16"):
-        raise UsageError(f"openvino precision must be f32 or bf16, not {opts.precision}")
+    if opts.precision not in ("f32", "bf16", "int8"):
+        raise UsageError(f"openvino precision must be f32, bf16 or int8, not {opts.precision}")
     return (
         OpenVinoGenerator(
-            onnx_file(gen),
+            _openvino_generator_file(gen, opts.precision),
             threads=opts.threads,
             precision=cast(Precision, opts.precision),
             streams=opts.streams,
         ),
         OnnxRuntimeAUStep(onnx_file(cause), threads=AU_THREADS),
     )
+
+
+def _openvino_generator_file(gen: ModelSource, precision: str) -> Path:
+    """The file OpenVINO loads: an IR as given; for int8, the IR built from the generator's ONNX file."""
+    if gen.is_openvino_ir:
+        assert gen.path is not None
+        return gen.path
+    onnx = onnx_file(gen)
+    if precision != "int8":
+        return onnx
+    from engine.backends.openvino_int8 import int8_ir_path
+
+    int8 = int8_ir_path(onnx)
+    if not int8.is_file():
+        given = f" --generator {gen.path}" if gen.path is not None else ""
+        raise BackendUnavailable(
+            f"no int8 generator built from {onnx} yet; build it once (needs pip install 'avatar-engine[quantize]'): "
+            f"avatar quantize{given}"
+        )
+    return int8
 
 
 def _tensorrt(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[GeneratorBackend, AUStepBackend]:

@@ -12,10 +12,17 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from engine.cli import info, live, publish, render, serve
+from engine.cli import info, live, publish, quantize, render, serve
 from engine.errors import EngineError
 
-SUBCOMMANDS = {"render": render, "info": info, "serve": serve, "live": live, "publish": publish}
+SUBCOMMANDS = {
+    "render": render,
+    "info": info,
+    "serve": serve,
+    "live": live,
+    "publish": publish,
+    "quantize": quantize,
+}
 PLUGIN_GROUP = "avatar.commands"
 """Entry points adding subcommands from outside engine/ (the training commands): each is
 ``add_parser(commands, name)``, so the engine never imports training code itself."""

@@ -122,9 +122,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--precision",
-        choices=("f32", "bf16", "f16"),
+        choices=("f32", "bf16", "int8", "f16"),
         default=None,
-        help="generator arithmetic; bf16 needs --backend openvino and a CPU with bfloat16, f16 needs tensorrt "
+        help="generator arithmetic; bf16 needs --backend openvino and a CPU with bfloat16, int8 needs openvino "
+        "and the quantized generator (avatar quantize), f16 needs tensorrt "
         "(default: f16 on tensorrt, bf16 on openvino where the CPU has it, else f32)",
     )
     group.add_argument(

@@ -37,6 +37,7 @@ from engine.audio import AudioFormatError
 from engine.live import LiveSession
 from engine.output.pictures import PictureFormatter
 from engine.output.tracks import AvatarVideoTrack, DelayedVoiceTrack, TrackOutput
+from engine.output.video_encoder import speed_up_video_encoder
 from engine.pipeline import VideoFrame
 from engine.server.audio_frames import audio_format, audio_frame_samples
 from engine.server.context import EngineContext
@@ -121,6 +122,7 @@ class WebRTCSession:
             raise OfferError("the offer needs an audio section it sends and a video section it receives")
         for transceiver in audio_in:
             reduce_audio_prefetch(transceiver)
+        speed_up_video_encoder(video_out[0])
         portrait = self._context.avatar.portrait
         formatter = PictureFormatter(
             portrait_height_px=portrait.shape[0],

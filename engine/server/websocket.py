@@ -24,17 +24,15 @@ frames, never queues them). AU records are never skipped.
 
 import asyncio
 import contextlib
-import io
 import logging
 import time
 from collections.abc import Callable
 
-import numpy as np
 from aiohttp import WSMsgType, web
-from PIL import Image
 
 from engine.audio import AudioFormatError
 from engine.live import LiveSession
+from engine.output.jpeg import encode_jpeg
 from engine.output.pictures import output_dimensions
 from engine.pipeline import AUFrame, VideoFrame
 from engine.server.context import ENGINE, EngineContext, SessionLimitError
@@ -62,7 +60,6 @@ HELLO_TIMEOUT_S = 10.0
 HARD_LIMIT_FACTOR = 4
 """aiohttp itself cuts messages over this many times ``max_message_bytes`` before buffering them,
 with a bare close 1009; between the limit and that, the protocol refuses them with a reason."""
-JPEG_QUALITY = 85
 SESSION_KIND = "ws"
 """Prefix of WebSocket session ids in ``SessionSlots``."""
 
@@ -252,16 +249,6 @@ class _JpegOutput:
 
     async def close(self) -> None:
         """Nothing to release: the connection belongs to the handler."""
-
-
-def encode_jpeg(rgb: np.ndarray, size: tuple[int, int], quality: int = JPEG_QUALITY) -> bytes:
-    """(H, W, 3) uint8 RGB -> a JPEG file of ``size`` (width, height) pixels (resized if needed)."""
-    image = Image.fromarray(np.ascontiguousarray(rgb))
-    if image.size != size:
-        image = image.resize(size, Image.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 async def _receive(ws: web.WebSocketResponse, protocol: ServerConnection, timeout_s: float, what: str) -> bytes | str:

@@ -75,8 +75,13 @@ def train_cause(
     resume: bool = False,
     stop_after_epochs: int | None = None,
     progress: bool = True,
+    init_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate on each held-out split after every epoch, and export the best to ONNX.
+
+    ``init_from`` fine-tunes: the weights (and mel normalization) of that CAUSE
+    checkpoint are the start, whatever lookahead it was trained at: the
+    lookahead is an output delay, so every lookahead has the same parameters.
 
     ``stop_after_epochs`` ends this run early (time-boxing on a shared
     machine); ``resume=True`` later continues exactly where it stopped, with
@@ -102,6 +107,9 @@ def train_cause(
         torch.set_rng_state(state["torch_rng"])
         history = state["history"]
         start_epoch = state["epoch"] + 1
+    elif init_from is not None:
+        net.load_state_dict(load_cause(init_from).state_dict())
+        history["init_from"] = str(init_from)
     else:
         mean, std = mel_statistics(train_items)
         net.set_mel_normalization(mean, std)

@@ -37,7 +37,18 @@ def _positive(value: Any, what: str) -> None:
 
 
 def test_every_scenario_is_registered() -> None:
-    assert sorted(SCENARIOS) == ["backends", "browser", "drift", "e2e", "renderers", "stages", "throughput"]
+    assert sorted(SCENARIOS) == [
+        "backends",
+        "browser",
+        "drift",
+        "e2e",
+        "encoders",
+        "gpu",
+        "peers",
+        "renderers",
+        "stages",
+        "throughput",
+    ]
 
 
 @pytest.mark.slow
@@ -106,11 +117,13 @@ def test_throughput(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_backends(tmp_path: Path) -> None:
     results = _run("backends", tmp_path)
     runtimes = {row["runtime"] for row in results["rows"]}
-    assert {"torch", "onnxruntime", "openvino-f32"} <= runtimes
+    assert {"torch", "onnxruntime", "openvino-f32", "openvino-int8"} <= runtimes
+    for quality in results["int8_quality"].values():
+        _positive(quality["heldout_speech"]["psnr_db"], "int8 PSNR")
     for row in results["rows"]:
         _positive(row["median_ms"], f"{row['runtime']} batch {row['batch']}")
         _positive(row["speedup_vs_torch"], f"{row['runtime']} speedup")
@@ -128,3 +141,42 @@ def test_renderers(tmp_path: Path) -> None:
         _positive(row["cost_ms"]["p50"], f"{row['renderer']} cost")
         assert 0 <= row["face_found"] <= 1 and row["identity_distance"]["p95"] >= 0
     _positive(results["setup_s"]["astronaut"], "set-up")
+
+
+@pytest.mark.timeout(90)
+def test_encoders(tmp_path: Path) -> None:
+    results = _run("encoders", tmp_path)
+    assert {row["encoder"] for row in results["video"]} == {"vp8 aiortc", "vp8 engine", "h264 aiortc", "h264 engine"}
+    for row in results["video"]:
+        _positive(row["cpu_ms_p50"], row["encoder"])
+        _positive(row["kbps"], f"{row['encoder']} bitrate")
+        _positive(row["luma_psnr_db"], f"{row['encoder']} PSNR")
+    assert len(results["jpeg"]) == 4
+    for row in results["jpeg"]:
+        _positive(row["cpu_ms_p50"], row["encoder"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_peers(tmp_path: Path) -> None:
+    results = _run("peers", tmp_path)
+    [point] = results["points"]
+    assert point["sessions"] == 1
+    _positive(point["due"], "frames due")
+    assert point["on_time"] + point["late"] == point["due"]
+    assert point["received_fps_mean"] > 10, "video arrived at the client"
+    _positive(point["server_cpu_cores"], "server CPU")
+    _positive(point["client_cpu_cores"], "client CPU")
+
+
+@pytest.mark.timeout(60)
+def test_gpu_smoke_runs_anywhere_and_says_what_it_skipped(tmp_path: Path) -> None:
+    """On a machine without a CUDA GPU the GPU parts are skipped with the reason; the CPU encode bound is measured."""
+    from engine.backends.selection import tensorrt_unavailable_reason
+
+    results = _run("gpu", tmp_path)
+    _positive(results["encode_ms"], "encode ms")
+    assert results["skipped"] == tensorrt_unavailable_reason()
+    for row in results["summary"]:
+        assert row["cpu_encode_sessions"] >= 1
+        assert (row["gpu_sessions"] is None) == (results["skipped"] is not None)
