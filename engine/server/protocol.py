@@ -241,7 +241,7 @@ def parse_hello(text: str, *, default_fps: int) -> Hello:
             f"to {MAX_SAMPLE_RATE_HZ} Hz (e.g. 8000, 16000, 44100, 48000)",
         )
     sample_format = body.get("sample_format", "s16le")
-    if sample_format not in SAMPLE_FORMATS:
+    if not isinstance(sample_format, str) or sample_format not in SAMPLE_FORMATS:
         raise ProtocolError(
             "unsupported_audio_format",
             f"sample_format {sample_format!r} is not supported; supported: {', '.join(SAMPLE_FORMATS)}",
@@ -259,7 +259,7 @@ def parse_hello(text: str, *, default_fps: int) -> Hello:
     if (
         not isinstance(outputs, list)
         or not outputs
-        or any(o not in OUTPUTS for o in outputs)
+        or any(not isinstance(o, str) or o not in OUTPUTS for o in outputs)
         or len(set(outputs)) != len(outputs)
     ):
         raise ProtocolError(
@@ -267,7 +267,7 @@ def parse_hello(text: str, *, default_fps: int) -> Hello:
             f"outputs {outputs!r} is not valid; give a non-empty list of distinct names from: {', '.join(OUTPUTS)}",
         )
     encoding = body.get("encoding", "binary")
-    if encoding not in ENCODINGS:
+    if not isinstance(encoding, str) or encoding not in ENCODINGS:
         raise ProtocolError("bad_hello", f"encoding {encoding!r} is not supported; supported: {', '.join(ENCODINGS)}")
     return Hello(
         version=version,
@@ -604,6 +604,8 @@ def _json_object(text: str) -> dict[str, Any]:
         body = json.loads(text)
     except ValueError as exc:
         raise ProtocolError("bad_message", f"text message is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("bad_message", "text message nests JSON too deeply") from None
     if not isinstance(body, dict):
         raise ProtocolError("bad_message", f"text message must be a JSON object, got {type(body).__name__}")
     return body

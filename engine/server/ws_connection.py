@@ -1,0 +1,137 @@
+"""One WebSocket connection with its limits applied: a rate on what it sends, a deadline on what it must take.
+
+The session logic is elsewhere (``engine.server.websocket``); the policy is in
+``engine.server.limits``. Here only the socket is watched:
+
+- every message the client sends (pings and pongs included) spends a token of
+  the connection's bucket and of its address's; an empty bucket ends the
+  connection with ``rate_limited`` (1008). Pings are answered here, not inside
+  aiohttp, so that a flood of them is counted and cut off like any other;
+- every message the server sends must be taken by the client within
+  ``write_timeout_s``: a client that stops reading while the server writes
+  (its buffers full) is evicted, its connection dropped, so it cannot hold a
+  slot or a task.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import WSMsgType, web
+
+from engine.server.context import Gate
+from engine.server.limits import TokenBucket
+from engine.server.protocol import ProtocolError, message_too_big, timeout_error
+
+log = logging.getLogger(__name__)
+
+CLOSE_RATE_LIMITED = 1008
+
+
+class ClientGone(Exception):
+    """The connection closed, broke, or was dropped for not reading."""
+
+
+def rate_limited(message: str) -> ProtocolError:
+    """Too many messages: the connection (or its address) sent faster than the limit."""
+    return ProtocolError("rate_limited", message, CLOSE_RATE_LIMITED)
+
+
+class LimitedWebSocket:
+    """Receive and send on ``ws`` under the gate's limits (see the module docstring)."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport | None,
+        gate: Gate,
+        address: str,
+        *,
+        max_messages_per_s: float,
+        write_timeout_s: float,
+        max_message_bytes: int,
+    ) -> None:
+        self.ws = ws
+        self.address = address
+        self._transport = transport
+        self._gate = gate
+        self._bucket = TokenBucket(max_messages_per_s)
+        self._write_timeout_s = write_timeout_s
+        self._max_message_bytes = max_message_bytes
+        self._send_lock = asyncio.Lock()
+
+    async def receive(self, timeout_s: float, what: str) -> bytes | str:
+        """The next data message; ProtocolError on timeout or over the rate, ClientGone when the connection ended."""
+        while True:
+            if timeout_s <= 0:
+                raise timeout_error(f"{what}; closing the session")
+            try:
+                message = await self.ws.receive(timeout=timeout_s)
+            except TimeoutError:
+                raise timeout_error(f"{what}; closing the session") from None
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                if message.type is WSMsgType.ERROR and getattr(message.data, "code", None) == 1009:
+                    # Over the hard limit: aiohttp has already closed with 1009 before reading it.
+                    log.info("%s", message_too_big(None, self._max_message_bytes).message)
+                raise ClientGone(message.type.name)
+            self._count()
+            if message.type is WSMsgType.PING:
+                await self._pong(message.data)
+                continue
+            if message.type is WSMsgType.PONG:
+                continue
+            return message.data
+
+    async def send(self, message: bytes | str) -> None:
+        """Send one message; ClientGone if the client does not take it within the write timeout."""
+        await self.send_built(lambda: message)
+
+    async def send_built(self, build: Callable[[], bytes | str]) -> None:
+        """Build a message and send it, one at a time (messages go out in the order they were built)."""
+        async with self._send_lock:
+            message = build()
+            await self._within_write_timeout(
+                self.ws.send_bytes(message) if isinstance(message, bytes) else self.ws.send_str(message)
+            )
+
+    async def _pong(self, payload: bytes) -> None:
+        async with self._send_lock:
+            await self._within_write_timeout(self.ws.pong(payload))
+
+    async def _within_write_timeout(self, sending: Awaitable[None]) -> None:
+        try:
+            async with asyncio.timeout(self._write_timeout_s):
+                await sending
+        except TimeoutError:
+            self._gate.refuse("slow_reader")
+            self.drop()
+            raise ClientGone(f"the client took nothing for {self._write_timeout_s:g} s (not reading)") from None
+
+    def drop(self) -> None:
+        """Cut the connection now, unsent data and all (no close handshake: the client is not reading)."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def fail(self, error: ProtocolError) -> None:
+        """Send the error message, then close with its code and reason (if the socket is still open)."""
+        if self.ws.closed:
+            return
+        with contextlib.suppress(ConnectionError, ClientGone):
+            await self.send(error.to_json())
+        with contextlib.suppress(ConnectionError):
+            async with asyncio.timeout(self._write_timeout_s):
+                await self.ws.close(code=error.close_code, message=error.close_reason.encode("utf-8"))
+        if not self.ws.closed:
+            self.drop()
+
+    def _count(self) -> None:
+        if not self._bucket.take():
+            self._gate.refuse("rate_limited")
+            raise rate_limited(
+                f"more than {self._bucket.rate_per_s:g} messages per second on this connection (pings included); "
+                "send audio in chunks of 20 ms or more"
+            )
+        if not self._gate.address_rates.take(self.address):
+            self._gate.refuse("rate_limited")
+            raise rate_limited(f"too many messages per second from {self.address} over all its connections")
