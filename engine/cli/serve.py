@@ -10,6 +10,7 @@ SIGTERM or SIGINT drains: no new connection, every session closed (WebSocket
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib.util
 import os
 import secrets
@@ -20,8 +21,6 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from engine.cli.options import add_avatar_options, add_model_options, announce_weights, model_sources, runtime_options
 from engine.server.auth import auth_required, is_loopback
 from engine.server.config import AUTH_MODES, IceServer, ServerConfig
@@ -31,9 +30,6 @@ TOKEN_ENV = "AVATAR_TOKEN"
 JWT_SECRET_ENV = "AVATAR_JWT_SECRET"
 METRICS_TOKEN_ENV = "AVATAR_METRICS_TOKEN"
 TURN_CREDENTIAL_ENV = "AVATAR_TURN_CREDENTIAL"
-HANDLER_WAIT_SHARE = 0.2
-"""Share of ``--drain-timeout`` that request handlers still running after the drain get before they are cancelled
-(the drain itself takes ``engine.server.app.DRAIN_SHARE``; closing the scheduler the rest)."""
 NO_AUTH_BANNER = """\
 ************************************************************************
 *  WARNING: AUTHENTICATION IS OFF on {host:<40} *
@@ -241,6 +237,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ("--body-timeout", args.body_timeout),
         ("--max-messages-per-s", args.max_messages_per_s),
         ("--max-messages-per-s-per-address", args.max_messages_per_s_per_address),
+        ("--max-connects-per-s-per-address", args.max_connects_per_s_per_address),
         ("--max-pending", args.max_pending),
         ("--max-pending-per-address", args.max_pending_per_address),
         ("--max-audio-speed", args.max_audio_speed),
@@ -291,6 +288,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         body_timeout_s=args.body_timeout,
         max_messages_per_s=args.max_messages_per_s,
         max_messages_per_s_per_address=args.max_messages_per_s_per_address,
+        max_connects_per_s_per_address=args.max_connects_per_s_per_address,
         max_pending=args.max_pending,
         max_pending_per_address=args.max_pending_per_address,
         max_audio_speed=args.max_audio_speed,
@@ -358,32 +356,19 @@ def _lan_address() -> str:
 async def _serve(config: ServerConfig) -> None:
     from engine.server.app import create_app  # the networks load here, after the argument checks
     from engine.server.context import ENGINE
-    from engine.server.limits import connection_limit
-    from engine.server.listener import LimitedSite
+    from engine.server.listener import start_listening
 
     ssl_context = _tls_context(config)
-    if config.auth == "off" and not is_loopback(config.host):
-        print(NO_AUTH_BANNER.format(host=f"{config.host}:{config.port}"), file=sys.stderr, flush=True)
+    warning = auth_warning(config)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     print("loading the avatar and the networks ...", flush=True)
     app = create_app(config)
-    runner = web.AppRunner(
-        app,
-        handle_signals=False,
-        keepalive_timeout=config.header_timeout_s,
-        shutdown_timeout=HANDLER_WAIT_SHARE * config.drain_timeout_s,
-    )
-    await runner.setup()
+    # Everything loaded so far (runtimes, networks, the portrait) lives as long as the process: out of the
+    # garbage collector's sight, a full collection takes milliseconds instead of stalling every session.
+    gc.freeze()
+    runner, _ = await start_listening(app, host=config.host, port=config.port, ssl_context=ssl_context)
     gate = app[ENGINE].gate
-    site = LimitedSite(
-        runner,
-        config.host,
-        config.port,
-        max_connections=connection_limit(config.max_sessions, config.max_connections),
-        ssl_context=ssl_context,
-        handshake_timeout_s=config.header_timeout_s,
-        on_refused=lambda: gate.refuse("connections"),
-    )
-    await site.start()
     port = runner.addresses[0][1] if runner.addresses else config.port
     token = config.access_token if gate.auth.required else None
     url = browser_url(config.host, port, tls=ssl_context is not None, token=token)
@@ -403,6 +388,13 @@ async def _serve(config: ServerConfig) -> None:
         except TimeoutError:
             print(f"stopping: not everything closed within {config.drain_timeout_s:g} s; exiting", flush=True)
         print("stopped", flush=True)
+
+
+def auth_warning(config: ServerConfig) -> str | None:
+    """The loud warning for ``--auth off`` on an address other machines can reach, or None."""
+    if config.auth == "off" and not is_loopback(config.host):
+        return NO_AUTH_BANNER.format(host=f"{config.host}:{config.port}")
+    return None
 
 
 def _tls_context(config: ServerConfig) -> ssl.SSLContext | None:

@@ -45,3 +45,16 @@ def check_host(request: web.Request) -> None:
     if problem is not None:
         gate.refuse("host")
         raise json_error(web.HTTPForbidden, problem)
+
+
+def check_connect_rate(request: web.Request) -> None:
+    """429 when the client's address opens sessions faster than ``max_connects_per_s_per_address``."""
+    gate = request.app[ENGINE].gate
+    if not gate.connect_rates.take(client_address(request)):
+        gate.refuse("connect_rate")
+        rate = gate.connect_rates.rate_per_s
+        raise json_error(
+            web.HTTPTooManyRequests,
+            f"more than {rate:g} new connections per second from {client_address(request)}; slow down",
+            headers={"Retry-After": "1"},
+        )

@@ -42,7 +42,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.audio import SAMPLE_SPEECH
-from engine.server.access import authorize, check_host, client_address
+from engine.server.access import authorize, check_connect_rate, check_host, client_address
 from engine.server.auth import METRICS_SCOPE, SESSION_SCOPE, Grant
 from engine.server.config import ServerConfig
 from engine.server.context import ENGINE, EngineContext, HolderLimitError, SessionLimitError, build_context
@@ -146,7 +146,8 @@ async def _client_config(request: web.Request) -> web.Response:
 
 
 async def _post_only(request: web.Request) -> web.Response:
-    raise json_error(web.HTTPMethodNotAllowed, f"{request.path} takes POST", headers={"Allow": "POST"})
+    body = json.dumps({"error": f"{request.path} takes POST"})
+    raise web.HTTPMethodNotAllowed(request.method, ["POST"], text=body, content_type="application/json")
 
 
 async def _sample_speech(request: web.Request) -> web.StreamResponse:
@@ -215,6 +216,10 @@ async def _whip_delete(request: web.Request) -> web.Response:
 async def _read_body(request: web.Request) -> str:
     """The body as text, within ``body_timeout_s`` (408 after it: a client trickling bytes holds nothing longer)."""
     context = request.app[ENGINE]
+    limit = context.config.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        body = json.dumps({"error": f"the body is larger than {limit} bytes"})
+        raise web.HTTPRequestEntityTooLarge(limit, request.content_length, text=body, content_type="application/json")
     timeout_s = context.config.body_timeout_s
     try:
         async with asyncio.timeout(timeout_s):
@@ -231,6 +236,7 @@ async def _open(request: web.Request, grant: Grant, offer: str, *, voice: bool) 
     context = app[ENGINE]
     if context.gate.draining:
         raise json_error(web.HTTPServiceUnavailable, "the server is shutting down")
+    check_connect_rate(request)
     try:
         return await open_session(
             context, app[WEBRTC_SESSIONS], offer, voice=voice, grant=grant, address=client_address(request)

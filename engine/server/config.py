@@ -80,6 +80,8 @@ class ServerConfig:
     max_messages_per_s: WebSocket messages a connection may send per second,
         pings included (bursts of twice that); beyond it is closed.
     max_messages_per_s_per_address: the same, summed over one client address.
+    max_connects_per_s_per_address: new WebSocket connections and offers one
+        client address may open per second (bursts of that many); beyond, 429.
     max_pending: connections not yet in a session (WebSocket before its hello,
         WebRTC before ICE connects), in all; more are refused with 429.
     max_pending_per_address: the same, per client address.
@@ -127,6 +129,7 @@ class ServerConfig:
     max_body_bytes: int = 256 * 1024
     max_messages_per_s: float = 200.0
     max_messages_per_s_per_address: float = 400.0
+    max_connects_per_s_per_address: float = 10.0
     max_pending: int = 32
     max_pending_per_address: int = 4
     max_audio_speed: float = 4.0

@@ -28,8 +28,8 @@ import numpy as np
 
 Clock = Callable[[], float]
 
-BURST_FACTOR = 2.0
-"""A token bucket holds this many seconds' worth of its rate (a burst of 2 s at the full rate)."""
+BURST_FACTOR = 1.0
+"""A token bucket holds this many seconds' worth of its rate (a burst of 1 s at the full rate)."""
 MAX_TRACKED_ADDRESSES = 4096
 """Per-address buckets kept at most (least recently used forgotten first): bounded memory under a spoofed flood."""
 AUDIO_BURST_S = 5.0
@@ -73,13 +73,13 @@ class AddressBuckets:
     """One :class:`TokenBucket` per client address, the least recently used forgotten past a bound."""
 
     def __init__(self, rate_per_s: float, *, clock: Clock = time.monotonic, max_addresses: int = MAX_TRACKED_ADDRESSES):
-        self._rate_per_s = rate_per_s
+        self.rate_per_s = rate_per_s
         self._clock = clock
         self._max = max_addresses
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
     def take(self, address: str) -> bool:
-        bucket = self._buckets.pop(address, None) or TokenBucket(self._rate_per_s, clock=self._clock)
+        bucket = self._buckets.pop(address, None) or TokenBucket(self.rate_per_s, clock=self._clock)
         self._buckets[address] = bucket
         while len(self._buckets) > self._max:
             self._buckets.popitem(last=False)

@@ -14,6 +14,13 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from engine.server.context import ENGINE
+from engine.server.limits import connection_limit
+
+HANDLER_WAIT_SHARE = 0.2
+"""Share of ``drain_timeout_s`` that request handlers still running after the drain get before they are
+cancelled (the drain itself takes ``engine.server.app.DRAIN_SHARE``; closing the scheduler the rest)."""
+
 
 class _Refused(asyncio.Protocol):
     """A connection over the limit: reset at once, nothing read."""
@@ -69,3 +76,36 @@ class LimitedSite(web.BaseSite):
             ssl_handshake_timeout=self._handshake_timeout_s if self._ssl_context else None,
             backlog=self._backlog,
         )
+
+
+async def start_listening(
+    app: web.Application, *, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, LimitedSite]:
+    """Serve ``app`` (made by ``create_app``) on ``host:port`` with its config's timeouts and connection limit.
+
+    Stop it with ``runner.cleanup()``: the drain, then the cleanup, as on SIGTERM.
+    """
+    context = app[ENGINE]
+    config = context.config
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        keepalive_timeout=config.header_timeout_s,  # also the deadline of a new connection's first request
+        shutdown_timeout=HANDLER_WAIT_SHARE * config.drain_timeout_s,
+    )
+    await runner.setup()
+    site = LimitedSite(
+        runner,
+        host,
+        port,
+        max_connections=connection_limit(config.max_sessions, config.max_connections),
+        ssl_context=ssl_context,
+        handshake_timeout_s=config.header_timeout_s,
+        on_refused=lambda: context.gate.refuse("connections"),
+    )
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, site

@@ -46,7 +46,7 @@ from PIL import Image
 from engine.audio import AudioFormatError
 from engine.live import LiveSession
 from engine.pipeline import AUFrame, VideoFrame
-from engine.server.access import authorize, client_address
+from engine.server.access import authorize, check_connect_rate, client_address
 from engine.server.auth import SESSION_SCOPE, WS_SUBPROTOCOL
 from engine.server.context import ENGINE, EngineContext, HolderLimitError, SessionLimitError
 from engine.server.http_errors import json_error
@@ -102,6 +102,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     grant = authorize(request, SESSION_SCOPE)
     if gate.draining:
         raise json_error(web.HTTPServiceUnavailable, "the server is shutting down")
+    check_connect_rate(request)
     address = client_address(request)
     try:
         gate.pending.acquire(address)
@@ -114,7 +115,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         autoping=False,  # pings are counted and answered by LimitedWebSocket
         max_msg_size=config.max_message_bytes * HARD_LIMIT_FACTOR,
         protocols=(WS_SUBPROTOCOL,),
-        timeout=config.drain_timeout_s / 2,  # the close handshake's wait
+        timeout=_close_timeout_s(config.drain_timeout_s),  # the close handshake's wait
     )
     try:
         await ws.prepare(request)
@@ -128,6 +129,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
         address,
         max_messages_per_s=config.max_messages_per_s,
         write_timeout_s=config.write_timeout_s,
+        close_timeout_s=_close_timeout_s(config.drain_timeout_s),
         max_message_bytes=config.max_message_bytes,
     )
     connections = request.app[WEBSOCKETS]
@@ -140,6 +142,11 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     finally:
         connections.discard(connection)
     return ws
+
+
+def _close_timeout_s(drain_timeout_s: float) -> float:
+    """How long a close waits for the client's close frame: short enough for the drain on shutdown."""
+    return drain_timeout_s / 4
 
 
 async def _serve(connection: LimitedWebSocket, context: EngineContext, holder: str, holder_limit: int | None) -> None:
@@ -231,6 +238,8 @@ class _Stream:
 
     async def _push(self, samples: np.ndarray, arrival_s: float) -> None:
         """Audio into the live session, paced and in pieces (the shared AU thread serves sessions in turn)."""
+        if samples.shape[0] == 0:
+            return  # an empty message: nothing to hear, and no sign of life either (AudioActivity)
         rate_hz = self._hello.sample_rate_hz
         for piece in audio_pieces(samples, rate_hz):
             await self._pacer.admit(piece.shape[0] / rate_hz)

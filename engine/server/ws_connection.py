@@ -16,6 +16,7 @@ The session logic is elsewhere (``engine.server.websocket``); the policy is in
 import asyncio
 import contextlib
 import logging
+import struct
 from collections.abc import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
@@ -27,6 +28,8 @@ from engine.server.protocol import ProtocolError, message_too_big, timeout_error
 log = logging.getLogger(__name__)
 
 CLOSE_RATE_LIMITED = 1008
+HASTY_CLOSE_S = 0.1
+"""How long a connection closed for flooding gets to take its close frame before it is closed, seconds."""
 
 
 class ClientGone(Exception):
@@ -50,6 +53,7 @@ class LimitedWebSocket:
         *,
         max_messages_per_s: float,
         write_timeout_s: float,
+        close_timeout_s: float,
         max_message_bytes: int,
     ) -> None:
         self.ws = ws
@@ -58,6 +62,7 @@ class LimitedWebSocket:
         self._gate = gate
         self._bucket = TokenBucket(max_messages_per_s)
         self._write_timeout_s = write_timeout_s
+        self._close_timeout_s = close_timeout_s
         self._max_message_bytes = max_message_bytes
         self._send_lock = asyncio.Lock()
 
@@ -114,13 +119,30 @@ class LimitedWebSocket:
             self._transport.abort()
 
     async def fail(self, error: ProtocolError) -> None:
-        """Send the error message, then close with its code and reason (if the socket is still open)."""
+        """Send the error message, then close with its code and reason (if the socket is still open).
+
+        A connection over its rate is read no further (a flood stops costing
+        parsing at once) and not waited for: its close frame would come behind
+        the flood.
+        """
         if self.ws.closed:
+            return
+        if error.code == "rate_limited" and self._transport is not None:
+            self._transport.pause_reading()
+            with contextlib.suppress(ConnectionError, ClientGone, TimeoutError):
+                async with asyncio.timeout(HASTY_CLOSE_S):
+                    await self.send(error.to_json())
+                    await self.ws.send_frame(
+                        struct.pack("!H", error.close_code) + error.close_reason.encode("utf-8"), WSMsgType.CLOSE
+                    )
+            self._transport.close()
             return
         with contextlib.suppress(ConnectionError, ClientGone):
             await self.send(error.to_json())
-        with contextlib.suppress(ConnectionError):
-            async with asyncio.timeout(self._write_timeout_s):
+        # aiohttp waits close_timeout_s for the client's close frame, then closes the transport itself;
+        # the outer deadline covers a close frame the client does not take either.
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            async with asyncio.timeout(self._write_timeout_s + self._close_timeout_s):
                 await self.ws.close(code=error.close_code, message=error.close_reason.encode("utf-8"))
         if not self.ws.closed:
             self.drop()
