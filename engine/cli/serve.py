@@ -181,13 +181,19 @@ def _add_limit_options(group: argparse._ArgumentGroup) -> None:
         "--max-messages-per-s",
         "max_messages_per_s",
         "N",
-        "WebSocket messages per second per connection, pings included (bursts of twice that)",
+        "WebSocket messages per second per connection, pings included (bursts of one second's worth)",
     )
     number(
         "--max-messages-per-s-per-address",
         "max_messages_per_s_per_address",
         "N",
         "the same, over all connections of one client address",
+    )
+    number(
+        "--max-connects-per-s-per-address",
+        "max_connects_per_s_per_address",
+        "N",
+        "new WebSocket connections and offers per second from one client address",
     )
     number(
         "--max-pending",

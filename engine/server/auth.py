@@ -40,8 +40,10 @@ WS_TOKEN_PREFIX = "bearer."
 JWT_ALGORITHM = "HS256"
 JWT_LEEWAY_S = 5.0
 """Clock difference tolerated on ``exp``, seconds."""
-MIN_SECRET_BYTES = 16
-"""Shortest token or JWT secret accepted: anything shorter can be guessed."""
+MIN_TOKEN_BYTES = 16
+"""Shortest static token accepted: anything shorter can be guessed."""
+MIN_JWT_SECRET_BYTES = 32
+"""Shortest HS256 secret accepted (RFC 7518 3.2: a key as long as the hash)."""
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -93,10 +95,14 @@ class Authenticator:
         avatar_name: str = "default",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        secrets = (("access token", access_token), ("metrics token", metrics_token), ("JWT secret", jwt_secret))
-        for name, value in secrets:
-            if value is not None and len(value.encode()) < MIN_SECRET_BYTES:
-                raise ValueError(f"the {name} is too short: use at least {MIN_SECRET_BYTES} random bytes")
+        secrets = (
+            ("access token", access_token, MIN_TOKEN_BYTES),
+            ("metrics token", metrics_token, MIN_TOKEN_BYTES),
+            ("JWT secret", jwt_secret, MIN_JWT_SECRET_BYTES),
+        )
+        for name, value, shortest in secrets:
+            if value is not None and len(value.encode()) < shortest:
+                raise ValueError(f"the {name} is too short: use at least {shortest} random bytes")
         if required and access_token is None and jwt_secret is None:
             raise ValueError("authentication is required but no access token or JWT secret is configured")
         self.required = required

@@ -16,15 +16,20 @@ No I/O: header values in, None (accepted) or a one-line reason out.
 """
 
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
 ANY = "*"
+_HOST_CHARACTERS = re.compile(r"[A-Za-z0-9.\-_:\[\]]+")
+"""What a Host header may contain (a name, IPv4, [IPv6], a port)."""
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 
 
 def split_host(value: str) -> tuple[str, int | None] | None:
     """``host[:port]`` or ``[v6][:port]`` -> (lower-case host without brackets, port or None); None if malformed."""
+    if not _HOST_CHARACTERS.fullmatch(value):
+        return None
     try:
         parts = urlsplit(f"//{value}")
         host, port = parts.hostname, parts.port

@@ -5,15 +5,17 @@ from collections.abc import Iterator
 
 from engine.server.auth import ANONYMOUS, Grant
 from engine.server.context import EngineContext
+from engine.server.memory import MemoryTrimmer
 from engine.server.offer import check_offer
 from engine.server.webrtc import WebRTCSession
 
 
 class SessionRegistry:
-    """The live WebRTC sessions of a server, by WHIP resource id."""
+    """The live WebRTC sessions of a server, by WHIP resource id; memory is handed back as they end."""
 
     def __init__(self) -> None:
         self._sessions: dict[str, WebRTCSession] = {}
+        self._trimmer = MemoryTrimmer()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -30,6 +32,7 @@ class SessionRegistry:
 
     def remove(self, session: WebRTCSession) -> None:
         self._sessions.pop(session.resource_id, None)
+        self._trimmer.soon()
 
     async def close_all(self, reason: str) -> None:
         """End every session and wait until each has released its slot."""
