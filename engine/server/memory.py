@@ -1,16 +1,22 @@
-"""Hand memory freed by ended sessions back to the system (glibc's ``malloc_trim``).
+"""Hand memory freed by ended sessions back to the system: collect their cycles, then ``malloc_trim``.
 
-Measured here (WebRTC churn, 512 px video): every object of an ended session
-is freed, yet the process's resident memory grew ~2.5 MB per session opened
-and closed, and never came back: the freed native buffers (VP8 encoders and
-frames, allocated on the encoder threads' malloc arenas) stay inside glibc.
-``malloc_trim(0)`` after a session ends returns them; without glibc (musl,
-macOS) this does nothing.
+Measured here (``python -m bench churn``, 512 px video): an ended WebRTC
+session's objects are all freed, but two things kept the process growing
+(~1.2 MB per session opened and closed, never returned):
+
+- aiortc's peer connection, its transports and their event handlers form
+  reference cycles, so a session's native buffers (VP8 encoder state, frames:
+  megabytes) wait for a full garbage collection, which may come many
+  sessions later; a collection right after a session ends frees them at once
+  (cheap: what was loaded at start is frozen out of the collector's sight);
+- glibc keeps freed memory in the encoder threads' malloc arenas;
+  ``malloc_trim(0)`` hands it back (without glibc, musl or macOS, it is skipped).
 """
 
 import asyncio
 import ctypes
 import ctypes.util
+import gc
 import time
 from collections.abc import Callable
 
@@ -32,7 +38,7 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
 
 
 class MemoryTrimmer:
-    """Calls ``malloc_trim(0)`` off the event loop, at most once per :data:`MIN_INTERVAL_S`."""
+    """Collects garbage, then calls ``malloc_trim(0)`` off the event loop, at most once per :data:`MIN_INTERVAL_S`."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._trim = _load_malloc_trim()
@@ -40,20 +46,17 @@ class MemoryTrimmer:
         self._last_s = -MIN_INTERVAL_S
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def available(self) -> bool:
-        return self._trim is not None
-
     def soon(self) -> None:
         """A session ended: trim now, or once the interval since the last trim has passed."""
-        if self._trim is None or (self._task is not None and not self._task.done()):
+        if self._task is not None and not self._task.done():
             return
         self._task = asyncio.get_running_loop().create_task(self._run(), name="malloc-trim")
 
     async def _run(self) -> None:
-        assert self._trim is not None
         wait_s = self._last_s + MIN_INTERVAL_S - self._clock()
         if wait_s > 0:
             await asyncio.sleep(wait_s)
         self._last_s = self._clock()
-        await asyncio.to_thread(self._trim, 0)
+        gc.collect()
+        if self._trim is not None:
+            await asyncio.to_thread(self._trim, 0)
