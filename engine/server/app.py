@@ -37,7 +37,6 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -49,7 +48,7 @@ from engine.server.context import ENGINE, EngineContext, HolderLimitError, Sessi
 from engine.server.http_errors import KEPT_HEADERS, json_error
 from engine.server.limits import TooManyPending
 from engine.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from engine.server.offer import OfferError
+from engine.server.offer import OfferError, parse_json_offer
 from engine.server.webrtc import WebRTCSession
 from engine.server.webrtc_sessions import SessionRegistry, open_session
 from engine.server.websocket import WEBSOCKETS, close_all_websockets, websocket_handler
@@ -176,19 +175,11 @@ async def _offer(request: web.Request) -> web.Response:
     """JSON offer in, JSON answer out (the browser client's signalling)."""
     grant = authorize(request, SESSION_SCOPE)
     _require_content_type(request, "application/json")
-    text = await _read_body(request)
     try:
-        body: Any = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise json_error(web.HTTPBadRequest, f"the body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise json_error(web.HTTPBadRequest, "the body nests JSON too deeply") from None
-    if not isinstance(body, dict) or body.get("type") != "offer" or not isinstance(body.get("sdp"), str):
-        raise json_error(web.HTTPBadRequest, 'expected a JSON object {"sdp": "<SDP offer>", "type": "offer"}')
-    voice = body.get("voice", False)
-    if not isinstance(voice, bool):
-        raise json_error(web.HTTPBadRequest, "voice must be true or false")
-    session, answer = await _open(request, grant, body["sdp"], voice=voice)
+        offer = parse_json_offer(await _read_body(request))
+    except OfferError as exc:
+        raise json_error(web.HTTPBadRequest, str(exc)) from None
+    session, answer = await _open(request, grant, offer.sdp, voice=offer.voice)
     return web.json_response({"sdp": answer, "type": "answer", "location": f"/whip/{session.resource_id}"})
 
 

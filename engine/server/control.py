@@ -58,6 +58,8 @@ def parse_control_message(message: str | bytes) -> ExpressionUpdate:
         data = json.loads(message)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ControlError(f"message is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ControlError("message nests JSON too deeply") from None
     if not isinstance(data, dict):
         raise ControlError("message must be a JSON object")
     kind = data.get("type")

@@ -7,7 +7,10 @@ data channel. No I/O here: text in, an :class:`OfferError` with a message the
 client can act on out.
 """
 
+import json
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from aiortc import sdp
 
@@ -25,6 +28,30 @@ _CONNECTION_LINE = re.compile(r"c=IN (IP4|IP6) [^ ]+")
 
 class OfferError(ValueError):
     """The offer cannot start a session (HTTP 400); the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class JsonOffer:
+    """The page's ``POST /offer`` body: the SDP offer, and whether it wants its voice back."""
+
+    sdp: str
+    voice: bool = False
+
+
+def parse_json_offer(text: str) -> JsonOffer:
+    """``{"sdp": "...", "type": "offer", "voice": false}`` -> :class:`JsonOffer`; OfferError naming what is wrong."""
+    try:
+        body: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise OfferError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise OfferError("the body nests JSON too deeply") from None
+    if not isinstance(body, dict) or body.get("type") != "offer" or not isinstance(body.get("sdp"), str):
+        raise OfferError('expected a JSON object {"sdp": "<SDP offer>", "type": "offer"}')
+    voice = body.get("voice", False)
+    if not isinstance(voice, bool):
+        raise OfferError("voice must be true or false")
+    return JsonOffer(body["sdp"], voice)
 
 
 def check_offer(text: str) -> None:

@@ -84,17 +84,22 @@ class OriginPolicy:
         if normalized in self.allowed_origins:
             return None
         own = split_host(host_header or "")
-        theirs = urlsplit(origin) if origin != "null" else None
-        if own is not None and theirs is not None:
-            try:
-                if theirs.hostname is not None and (theirs.hostname.lower(), theirs.port) == own:
-                    return None
-            except ValueError:
-                pass
+        if own is not None and _authority(origin) == own:
+            return None
         return (
             f"requests from the page at {origin} are not allowed (only this server's own pages); "
             f"start the server with --allow-origin {origin} to allow it"
         )
+
+
+def _authority(origin: str) -> tuple[str, int | None] | None:
+    """(host, port) of an Origin header value, None for "null" or anything malformed."""
+    try:
+        parts = urlsplit(origin)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    return None if host is None else (host.lower(), port)
 
 
 def _normalized_origin(origin: str) -> str:
