@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from bench import backends, browser, churn, drift, e2e, stages, throughput
+from bench import backends, browser, chaos, churn, drift, e2e, stages, throughput
 from bench.report import RESULTS_DIR, format_table, format_targets, write_report
 
 SCENARIOS: dict[str, ModuleType] = {
-    module.NAME: module for module in (stages, e2e, browser, drift, throughput, backends, churn)
+    module.NAME: module for module in (stages, e2e, browser, drift, throughput, backends, churn, chaos)
 }
 """Each module has NAME, SUMMARY, add_arguments(parser, smoke=...) and run(args) -> Report."""
 

@@ -37,7 +37,7 @@ def _positive(value: Any, what: str) -> None:
 
 
 def test_every_scenario_is_registered() -> None:
-    assert sorted(SCENARIOS) == ["backends", "browser", "drift", "e2e", "stages", "throughput"]
+    assert sorted(SCENARIOS) == ["backends", "browser", "chaos", "churn", "drift", "e2e", "stages", "throughput"]
 
 
 @pytest.mark.slow
@@ -114,3 +114,30 @@ def test_backends(tmp_path: Path) -> None:
     for row in results["rows"]:
         _positive(row["median_ms"], f"{row['runtime']} batch {row['batch']}")
         _positive(row["speedup_vs_torch"], f"{row['runtime']} speedup")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_churn(tmp_path: Path) -> None:
+    results = _run("churn", tmp_path)
+    assert results["sessions"] == 6 and len(results["series"]) == 6
+    for sample in results["series"]:
+        _positive(sample["rss_mb"], "RSS")
+        _positive(sample["fds"], "descriptors")
+    assert math.isfinite(results["rss_slope_mb_per_100_sessions"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_chaos(tmp_path: Path) -> None:
+    results = _run("chaos", tmp_path)
+    assert not results["honest_errors"], results["honest_errors"]
+    for phase in ("quiet", "attack"):
+        _positive(results["phases"][phase]["fps_mean"], f"{phase} records/s")
+        _positive(results["phases"][phase]["latency_ms"]["p50"], f"{phase} latency")
+    attacks = results["attacks"]
+    assert set(attacks) >= {"slow_reader", "ping_flood", "fast_sender", "offer_no_ice", "garbage", "no_token"}
+    assert all(a["attempts"] >= 1 for a in attacks.values())
+    assert all(a["server_errors"] == 0 for a in attacks.values()), attacks
+    assert results["server_refusals"].get("auth", 0) > 0 and results["server_refusals"].get("rate_limited", 0) > 0
+    assert results["sigterm_returncode"] == 0
