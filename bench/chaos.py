@@ -105,8 +105,8 @@ class HonestSession:
     address: str
     sent_s: list[float] = field(default_factory=list)
     """Send time of each 20 ms message, in order."""
-    records: list[tuple[float, float]] = field(default_factory=list)
-    """(arrival time, latency ms) of each frame record."""
+    records: list[tuple[float, float, float]] = field(default_factory=list)
+    """(arrival time, latency ms, the server's own latency ms: last audio in -> record built) of each record."""
     error: str | None = None
 
 
@@ -147,6 +147,11 @@ async def _run(server: ServerProcess, args: argparse.Namespace) -> dict[str, Any
     chaos = Chaos(server.base_url, looped_speech(args.quiet + args.attack + 5.0), await _offer_sdp())
     honest = [HonestSession(f"127.0.0.{2 + i}") for i in range(args.honest)]
     memory: list[tuple[float, float, int]] = []
+    cpu: dict[str, tuple[float, float, float]] = {}
+    """phase -> (server CPU seconds, this process's CPU seconds, wall seconds)."""
+
+    def cpu_now() -> tuple[float, float, float]:
+        return server.cpu_s(), time.process_time(), time.perf_counter()
 
     async def sample_memory(until_s: float) -> None:
         while time.perf_counter() < until_s:
@@ -170,7 +175,10 @@ async def _run(server: ServerProcess, args: argparse.Namespace) -> dict[str, Any
         attack_end_s = attack_start_s + args.attack
         chaos.stop_s = attack_end_s
         sampler = asyncio.create_task(sample_memory(attack_end_s + 1.0))
+        quiet_cpu = cpu_now()
         await asyncio.sleep(max(0.0, attack_start_s - time.perf_counter()))
+        attack_cpu = cpu_now()
+        cpu["quiet"] = tuple(b - a for a, b in zip(quiet_cpu, attack_cpu))  # type: ignore[assignment]
         kinds = {name: ATTACKS[name] for name in args.attacks}
         print(f"chaos: attack for {args.attack:g} s by {', '.join(kinds)} ...", flush=True)
         attackers = [
@@ -178,6 +186,7 @@ async def _run(server: ServerProcess, args: argparse.Namespace) -> dict[str, Any
             for index, (name, attack) in enumerate(kinds.items())
         ]
         await asyncio.gather(*attackers)
+        cpu["attack"] = tuple(b - a for a, b in zip(attack_cpu, cpu_now()))  # type: ignore[assignment]
         await sampler
         kind, honest = await asyncio.to_thread(queue.get, True, 60)
     finally:
@@ -193,6 +202,7 @@ async def _run(server: ServerProcess, args: argparse.Namespace) -> dict[str, Any
         "attack_start_s": attack_start_s,
         "attack_end_s": attack_end_s,
         "server_refusals": refusals,
+        "cpu": cpu,
     }
 
 
@@ -263,7 +273,7 @@ async def _honest(
                     if isinstance(record, FrameRecord):
                         now = time.perf_counter()
                         sent = session.sent_s[min(record.audio_sample // CHUNK_SAMPLES, len(session.sent_s) - 1)]
-                        session.records.append((now, (now - sent) * 1e3))
+                        session.records.append((now, (now - sent) * 1e3, record.latency_us / 1e3))
                 await sender
     except (aiohttp.ClientError, RuntimeError, TimeoutError) as exc:
         session.error = session.error or f"{type(exc).__name__}: {exc}"
@@ -653,16 +663,18 @@ def _report(
     phases = {"quiet": (quiet_start, attack_start), "attack": (attack_start + 0.5, attack_end)}
     per_phase: dict[str, dict[str, Any]] = {}
     for phase, (start, end) in phases.items():
-        latencies = [ms for s in honest for t, ms in s.records if start <= t < end]
+        latencies = [ms for s in honest for t, ms, _ in s.records if start <= t < end]
+        server_latencies = [ms for s in honest for t, _, ms in s.records if start <= t < end]
         fps = [_fps_bins(s, start, end) for s in honest]
         per_phase[phase] = {
             "latency_ms": percentiles(latencies),
+            "server_latency_ms": percentiles(server_latencies),
             "fps_mean": float(np.mean([np.mean(f) for f in fps])) if fps and all(f for f in fps) else 0.0,
             "fps_min_bin": float(min((min(f) for f in fps if f), default=0.0)),
             "fps_worst_session": float(min((np.mean(f) for f in fps if f), default=0.0)),
         }
     quiet_p95 = per_phase["quiet"]["latency_ms"]["p95"] or 0.0
-    attack_latencies = [ms for s in honest for t, ms in s.records if phases["attack"][0] <= t < attack_end]
+    attack_latencies = [ms for s in honest for t, ms, _ in s.records if phases["attack"][0] <= t < attack_end]
     late = sum(ms > 2 * quiet_p95 for ms in attack_latencies)
     memory = outcome["memory"]
     attack_memory = [m for m in memory if m[0] >= attack_start - outcome["started_s"]]
@@ -678,6 +690,10 @@ def _report(
         "server_refusals": outcome["server_refusals"],
         "rss_mb": {"series": [[round(t, 1), round(mb, 1)] for t, mb, _ in memory], "attack_growth": rss_growth},
         "fds": {"series": [[round(t, 1), n] for t, _, n in memory], "max": max((n for *_, n in memory), default=None)},
+        "cpu_percent": {
+            phase: {"server": 100 * server_s / wall_s, "attackers": 100 * own_s / wall_s}
+            for phase, (server_s, own_s, wall_s) in outcome["cpu"].items()
+        },
         "sigterm_exit_s": exit_s,
         "sigterm_returncode": returncode,
     }
@@ -719,9 +735,16 @@ def _report(
     rows.append(["-- honest (quiet -> attack)", None, None, None, None])
     for label, key in (("records/s, mean", "fps_mean"), ("records/s, worst 1 s bin", "fps_min_bin")):
         rows.append([f"  {label}", per_phase["quiet"][key], per_phase["attack"][key], None, None])
+    cpu_percent = results["cpu_percent"]
+    rows.append(["  server CPU, % of one core", cpu_percent["quiet"]["server"], cpu_percent["attack"]["server"], None,
+                 None])  # fmt: skip
+    rows.append(["  attack clients' CPU, %", cpu_percent["quiet"]["attackers"], cpu_percent["attack"]["attackers"],
+                 None, None])  # fmt: skip
     for q in ("p50", "p95"):
         rows.append([f"  latency {q}, ms", per_phase["quiet"]["latency_ms"][q], per_phase["attack"]["latency_ms"][q],
                      None, None])  # fmt: skip
+        rows.append([f"  of which in the server, {q}", per_phase["quiet"]["server_latency_ms"][q],
+                     per_phase["attack"]["server_latency_ms"][q], None, None])  # fmt: skip
     return Report(
         scenario=NAME,
         smoke=args.smoke,
@@ -745,7 +768,7 @@ def _report(
 def _fps_bins(session: HonestSession, start_s: float, end_s: float) -> list[float]:
     """Records per second of ``session`` in each whole second between ``start_s`` and ``end_s``."""
     edges = np.arange(start_s, end_s - 0.999, 1.0)
-    times = np.asarray([t for t, _ in session.records])
+    times = np.asarray([t for t, *_ in session.records])
     return [float(((times >= e) & (times < e + 1.0)).sum()) for e in edges]
 
 
@@ -758,10 +781,10 @@ def _plot(outcome: dict[str, Any], path: Path) -> None:
     for session in outcome["honest"]:
         if not session.records:
             continue
-        times = np.asarray([t for t, _ in session.records]) - started
+        times = np.asarray([t for t, *_ in session.records]) - started
         edges = np.arange(0.0, times.max(), 1.0)
         fps_axes.plot(edges, [((times >= e) & (times < e + 1)).sum() for e in edges], label=session.address)
-        latency_axes.plot(times, [ms for _, ms in session.records], ".", markersize=1.5, alpha=0.5)
+        latency_axes.plot(times, [ms for _, ms, _ in session.records], ".", markersize=1.5, alpha=0.5)
     fps_axes.set_ylabel("honest records/s")
     fps_axes.legend(fontsize=7, loc="lower left")
     latency_axes.set_ylabel("latency, ms")

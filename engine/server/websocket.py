@@ -170,6 +170,7 @@ async def _serve(connection: LimitedWebSocket, context: EngineContext, holder: s
         return
     finally:
         context.gate.pending.release(connection.address)
+    connection.session_started()
     log.info("websocket session %s started: %s", session_id, hello)
     stream = _Stream(connection, context, protocol, hello, session_id)
     try:

@@ -28,6 +28,12 @@ from engine.server.protocol import ProtocolError, message_too_big, timeout_error
 log = logging.getLogger(__name__)
 
 CLOSE_RATE_LIMITED = 1008
+PRE_SESSION_RATE_PER_S = 2.0
+PRE_SESSION_BURST = 8.0
+"""Before its hello is answered a connection may send only a few messages (the hello, a ping or two): a flood
+there is cut after 8 messages instead of a second's worth."""
+PONG_BACKLOG_BYTES = 64 * 1024
+"""A ping is not answered while this much is still waiting to go to the client (it is not reading anyway)."""
 HASTY_CLOSE_S = 0.1
 """How long a connection closed for flooding gets to take its close frame before it is closed, seconds."""
 
@@ -60,7 +66,8 @@ class LimitedWebSocket:
         self.address = address
         self._transport = transport
         self._gate = gate
-        self._bucket = TokenBucket(max_messages_per_s)
+        self._bucket = TokenBucket(PRE_SESSION_RATE_PER_S, burst=PRE_SESSION_BURST)
+        self._max_messages_per_s = max_messages_per_s
         self._write_timeout_s = write_timeout_s
         self._close_timeout_s = close_timeout_s
         self._max_message_bytes = max_message_bytes
@@ -88,6 +95,10 @@ class LimitedWebSocket:
                 continue
             return message.data
 
+    def session_started(self) -> None:
+        """The hello was answered: the connection may now send at the full rate."""
+        self._bucket = TokenBucket(self._max_messages_per_s)
+
     async def send(self, message: bytes | str) -> None:
         """Send one message; ClientGone if the client does not take it within the write timeout."""
         await self.send_built(lambda: message)
@@ -101,6 +112,8 @@ class LimitedWebSocket:
             )
 
     async def _pong(self, payload: bytes) -> None:
+        if self._transport is not None and self._transport.get_write_buffer_size() > PONG_BACKLOG_BYTES:
+            return
         async with self._send_lock:
             await self._within_write_timeout(self.ws.pong(payload))
 
@@ -151,8 +164,8 @@ class LimitedWebSocket:
         if not self._bucket.take():
             self._gate.refuse("rate_limited")
             raise rate_limited(
-                f"more than {self._bucket.rate_per_s:g} messages per second on this connection (pings included); "
-                "send audio in chunks of 20 ms or more"
+                f"more than {self._bucket.rate_per_s:g} messages per second on this connection (pings included; "
+                f"{PRE_SESSION_BURST:g} at most before the session starts); send audio in chunks of 20 ms or more"
             )
         if not self._gate.address_rates.take(self.address):
             self._gate.refuse("rate_limited")
