@@ -25,6 +25,7 @@ counters (``/metrics``); and, at the end, SIGTERM to exit.
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing
 import os
@@ -58,9 +59,13 @@ CHUNK_SAMPLES = 320
 MIN_FPS = 24.0
 P95_RATIO = 1.5
 MAX_SLOT_HOLD_S = 15.0
+LEGAL_KINDS = ("fast_sender",)
+"""Attackers that follow the protocol: they are slowed (paced to --max-audio-speed), not evicted, so the slot
+they hold is theirs; the longest-hold target leaves them out."""
 SIGTERM_EXIT_S = 2.0
-RSS_GROWTH_LIMIT_MB = 20.0
-"""RSS at the end of the attack minus at its start above this counts as growth (MiB; allocator noise is ~10)."""
+RSS_GROWTH_LIMIT_MB = 10.0
+"""RSS growth over the second half of the attack (a line fitted, MiB) above this counts as growth; the first half
+holds the first allocations of every kind of client (~40 MiB in the first seconds here)."""
 TOKEN = "chaos-bench-token-" + "0" * 16
 METRICS_TOKEN = "chaos-bench-metrics-" + "0" * 16
 
@@ -210,7 +215,12 @@ async def _run(server: ServerProcess, args: argparse.Namespace) -> dict[str, Any
 
 
 def _honest_process(ws_url: str, speech: np.ndarray, sessions: list[HonestSession], seconds: float, queue: Any) -> None:
-    """Every honest session, in this (separate) process: ("ready", time) once all are, then ("done", sessions)."""
+    """Every honest session, in this (separate) process: ("ready", time) once all are, then ("done", sessions).
+
+    What the imports loaded is frozen out of the garbage collector's sight: a full collection over it took
+    100-270 ms here, a stall of the client that would be counted as the server's latency.
+    """
+    gc.freeze()
 
     async def all_sessions() -> None:
         chaos = Chaos(ws_url.removesuffix("/ws").replace("ws://", "http://"), speech, "")
@@ -677,8 +687,13 @@ def _report(
     attack_latencies = [ms for s in honest for t, ms, _ in s.records if phases["attack"][0] <= t < attack_end]
     late = sum(ms > 2 * quiet_p95 for ms in attack_latencies)
     memory = outcome["memory"]
-    attack_memory = [m for m in memory if m[0] >= attack_start - outcome["started_s"]]
-    rss_growth = attack_memory[-1][1] - attack_memory[0][1] if len(attack_memory) >= 2 else None
+    attack_from = attack_start - outcome["started_s"]
+    half = [(t, mb) for t, mb, _ in memory if t >= attack_from + (attack_end - attack_start) / 2]
+    rss_growth = (
+        float(np.polyfit([t for t, _ in half], [mb for _, mb in half], 1)[0] * (half[-1][0] - half[0][0]))
+        if len(half) >= 3
+        else None
+    )
     stats: dict[str, AttackStats] = outcome["stats"]
     results: dict[str, Any] = {
         "honest_sessions": len(honest),
@@ -688,7 +703,7 @@ def _report(
         "late_rate": late / max(1, len(attack_latencies)),
         "attacks": {name: vars(s) for name, s in stats.items()},
         "server_refusals": outcome["server_refusals"],
-        "rss_mb": {"series": [[round(t, 1), round(mb, 1)] for t, mb, _ in memory], "attack_growth": rss_growth},
+        "rss_mb": {"series": [[round(t, 1), round(mb, 1)] for t, mb, _ in memory], "second_half_growth": rss_growth},
         "fds": {"series": [[round(t, 1), n] for t, _, n in memory], "max": max((n for *_, n in memory), default=None)},
         "cpu_percent": {
             phase: {"server": 100 * server_s / wall_s, "attackers": 100 * own_s / wall_s}
@@ -699,7 +714,7 @@ def _report(
     }
     worst_fps = per_phase["attack"]["fps_worst_session"]
     p95_ratio = (per_phase["attack"]["latency_ms"]["p95"] or 0.0) / quiet_p95 if quiet_p95 else None
-    max_held = max((s.max_held_s for s in stats.values()), default=0.0)
+    max_held = max((s.max_held_s for name, s in stats.items() if name not in LEGAL_KINDS), default=0.0)
     server_errors = sum(s.server_errors for s in stats.values())
     targets = [
         Target("honest records/s under attack (worst session)", f">= {MIN_FPS:g}", worst_fps, worst_fps >= MIN_FPS),
