@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import av
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
@@ -80,7 +81,7 @@ class WebRTCSession:
         self._on_connected = on_connected
         self._on_closed = on_closed
         self._activity = AudioActivity(self._config.session_idle_timeout_s)
-        self._live = LiveSession(context.parts, session_id, fps=self._config.fps, on_failure=self.close)
+        self._live = LiveSession(context.parts, session_id, fps=self._config.fps, on_failure=self._failed)
         self._voice: DelayedVoiceTrack | None = DelayedVoiceTrack() if voice else None
         self._pc: RTCPeerConnection | None = None
         self._control = ControlChannel(self._live)
@@ -169,6 +170,10 @@ class WebRTCSession:
             self._closing = asyncio.get_running_loop().create_task(self._shutdown(reason), name=f"close-{self.id}")
         return self._closing
 
+    def _failed(self, reason: str) -> None:
+        """The live session cannot go on: end the session."""
+        self.close(reason)
+
     async def _shutdown(self, reason: str) -> None:
         logger.info("session %s ends: %s", self.id, reason)
         try:
@@ -209,6 +214,7 @@ class WebRTCSession:
             while True:
                 frame = await track.recv()
                 arrival_s = time.perf_counter()
+                assert isinstance(frame, av.AudioFrame), "an audio track yields audio frames"
                 try:
                     fmt = audio_format(frame)
                     samples = audio_frame_samples(frame)
