@@ -181,7 +181,7 @@ def _add_limit_options(group: argparse._ArgumentGroup) -> None:
         "--max-messages-per-s",
         "max_messages_per_s",
         "N",
-        "WebSocket messages per second per connection, pings included (bursts of one second's worth)",
+        "WebSocket messages per second per connection once its session started; faster senders are slowed",
     )
     number(
         "--max-messages-per-s-per-address",

@@ -77,8 +77,11 @@ class ServerConfig:
         of the connection (and an idle kept-alive connection is closed after it).
     body_timeout_s: a request body must arrive within this long (408 otherwise).
     max_body_bytes: largest request body (413 beyond).
-    max_messages_per_s: WebSocket messages a connection may send per second,
-        pings included (bursts of twice that); beyond it is closed.
+    max_messages_per_s: WebSocket messages a connection may send per second
+        once its session has started (bursts of a second's worth); beyond, the
+        server reads its messages no faster (the sender is slowed). Pings are
+        limited apart, and before the hello only a few messages are allowed:
+        beyond those the connection is closed (``engine.server.ws_connection``).
     max_messages_per_s_per_address: the same, summed over one client address.
     max_connects_per_s_per_address: new WebSocket connections and offers one
         client address may open per second (bursts of that many); beyond, 429.
@@ -129,7 +132,7 @@ class ServerConfig:
     max_body_bytes: int = 256 * 1024
     max_messages_per_s: float = 200.0
     max_messages_per_s_per_address: float = 400.0
-    max_connects_per_s_per_address: float = 10.0
+    max_connects_per_s_per_address: float = 20.0
     max_pending: int = 32
     max_pending_per_address: int = 4
     max_audio_speed: float = 4.0

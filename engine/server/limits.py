@@ -60,13 +60,21 @@ class TokenBucket:
 
     def take(self, tokens: float = 1.0) -> bool:
         """Spend ``tokens`` if there are that many; False (nothing spent) if not."""
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._updated_s) * self.rate_per_s)
-        self._updated_s = now
+        self._refill()
         if self._tokens < tokens:
             return False
         self._tokens -= tokens
         return True
+
+    def delay_s(self, tokens: float = 1.0) -> float:
+        """Seconds until ``tokens`` are there (0: now); nothing is spent."""
+        self._refill()
+        return max(0.0, (tokens - self._tokens) / self.rate_per_s)
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated_s) * self.rate_per_s)
+        self._updated_s = now
 
 
 class AddressBuckets:
@@ -79,11 +87,18 @@ class AddressBuckets:
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
     def take(self, address: str) -> bool:
+        return self._bucket(address).take()
+
+    def delay_s(self, address: str) -> float:
+        """Seconds until ``address`` may spend a token (0: now)."""
+        return self._bucket(address).delay_s()
+
+    def _bucket(self, address: str) -> TokenBucket:
         bucket = self._buckets.pop(address, None) or TokenBucket(self.rate_per_s, clock=self._clock)
         self._buckets[address] = bucket
         while len(self._buckets) > self._max:
             self._buckets.popitem(last=False)
-        return bucket.take()
+        return bucket
 
 
 class TooManyPending(Exception):

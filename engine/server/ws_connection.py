@@ -3,10 +3,14 @@
 The session logic is elsewhere (``engine.server.websocket``); the policy is in
 ``engine.server.limits``. Here only the socket is watched:
 
-- every message the client sends (pings and pongs included) spends a token of
-  the connection's bucket and of its address's; an empty bucket ends the
-  connection with ``rate_limited`` (1008). Pings are answered here, not inside
-  aiohttp, so that a flood of them is counted and cut off like any other;
+- every message the client sends spends a token of the connection's bucket
+  and of its address's. Pings and pongs (their own bucket), and anything
+  before the session has started, end the connection with ``rate_limited``
+  (1008) when the bucket is empty: a flood of them is cut off. Audio after
+  the hello is slowed instead: the server stops reading until a token is
+  back, so TCP pushes back on the sender, and a client streaming a recording
+  as fast as it can is paced, not thrown out. Pings are answered here, not
+  inside aiohttp, so that they are counted;
 - every message the server sends must be taken by the client within
   ``write_timeout_s``: a client that stops reading while the server writes
   (its buffers full) is evicted, its connection dropped, so it cannot hold a
@@ -28,6 +32,9 @@ from engine.server.protocol import ProtocolError, message_too_big, timeout_error
 log = logging.getLogger(__name__)
 
 CLOSE_RATE_LIMITED = 1008
+CONTROL_RATE_PER_S = 5.0
+CONTROL_BURST = 10.0
+"""Pings and pongs a connection may send: a client's heartbeat needs one every few seconds."""
 PRE_SESSION_RATE_PER_S = 2.0
 PRE_SESSION_BURST = 8.0
 """Before its hello is answered a connection may send only a few messages (the hello, a ping or two): a flood
@@ -66,7 +73,9 @@ class LimitedWebSocket:
         self.address = address
         self._transport = transport
         self._gate = gate
-        self._bucket = TokenBucket(PRE_SESSION_RATE_PER_S, burst=PRE_SESSION_BURST)
+        self._control = TokenBucket(CONTROL_RATE_PER_S, burst=CONTROL_BURST)
+        self._data = TokenBucket(PRE_SESSION_RATE_PER_S, burst=PRE_SESSION_BURST)
+        self._started = False
         self._max_messages_per_s = max_messages_per_s
         self._write_timeout_s = write_timeout_s
         self._close_timeout_s = close_timeout_s
@@ -87,17 +96,21 @@ class LimitedWebSocket:
                     # Over the hard limit: aiohttp has already closed with 1009 before reading it.
                     log.info("%s", message_too_big(None, self._max_message_bytes).message)
                 raise ClientGone(message.type.name)
-            self._count()
-            if message.type is WSMsgType.PING:
-                await self._pong(message.data)
+            if message.type in (WSMsgType.PING, WSMsgType.PONG):
+                self._spend(self._control, "pings and pongs")
+                if message.type is WSMsgType.PING:
+                    await self._pong(message.data)
                 continue
-            if message.type is WSMsgType.PONG:
-                continue
+            if self._started:
+                await self._throttle()
+            else:
+                self._spend(self._data, "messages before the session starts")
             return message.data
 
     def session_started(self) -> None:
         """The hello was answered: the connection may now send at the full rate."""
-        self._bucket = TokenBucket(self._max_messages_per_s)
+        self._data = TokenBucket(self._max_messages_per_s)
+        self._started = True
 
     async def send(self, message: bytes | str) -> None:
         """Send one message; ClientGone if the client does not take it within the write timeout."""
@@ -160,13 +173,21 @@ class LimitedWebSocket:
         if not self.ws.closed:
             self.drop()
 
-    def _count(self) -> None:
-        if not self._bucket.take():
+    def _spend(self, bucket: TokenBucket, what: str) -> None:
+        """A token of ``bucket`` and of the address's, or the connection ends with ``rate_limited``."""
+        if not bucket.take():
             self._gate.refuse("rate_limited")
             raise rate_limited(
-                f"more than {self._bucket.rate_per_s:g} messages per second on this connection (pings included; "
-                f"{PRE_SESSION_BURST:g} at most before the session starts); send audio in chunks of 20 ms or more"
+                f"more {what} than this connection may send ({bucket.burst:g} at once, {bucket.rate_per_s:g} a second)"
             )
         if not self._gate.address_rates.take(self.address):
             self._gate.refuse("rate_limited")
             raise rate_limited(f"too many messages per second from {self.address} over all its connections")
+
+    async def _throttle(self) -> None:
+        """Wait (not reading: TCP pushes back) until the connection and its address may send another message."""
+        while (wait_s := max(self._data.delay_s(), self._gate.address_rates.delay_s(self.address))) > 0:
+            self._gate.refuse("throttled")
+            await asyncio.sleep(wait_s)
+        self._data.take()
+        self._gate.address_rates.take(self.address)
