@@ -725,14 +725,14 @@ def _report(
             None if p95_ratio is None else p95_ratio <= P95_RATIO,
         ),
         Target(
-            "longest slot or connection held by an attacker",
+            "longest slot or connection held by a misbehaving client",
             f"<= {MAX_SLOT_HOLD_S:g} s",
             max_held,
             max_held <= MAX_SLOT_HOLD_S,
         ),  # fmt: skip
         Target("5xx answers or internal errors met by attackers", "0", server_errors, server_errors == 0),
         Target(
-            "server RSS growth during the attack",
+            "server RSS growth over the attack's second half",
             f"<= {RSS_GROWTH_LIMIT_MB:g} MiB",
             rss_growth,
             None if rss_growth is None else rss_growth <= RSS_GROWTH_LIMIT_MB,

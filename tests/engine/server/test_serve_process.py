@@ -51,7 +51,8 @@ async def serve(
         "--backend", "openvino", "--threads", "1", "--streams", "1", "--size", "256", "--max-sessions", "2",
         "--generator", str(config.generator_path), "--cause", str(config.cause_path), *flags,
     ]  # fmt: skip
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "clients" / "python")])}
+    path = [str(REPO), str(REPO / "clients" / "python"), os.environ.get("PYTHONPATH", "")]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
     process = await asyncio.create_subprocess_exec(
         *command,
         stdout=asyncio.subprocess.PIPE,
