@@ -196,6 +196,12 @@ def _add_limit_options(group: argparse._ArgumentGroup) -> None:
         "new WebSocket connections and offers per second from one client address",
     )
     number(
+        "--max-requests-per-s-per-address",
+        "max_requests_per_s_per_address",
+        "N",
+        "HTTP requests of any kind per second from one client address",
+    )
+    number(
         "--max-pending",
         "max_pending",
         "N",
@@ -244,6 +250,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ("--max-messages-per-s", args.max_messages_per_s),
         ("--max-messages-per-s-per-address", args.max_messages_per_s_per_address),
         ("--max-connects-per-s-per-address", args.max_connects_per_s_per_address),
+        ("--max-requests-per-s-per-address", args.max_requests_per_s_per_address),
         ("--max-pending", args.max_pending),
         ("--max-pending-per-address", args.max_pending_per_address),
         ("--max-audio-speed", args.max_audio_speed),
@@ -295,6 +302,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_messages_per_s=args.max_messages_per_s,
         max_messages_per_s_per_address=args.max_messages_per_s_per_address,
         max_connects_per_s_per_address=args.max_connects_per_s_per_address,
+        max_requests_per_s_per_address=args.max_requests_per_s_per_address,
         max_pending=args.max_pending,
         max_pending_per_address=args.max_pending_per_address,
         max_audio_speed=args.max_audio_speed,

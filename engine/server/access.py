@@ -58,3 +58,16 @@ def check_connect_rate(request: web.Request) -> None:
             f"more than {rate:g} new connections per second from {client_address(request)}; slow down",
             headers={"Retry-After": "1"},
         )
+
+
+def check_request_rate(request: web.Request) -> None:
+    """429 (and the connection closed) when the client's address makes requests faster than its limit."""
+    gate = request.app[ENGINE].gate
+    if not gate.request_rates.take(client_address(request)):
+        gate.refuse("request_rate")
+        error = json_error(
+            web.HTTPTooManyRequests,
+            f"more than {gate.request_rates.rate_per_s:g} requests per second from {client_address(request)}",
+            headers={"Retry-After": "1", "Connection": "close"},
+        )
+        raise error

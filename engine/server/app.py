@@ -41,7 +41,7 @@ from pathlib import Path
 from aiohttp import web
 
 from engine.audio import SAMPLE_SPEECH
-from engine.server.access import authorize, check_connect_rate, check_host, client_address
+from engine.server.access import authorize, check_connect_rate, check_host, check_request_rate, client_address
 from engine.server.auth import METRICS_SCOPE, SESSION_SCOPE, Grant
 from engine.server.config import ServerConfig
 from engine.server.context import ENGINE, EngineContext, HolderLimitError, SessionLimitError, build_context
@@ -249,7 +249,9 @@ def _require_content_type(request: web.Request, expected: str) -> None:
 
 @web.middleware
 async def _host_check(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse names the server does not serve before anything else (DNS rebinding)."""
+    """Before anything else: no more requests per address than its rate, no name the server does not serve
+    (DNS rebinding)."""
+    check_request_rate(request)
     check_host(request)
     return await handler(request)
 

@@ -85,6 +85,8 @@ class ServerConfig:
     max_messages_per_s_per_address: the same, summed over one client address.
     max_connects_per_s_per_address: new WebSocket connections and offers one
         client address may open per second (bursts of that many); beyond, 429.
+    max_requests_per_s_per_address: HTTP requests of any kind one client address
+        may make per second (bursts of that many); beyond, 429 and the connection closed.
     max_pending: connections not yet in a session (WebSocket before its hello,
         WebRTC before ICE connects), in all; more are refused with 429.
     max_pending_per_address: the same, per client address.
@@ -133,6 +135,7 @@ class ServerConfig:
     max_messages_per_s: float = 200.0
     max_messages_per_s_per_address: float = 400.0
     max_connects_per_s_per_address: float = 20.0
+    max_requests_per_s_per_address: float = 50.0
     max_pending: int = 32
     max_pending_per_address: int = 4
     max_audio_speed: float = 4.0

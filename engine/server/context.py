@@ -79,6 +79,8 @@ class Gate:
     """Messages per client address (``max_messages_per_s_per_address``)."""
     connect_rates: AddressBuckets
     """New sessions tried per client address (``max_connects_per_s_per_address``)."""
+    request_rates: AddressBuckets
+    """HTTP requests per client address (``max_requests_per_s_per_address``)."""
     refusals: Counter[str] = field(default_factory=Counter)
     draining: bool = False
 
@@ -165,4 +167,5 @@ def build_gate(config: ServerConfig) -> Gate:
         pending=PendingConnections(limit=config.max_pending, per_address_limit=config.max_pending_per_address),
         address_rates=AddressBuckets(config.max_messages_per_s_per_address),
         connect_rates=AddressBuckets(config.max_connects_per_s_per_address),
+        request_rates=AddressBuckets(config.max_requests_per_s_per_address),
     )

@@ -4,7 +4,7 @@ import json
 
 from aiohttp import web
 
-KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Connection")
 """Headers of an error response that the JSON error middleware keeps."""
 
 

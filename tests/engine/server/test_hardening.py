@@ -473,3 +473,15 @@ async def test_a_message_after_end_is_refused(server: LiveServer) -> None:
     texts = [json.loads(m.data) for m in messages if m.type is aiohttp.WSMsgType.TEXT]
     assert texts and texts[-1]["type"] == "error" and texts[-1]["code"] == "unexpected_message", texts
     assert message.data == 1008
+
+
+async def test_a_request_flood_from_one_address_gets_429(server: LiveServer) -> None:
+    """Every kind of request counts against the address's rate (a flood of cheap requests is junk too)."""
+    rate = server.context.config.max_requests_per_s_per_address
+    statuses = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(int(rate * 2)):
+            async with http.get(f"http://{server.host}:{server.port}/favicon.svg") as response:
+                statuses.append(response.status)
+    assert statuses[0] == 200 and statuses.count(429) >= rate / 2, statuses
+    await asyncio.sleep(1.0)  # the bucket refills: later tests are not affected
