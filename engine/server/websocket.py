@@ -294,7 +294,7 @@ class _RecordOutput:
     async def send_aus(self, frame: AUFrame) -> None:
         protocol = self._stream.protocol
         trace = frame.trace
-        with contextlib.suppress(ClientGone):  # evicted: the handler's next receive sees the connection gone
+        with contextlib.suppress(ClientGone, ConnectionError):  # gone or evicted: the handler's next receive sees it
             await self._stream.send(
                 lambda: protocol.frame(
                     frame.index, trace.shown_sample, elapsed_us(trace.audio_arrival_s, time.perf_counter()), frame.aus
@@ -318,7 +318,7 @@ class _JpegOutput:
         jpeg = await asyncio.to_thread(encode_jpeg, frame.rgb, self._size)
         protocol = self._stream.protocol
         trace = frame.trace
-        with contextlib.suppress(ClientGone):  # evicted: the handler's next receive sees the connection gone
+        with contextlib.suppress(ClientGone, ConnectionError):  # gone or evicted: the handler's next receive sees it
             await self._stream.send(
                 lambda: protocol.jpeg(
                     frame.index, trace.shown_sample, elapsed_us(trace.audio_arrival_s, time.perf_counter()), jpeg
