@@ -244,6 +244,7 @@ class _Stream:
         rate_hz = self._hello.sample_rate_hz
         for piece in audio_pieces(samples, rate_hz):
             await self._pacer.admit(piece.shape[0] / rate_hz)
+            self._connection.check_open()  # a paced message can take seconds: stop once the client has left
             try:
                 await self._live.push_audio(piece, rate_hz=rate_hz, channels=self._hello.channels, arrival_s=arrival_s)
             except AudioFormatError as exc:

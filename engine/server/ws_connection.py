@@ -107,6 +107,11 @@ class LimitedWebSocket:
                 self._spend(self._data, "messages before the session starts")
             return message.data
 
+    def check_open(self) -> None:
+        """ClientGone if the connection has closed (a long task on the session stops early)."""
+        if self.ws.closed or self._transport is None or self._transport.is_closing():
+            raise ClientGone("the connection closed")
+
     def session_started(self) -> None:
         """The hello was answered: the connection may now send at the full rate."""
         self._data = TokenBucket(self._max_messages_per_s)
