@@ -10,7 +10,6 @@ SIGTERM or SIGINT drains: no new connection, every session closed (WebSocket
 import argparse
 import asyncio
 import contextlib
-import gc
 import importlib.util
 import os
 import secrets
@@ -371,6 +370,7 @@ async def _serve(config: ServerConfig) -> None:
     from engine.server.app import create_app  # the networks load here, after the argument checks
     from engine.server.context import ENGINE
     from engine.server.listener import start_listening
+    from engine.server.memory import settle_heap
 
     ssl_context = _tls_context(config)
     warning = auth_warning(config)
@@ -378,9 +378,7 @@ async def _serve(config: ServerConfig) -> None:
         print(warning, file=sys.stderr, flush=True)
     print("loading the avatar and the networks ...", flush=True)
     app = create_app(config)
-    # Everything loaded so far (runtimes, networks, the portrait) lives as long as the process: out of the
-    # garbage collector's sight, a full collection takes milliseconds instead of stalling every session.
-    gc.freeze()
+    settle_heap()  # what was loaded lives as long as the process: out of the collector's sight
     runner, _ = await start_listening(app, host=config.host, port=config.port, ssl_context=ssl_context)
     gate = app[ENGINE].gate
     port = runner.addresses[0][1] if runner.addresses else config.port

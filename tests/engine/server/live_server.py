@@ -2,7 +2,6 @@
 
 import asyncio
 import base64
-import gc
 import os
 import struct
 import time
@@ -16,6 +15,7 @@ from engine.server.app import create_app
 from engine.server.config import ServerConfig
 from engine.server.context import ENGINE, EngineContext
 from engine.server.listener import start_listening
+from engine.server.memory import settle_heap
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class LiveServer:
 async def live_server(config: ServerConfig) -> AsyncIterator[LiveServer]:
     """``create_app(config)`` served on ``config.host`` at an OS-chosen port until the block ends."""
     app = create_app(config)
-    gc.freeze()  # as avatar serve does once its networks are loaded
+    settle_heap()  # as avatar serve does once its networks are loaded
     runner, _ = await start_listening(app, host=config.host, port=0)
     host, port = runner.addresses[0][:2]
     try:
