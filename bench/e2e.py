@@ -10,7 +10,7 @@ Per received frame: latency = arrival time (decoded) minus the wall time the
 packet holding the audio sample the frame shows left the client. Frames are
 paired with samples through the server's traces, which come over the
 "control" data channel in the ~1 s stats messages and carry each frame's RTP
-pts (``engine/server/stats.py``). The latency is split at each handover
+pts (``engine/live/stats.py``). The latency is split at each handover
 (``bench/latency.py``: ``SEGMENTS``). "capture" latency adds the wait of the
 sample inside its 20 ms packet, as a live microphone has it.
 

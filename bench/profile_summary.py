@@ -37,7 +37,7 @@ STAGES: dict[str, tuple[str, ...]] = {
     "ingest": ("(engine/audio/resample.py", "(engine/server/audio_frames.py"),
     "blend": ("attention_blend (",),
     "paste": ("compose (engine/avatar/avatar.py",),
-    "i420": ("(engine/server/pictures.py",),
+    "i420": ("(engine/output/pictures.py",),
     "encode": ("(aiortc/codecs/vpx.py", "(aiortc/codecs/h264.py", "(engine/output/video_encoder.py"),
     "loop": ("(asyncio/", "(concurrent/futures/", "(selectors.py", "(threading.py", "(queue.py"),
 }

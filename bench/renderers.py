@@ -59,7 +59,7 @@ PORTRAITS = {
     "grace_hopper": Path(__file__).resolve().parent / "portraits" / "grace_hopper.jpg",
     "barack_obama": Path(__file__).resolve().parent / "portraits" / "barack_obama.jpg",
 }
-WEB_APP = Path(__file__).resolve().parents[1] / "clients" / "web" / "app.js"
+WEB_APP = Path(__file__).resolve().parents[1] / "clients" / "web" / "avatar_web" / "app.js"
 SHEET_EXTRA = {"open mouth": {"AU25": 4.0, "AU26": 4.0}, "blink": {"AU45": 5.0}}
 FPS = 25
 LAGS_FRAMES = range(-4, 13)
@@ -69,7 +69,7 @@ SHARPNESS_RATIO = 0.7
 
 
 def web_presets() -> dict[str, dict[str, float]]:
-    """The page's expression presets (``PRESETS`` in clients/web/app.js), read from the page itself."""
+    """The page's expression presets (``PRESETS`` in clients/web/avatar_web/app.js), read from the page itself."""
     block = re.search(r"const PRESETS = \{(.*?)\n\};", WEB_APP.read_text(), re.S)
     if block is None:
         raise ValueError(f"no PRESETS object in {WEB_APP}")

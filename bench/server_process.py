@@ -46,6 +46,10 @@ class ServerProcess:
                 return int(line.split()[1]) / 1024.0
         raise RuntimeError(f"no VmRSS for process {self.pid}")
 
+    def open_descriptors(self) -> int:
+        """File descriptors the server holds open now (Linux: /proc/<pid>/fd)."""
+        return len(list(Path(f"/proc/{self.pid}/fd").iterdir()))
+
     def cpu_s(self) -> float:
         """User plus system CPU seconds the server has used so far (Linux: /proc/<pid>/stat)."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()

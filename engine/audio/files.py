@@ -33,7 +33,9 @@ def load_audio_file(path: str | os.PathLike[str]) -> np.ndarray:
             if not container.streams.audio:
                 raise AudioFileError(f"cannot load audio file {name!r}: it has no audio stream")
             pieces = _decode(container, container.streams.audio[0])
-    except (av.FFmpegError, OSError, AudioFormatError) as exc:
+    except av.FFmpegError as exc:  # its str() starts with FFmpeg's errno ("[Errno 1094995529] ..."): not for people
+        raise AudioFileError(f"cannot load audio file {name!r}: {exc.strerror or 'FFmpeg cannot read it'}") from exc
+    except (OSError, AudioFormatError) as exc:
         raise AudioFileError(f"cannot load audio file {name!r}: {exc}") from exc
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 

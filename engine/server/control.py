@@ -21,7 +21,7 @@ Server to client:
 
 - ``{"type": "applied", "of": "expression"}`` (or ``"liveness"``): the message was applied.
 - ``{"type": "error", "error": "..."}``: a message was refused; nothing changed.
-- ``{"type": "stats", ...}`` about once a second (``engine/server/stats.py``).
+- ``{"type": "stats", ...}`` about once a second (``engine/live/stats.py``).
 """
 
 import dataclasses
@@ -79,6 +79,8 @@ def parse_control_message(message: str | bytes) -> ExpressionUpdate | LivenessUp
         data = json.loads(message)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ControlError(f"message is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ControlError("message nests JSON too deeply") from None
     if not isinstance(data, dict):
         raise ControlError("message must be a JSON object")
     kind = data.get("type")

@@ -70,11 +70,13 @@ class ServerMetrics(Collector):
         *,
         scheduler_stats: Callable[[], SchedulerStats],
         active_sessions: Callable[[], Mapping[str, str]],
+        refusals: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         """
         Args:
             scheduler_stats: the render scheduler's counters now.
             active_sessions: session id -> kind ("webrtc", "ws") of the live sessions.
+            refusals: clients refused so far, by kind (``engine.server.context.Gate.refusals``).
         """
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
@@ -89,6 +91,7 @@ class ServerMetrics(Collector):
         self._unsent: Tally[str] = Tally()
         self._scheduler_stats = scheduler_stats
         self._active_sessions = active_sessions
+        self._refusals = refusals
         self.registry.register(self)
 
     def frame_sent(self, transport: str, trace: FrameTrace | None) -> None:
@@ -131,6 +134,15 @@ class ServerMetrics(Collector):
         for (transport, kind), count in sorted(self._sent.items()):
             sent.add_metric([transport, kind], count)
         yield sent
+
+        refused = CounterMetricFamily(
+            "avatar_refused",
+            "Connections, requests and messages refused, by kind (engine/server/limits.py)",
+            labels=["kind"],
+        )
+        for kind, count in sorted(self._refusals().items()):
+            refused.add_metric([kind], count)
+        yield refused
 
         stats = self._scheduler_stats()
         yield CounterMetricFamily(

@@ -12,8 +12,9 @@ A session answers the client's offer, then runs until hang-up:
   with ``voice``, the caller's audio comes back delayed to match the lips;
 - **control**: the client's "control" data channel sets expression sliders and
   receives errors and ~1 s stats (``engine/server/control_channel.py``);
-- **watchdog**: ends the session when ICE does not connect within
-  ``ice_timeout_s`` or no audio arrives for ``session_idle_timeout_s``.
+- **watchdog**: ends the session when ICE and DTLS do not connect within
+  ``ice_timeout_s``, or when less than half real time of audio arrives for
+  ``session_idle_timeout_s`` (``engine.server.limits.AudioActivity``).
 
 It ends, once, on whichever comes first: hang-up (the peer's RTCP BYE or DTLS
 close), ICE failure, a timeout, the live session failing, a server shutdown or
@@ -30,7 +31,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import av
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from engine.audio import AudioFormatError
@@ -40,9 +41,11 @@ from engine.output.tracks import AvatarVideoTrack, DelayedVoiceTrack, TrackOutpu
 from engine.output.video_encoder import speed_up_video_encoder
 from engine.pipeline import VideoFrame
 from engine.server.audio_frames import audio_format, audio_frame_samples
+from engine.server.config import IceServer
 from engine.server.context import EngineContext
 from engine.server.control_channel import ControlChannel
 from engine.server.jitter import reduce_audio_prefetch
+from engine.server.limits import AudioActivity
 from engine.server.offer import OfferError, check_offer
 
 logger = logging.getLogger(__name__)
@@ -63,18 +66,24 @@ class WebRTCSession:
         session_id: str,
         *,
         voice: bool = False,
+        on_connected: Callable[[], None] | None = None,
         on_closed: Callable[["WebRTCSession"], None] | None = None,
     ) -> None:
-        """Hold slot ``session_id`` (already acquired); nothing runs until :meth:`accept`."""
+        """Hold slot ``session_id`` (already acquired); nothing runs until :meth:`accept`.
+
+        ``on_connected`` is called once ICE and DTLS are up; ``on_closed`` once the session has ended.
+        """
         self.id = session_id
         self.resource_id = secrets.token_urlsafe(16)
         """The unguessable id in ``/whip/<resource_id>``."""
         self.close_reason: str | None = None
         self._context = context
         self._config = context.config
+        self._on_connected = on_connected
         self._on_closed = on_closed
+        self._activity = AudioActivity(self._config.session_idle_timeout_s)
         self._live = LiveSession(
-            context.parts, session_id, fps=self._config.fps, liveness=self._config.liveness, on_failure=self.close
+            context.parts, session_id, fps=self._config.fps, liveness=self._config.liveness, on_failure=self._failed
         )
         self._voice: DelayedVoiceTrack | None = DelayedVoiceTrack() if voice else None
         self._pc: RTCPeerConnection | None = None
@@ -107,7 +116,7 @@ class WebRTCSession:
             OfferError: the offer is malformed or lacks a sent audio or a received video section.
         """
         check_offer(offer_sdp)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # host candidates: no STUN server to wait for
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(self._config.ice_servers)))
         self._pc = pc
         pc.on("connectionstatechange", self._on_connection_state)
         pc.on("datachannel", self._control.on_datachannel)
@@ -165,6 +174,10 @@ class WebRTCSession:
             self._closing = asyncio.get_running_loop().create_task(self._shutdown(reason), name=f"close-{self.id}")
         return self._closing
 
+    def _failed(self, reason: str) -> None:
+        """The live session cannot go on: end the session."""
+        self.close(reason)
+
     async def _shutdown(self, reason: str) -> None:
         logger.info("session %s ends: %s", self.id, reason)
         try:
@@ -207,12 +220,14 @@ class WebRTCSession:
                 if not isinstance(frame, av.AudioFrame):  # an audio track yields audio frames; never trust it
                     continue
                 arrival_s = time.perf_counter()
+                assert isinstance(frame, av.AudioFrame), "an audio track yields audio frames"
                 try:
                     fmt = audio_format(frame)
                     samples = audio_frame_samples(frame)
                     start = await self._live.push_audio(
                         samples, rate_hz=fmt.rate_hz, channels=fmt.channels, arrival_s=arrival_s
                     )
+                    self._activity.add(samples.shape[0] / fmt.rate_hz)
                 except AudioFormatError as exc:
                     self._warn_format(str(exc))
                     continue
@@ -230,8 +245,7 @@ class WebRTCSession:
             if not self._connected and now - self._answered_s > config.ice_timeout_s:
                 self.close(f"ICE did not connect within {config.ice_timeout_s:g} s")
                 return
-            last_audio_s = self._live.last_audio_s or self._answered_s
-            if now - last_audio_s > config.session_idle_timeout_s:
+            if self._activity.remaining_s() <= 0:
                 self.close(f"no audio for {config.session_idle_timeout_s:g} s (idle timeout)")
                 return
 
@@ -247,6 +261,8 @@ class WebRTCSession:
         state = self._pc.connectionState
         if state == "connected":
             self._connected = True
+            if self._on_connected is not None:
+                self._on_connected()
         elif state in ("failed", "closed"):
             self.close(f"peer connection {state}")
 
@@ -254,6 +270,14 @@ class WebRTCSession:
         if not self._warned_format:
             logger.warning("session %s: dropping audio: %s", self.id, message)
             self._warned_format = True
+
+
+def _ice_servers(servers: tuple[IceServer, ...]) -> list[RTCIceServer]:
+    """The configured STUN/TURN servers in aiortc's form (none: host candidates only, nothing to wait for)."""
+    return [
+        RTCIceServer(urls=list(server.urls), username=server.username, credential=server.credential)
+        for server in servers
+    ]
 
 
 async def _drain(track: MediaStreamTrack) -> None:

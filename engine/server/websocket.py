@@ -3,19 +3,29 @@
 A transport adapter on :class:`engine.live.LiveSession`. Everything about
 messages (validation, byte layouts, error codes) lives in
 :mod:`engine.server.protocol`, which does no I/O; everything about the session
-(AU thread, deadlines, newest-wins, traces) in the live session. This module
-only moves messages between the socket and the session. One aiohttp server
-serves HTTP, WebRTC signalling and this API on one port.
+(AU thread, deadlines, newest-wins, traces) in the live session; the limits
+on the connection in :mod:`engine.server.ws_connection` and
+:mod:`engine.server.limits`. This module only moves messages between the
+socket and the session. One aiohttp server serves HTTP, WebRTC signalling and
+this API on one port.
 
-Per connection: the hello must come first, within :data:`HELLO_TIMEOUT_S`;
-then a session slot is taken (none free: error ``server_full``, close 1013),
-binary PCM goes into the live session as it arrives, and every AU frame it
-completes is sent as a record at once, in order (the session's AU output).
-The client's ``{"type": "end"}`` finishes the session: the last frames (up to
-the audio's end) are sent, then ``{"type": "end", ...}`` and a normal close.
-Bad input ends only its own connection, with an error message and a close
-code. The slot is released and the live session closed however the
-connection ends, a client vanishing mid-stream included.
+Before the upgrade: the Origin and the token are checked (401/403), and the
+client's address may have only a few connections waiting for their hello
+(429). Per connection: the hello must come first, within
+:data:`HELLO_TIMEOUT_S`; then a session slot is taken (none free: error
+``server_full``, close 1013), binary PCM goes into the live session as it
+arrives (at most ``max_audio_speed`` times faster than real time, fed to the
+shared AU thread in short pieces so that sessions take turns), and every AU
+frame it completes is sent as a record at once, in order (the session's AU
+output). The client's ``{"type": "end"}`` finishes the session: the last
+frames (up to the audio's end) are sent, then ``{"type": "end", ...}`` and a
+normal close; anything the client sends after its end is refused
+(``unexpected_message``). A session whose audio stops (less than half real
+time for ``session_idle_timeout_s``) is closed with ``timeout``. Bad input
+ends only its own connection, with an error message and a close code. The
+slot is released and the live session closed however the connection ends, a
+client vanishing mid-stream or being evicted for not reading included. On
+shutdown every connection gets ``shutting_down`` and close 1001.
 
 Pictures (``"frames"`` in the hello's outputs) are the session's video
 output: best effort, newest first (a slow render or a slow client skips
@@ -28,14 +38,19 @@ import logging
 import time
 from collections.abc import Callable
 
-from aiohttp import WSMsgType, web
+import numpy as np
+from aiohttp import web
 
 from engine.audio import AudioFormatError
 from engine.live import LiveSession
 from engine.output.jpeg import encode_jpeg
 from engine.output.pictures import output_dimensions
 from engine.pipeline import AUFrame, VideoFrame
-from engine.server.context import ENGINE, EngineContext, SessionLimitError
+from engine.server.access import authorize, check_connect_rate, client_address
+from engine.server.auth import SESSION_SCOPE, WS_SUBPROTOCOL
+from engine.server.context import ENGINE, EngineContext, HolderLimitError, SessionLimitError
+from engine.server.http_errors import json_error
+from engine.server.limits import AudioActivity, AudioPacer, TooManyPending, audio_pieces
 from engine.server.protocol import (
     AudioChunk,
     EndOfStream,
@@ -44,10 +59,9 @@ from engine.server.protocol import (
     ServerConnection,
     elapsed_us,
     internal_error,
-    message_too_big,
     server_full,
-    timeout_error,
 )
+from engine.server.ws_connection import ClientGone, LimitedWebSocket
 
 log = logging.getLogger(__name__)
 
@@ -62,26 +76,82 @@ HARD_LIMIT_FACTOR = 4
 with a bare close 1009; between the limit and that, the protocol refuses them with a reason."""
 SESSION_KIND = "ws"
 """Prefix of WebSocket session ids in ``SessionSlots``."""
+RETRY_AFTER_S = 5
+"""What a 429 (too many connections waiting) tells the client to wait, seconds."""
+
+WEBSOCKETS = web.AppKey("websockets", set[LimitedWebSocket])
+"""The open WebSocket connections, for the drain on shutdown."""
 
 
-_AFTER_END_POLL_S = 0.001
-"""How long the server looks for a message that followed the client's end (aiohttp reads 0 as "no timeout")."""
+def shutting_down() -> ProtocolError:
+    """The server is stopping: close 1001 (going away); the client may reconnect to another one later."""
+    return ProtocolError("shutting_down", "the server is shutting down; reconnect later", 1001)
 
 
-class _ClientGone(Exception):
-    """The connection closed (or broke) while we were waiting for a message."""
+async def close_all_websockets(app: web.Application) -> None:
+    """Send every open connection ``shutting_down`` and close it with 1001 (the drain on SIGTERM)."""
+    connections = list(app.get(WEBSOCKETS, ()))
+    await asyncio.gather(*(connection.fail(shutting_down()) for connection in connections), return_exceptions=True)
 
 
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     """Serve one WebSocket session (mounted at ``GET /ws``); see the module docstring."""
     context = request.app[ENGINE]
+    gate = context.gate
     config = context.config
+    grant = authorize(request, SESSION_SCOPE)
+    if gate.draining:
+        raise json_error(web.HTTPServiceUnavailable, "the server is shutting down")
+    check_connect_rate(request)
+    address = client_address(request)
+    try:
+        gate.pending.acquire(address)
+    except TooManyPending as exc:
+        gate.refuse("pending")
+        raise json_error(web.HTTPTooManyRequests, str(exc), headers={"Retry-After": str(RETRY_AFTER_S)}) from None
     ws = web.WebSocketResponse(
         compress=False,  # float32 and PCM do not deflate well; compression only costs CPU and latency
         heartbeat=HEARTBEAT_S,
+        autoping=False,  # pings are counted and answered by LimitedWebSocket
         max_msg_size=config.max_message_bytes * HARD_LIMIT_FACTOR,
+        protocols=(WS_SUBPROTOCOL,),
+        timeout=_close_timeout_s(config.drain_timeout_s),  # the close handshake's wait
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        gate.pending.release(address)
+        raise
+    connection = LimitedWebSocket(
+        ws,
+        request.transport,
+        gate,
+        address,
+        max_messages_per_s=config.max_messages_per_s,
+        write_timeout_s=config.write_timeout_s,
+        close_timeout_s=_close_timeout_s(config.drain_timeout_s),
+        max_message_bytes=config.max_message_bytes,
+    )
+    connections = request.app[WEBSOCKETS]
+    connections.add(connection)
+    try:
+        await _serve(connection, context, grant.holder, grant.max_sessions)
+    except Exception:  # a bug: end this connection cleanly, never answer 500 inside a WebSocket
+        log.exception("websocket connection from %s failed", address)
+        await connection.fail(internal_error())
+    finally:
+        connections.discard(connection)
+    return ws
+
+
+def _close_timeout_s(drain_timeout_s: float) -> float:
+    """How long a close waits for the client's close frame: short enough for the drain on shutdown."""
+    return drain_timeout_s / 4
+
+
+async def _serve(connection: LimitedWebSocket, context: EngineContext, holder: str, holder_limit: int | None) -> None:
+    """Hello, then the session until it ends; the pending count is released once the hello is answered."""
+    config = context.config
     protocol = ServerConnection(
         max_message_bytes=config.max_message_bytes,
         default_fps=config.fps,
@@ -89,34 +159,35 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     )
     hello_timeout_s = min(HELLO_TIMEOUT_S, config.session_idle_timeout_s)
     try:
-        hello = protocol.receive(await _receive(ws, protocol, hello_timeout_s, "no hello"))
+        hello = protocol.receive(await connection.receive(hello_timeout_s, f"no hello for {hello_timeout_s:g} s"))
         assert isinstance(hello, Hello)
         try:
-            session_id = context.slots.acquire(SESSION_KIND)
+            session_id = context.slots.acquire(SESSION_KIND, holder=holder, holder_limit=holder_limit)
         except SessionLimitError as exc:
             raise server_full(str(exc)) from None
+        except HolderLimitError as exc:
+            raise ProtocolError("too_many_sessions", str(exc), 1008) from None
     except ProtocolError as error:
-        await _fail(ws, error)
-        return ws
-    except _ClientGone:
-        return ws
+        await connection.fail(error)
+        return
+    except ClientGone:
+        return
+    finally:
+        context.gate.pending.release(connection.address)
+    connection.session_started()
     log.info("websocket session %s started: %s", session_id, hello)
-    stream = _Stream(ws, context, protocol, hello, session_id)
+    stream = _Stream(connection, context, protocol, hello, session_id)
     try:
         await stream.run()
     except ProtocolError as error:
         log.info("websocket session %s refused input: %s", session_id, error.message)
-        await _fail(ws, error)
-    except (_ClientGone, ConnectionError):
-        log.info("websocket session %s: client gone", session_id)
-    except Exception:
-        log.exception("websocket session %s failed", session_id)
-        await _fail(ws, internal_error())
+        await connection.fail(error)
+    except (ClientGone, ConnectionError) as exc:
+        log.info("websocket session %s: client gone (%s)", session_id, exc)
     finally:
         await stream.close()
         context.slots.release(session_id)
         log.info("websocket session %s ended", session_id)
-    return ws
 
 
 class _Stream:
@@ -124,27 +195,28 @@ class _Stream:
 
     def __init__(
         self,
-        ws: web.WebSocketResponse,
+        connection: LimitedWebSocket,
         context: EngineContext,
         protocol: ServerConnection,
         hello: Hello,
         session_id: str,
     ) -> None:
         assert hello.fps is not None
-        self._ws = ws
+        config = context.config
+        self._connection = connection
         self._protocol = protocol
         self._hello = hello
         self._session_id = session_id
-        self._idle_timeout_s = context.config.session_idle_timeout_s
-        self._send_lock = asyncio.Lock()
+        self._activity = AudioActivity(config.session_idle_timeout_s)
+        self._pacer = AudioPacer(config.max_audio_speed)
         self._live = LiveSession(
-            context.parts, session_id, fps=hello.fps, liveness=context.config.liveness, on_failure=self._fail_soon
+            context.parts, session_id, fps=hello.fps, liveness=config.liveness, on_failure=self._fail_soon
         )
         self._live.add_au_output(_RecordOutput(self))
         self._frame_size: tuple[int, int] | None = None
         if "frames" in hello.outputs:
             portrait = context.avatar.portrait
-            self._frame_size = output_dimensions(portrait.shape[0], portrait.shape[1], context.config.output_size_px)
+            self._frame_size = output_dimensions(portrait.shape[0], portrait.shape[1], config.output_size_px)
             self._live.add_video_output(_JpegOutput(self, self._frame_size))
 
     @property
@@ -158,43 +230,58 @@ class _Stream:
         await self.send(
             lambda: self._protocol.ready(self._session_id, lookahead_samples=lookahead_samples, frame_size_px=size_px)
         )
-        hello = self._hello
         while True:
-            data = await _receive(self._ws, self._protocol, self._idle_timeout_s, "no audio")
+            data = await self._receive()
             arrival_s = time.perf_counter()
             event = self._protocol.receive(data)
             if isinstance(event, AudioChunk):
-                try:
-                    await self._live.push_audio(
-                        event.samples, rate_hz=hello.sample_rate_hz, channels=hello.channels, arrival_s=arrival_s
-                    )
-                except AudioFormatError as exc:
-                    raise ProtocolError("bad_audio", str(exc), 1007) from None
+                await self._push(event.samples, arrival_s)
             elif isinstance(event, EndOfStream):
                 break
-        await self._live.finish()
-        await self._refuse_messages_after_end()
-        await self.send(lambda: self._protocol.end(self._live.samples_received))
-        await self._ws.close(code=1000, message=b"end of stream")
+        await self._finish()
 
-    async def _refuse_messages_after_end(self) -> None:
-        """A message that arrived after the client's end (by the time the last records are out) is an error."""
+    async def _receive(self) -> bytes | str:
+        idle_s = self._activity.idle_timeout_s
+        return await self._connection.receive(
+            self._activity.remaining_s(), f"no audio for {idle_s:g} s (less than half real time)"
+        )
+
+    async def _push(self, samples: np.ndarray, arrival_s: float) -> None:
+        """Audio into the live session, paced and in pieces (the shared AU thread serves sessions in turn)."""
+        if samples.shape[0] == 0:
+            return  # an empty message: nothing to hear, and no sign of life either (AudioActivity)
+        rate_hz = self._hello.sample_rate_hz
+        for piece in audio_pieces(samples, rate_hz):
+            await self._pacer.admit(piece.shape[0] / rate_hz)
+            self._connection.check_open()  # a paced message can take seconds: stop once the client has left
+            try:
+                await self._live.push_audio(piece, rate_hz=rate_hz, channels=self._hello.channels, arrival_s=arrival_s)
+            except AudioFormatError as exc:
+                raise ProtocolError("bad_audio", str(exc), 1007) from None
+        self._activity.add(samples.shape[0] / rate_hz)
+
+    async def _finish(self) -> None:
+        """The last frames and the end message, while watching for anything the client sends after its end."""
+        watcher = asyncio.ensure_future(self._receive())
+        finishing = asyncio.ensure_future(self._flush())
         try:
-            message = await self._ws.receive(timeout=_AFTER_END_POLL_S)
-        except TimeoutError:
-            return
-        if message.type in (WSMsgType.BINARY, WSMsgType.TEXT):
-            self._protocol.receive(message.data)  # raises unexpected_message
-        raise _ClientGone(message.type.name)
+            await asyncio.wait({watcher, finishing}, return_when=asyncio.FIRST_COMPLETED)
+            if watcher.done():  # the client sent something after its end, or left, or broke a limit
+                self._protocol.receive(watcher.result())  # raises: unexpected_message, or the watcher's error
+            await finishing
+        finally:
+            for task in (watcher, finishing):
+                task.cancel()
+            await asyncio.gather(watcher, finishing, return_exceptions=True)
+        await self._connection.ws.close(code=1000, message=b"end of stream")
+
+    async def _flush(self) -> None:
+        await self._live.finish()
+        await self.send(lambda: self._protocol.end(self._live.samples_received))
 
     async def send(self, build: Callable[[], bytes | str]) -> None:
-        """Build a message and send it, one at a time: records go out in the order they are numbered."""
-        async with self._send_lock:
-            message = build()
-            if isinstance(message, bytes):
-                await self._ws.send_bytes(message)
-            else:
-                await self._ws.send_str(message)
+        """Build a message and send it; the connection sends one at a time, so records go out in numbered order."""
+        await self._connection.send_built(build)
 
     async def close(self) -> None:
         """End the live session (the connection is over, however it ended)."""
@@ -203,7 +290,7 @@ class _Stream:
     def _fail_soon(self, reason: str) -> None:
         """The live session cannot go on: end the connection with an internal error (its receive loop then stops)."""
         log.error("websocket session %s: %s", self._session_id, reason)
-        asyncio.get_running_loop().create_task(_fail(self._ws, internal_error()))
+        asyncio.get_running_loop().create_task(self._connection.fail(internal_error()))
 
 
 class _RecordOutput:
@@ -217,11 +304,12 @@ class _RecordOutput:
     async def send_aus(self, frame: AUFrame) -> None:
         protocol = self._stream.protocol
         trace = frame.trace
-        await self._stream.send(
-            lambda: protocol.frame(
-                frame.index, trace.shown_sample, elapsed_us(trace.audio_arrival_s, time.perf_counter()), frame.aus
+        with contextlib.suppress(ClientGone, ConnectionError):  # gone or evicted: the handler's next receive sees it
+            await self._stream.send(
+                lambda: protocol.frame(
+                    frame.index, trace.shown_sample, elapsed_us(trace.audio_arrival_s, time.perf_counter()), frame.aus
+                )
             )
-        )
 
     async def close(self) -> None:
         """Nothing to release: the connection belongs to the handler."""
@@ -240,36 +328,13 @@ class _JpegOutput:
         jpeg = await asyncio.to_thread(encode_jpeg, frame.rgb, self._size)
         protocol = self._stream.protocol
         trace = frame.trace
-        await self._stream.send(
-            lambda: protocol.jpeg(
-                frame.index, trace.shown_sample, elapsed_us(trace.audio_arrival_s, time.perf_counter()), jpeg
+        with contextlib.suppress(ClientGone, ConnectionError):  # gone or evicted: the handler's next receive sees it
+            await self._stream.send(
+                lambda: protocol.jpeg(
+                    frame.index, trace.shown_sample, elapsed_us(trace.audio_arrival_s, time.perf_counter()), jpeg
+                )
             )
-        )
         trace.send_s = time.perf_counter()
 
     async def close(self) -> None:
         """Nothing to release: the connection belongs to the handler."""
-
-
-async def _receive(ws: web.WebSocketResponse, protocol: ServerConnection, timeout_s: float, what: str) -> bytes | str:
-    """The next data message; ProtocolError on timeout, _ClientGone when the connection ended."""
-    try:
-        message = await ws.receive(timeout=timeout_s)
-    except TimeoutError:
-        raise timeout_error(f"{what} for {timeout_s:g} s; closing the session") from None
-    if message.type in (WSMsgType.BINARY, WSMsgType.TEXT):
-        return message.data
-    if message.type is WSMsgType.ERROR and getattr(message.data, "code", None) == 1009:
-        # Over the hard limit: aiohttp has already closed with 1009 before reading it.
-        log.info("%s", message_too_big(None, protocol.max_message_bytes).message)
-    raise _ClientGone(message.type.name)
-
-
-async def _fail(ws: web.WebSocketResponse, error: ProtocolError) -> None:
-    """Send the error message, then close with its code and reason (if the socket is still open)."""
-    if ws.closed:
-        return
-    with contextlib.suppress(ConnectionError):
-        await ws.send_str(error.to_json())
-    with contextlib.suppress(ConnectionError):
-        await ws.close(code=error.close_code, message=error.close_reason.encode("utf-8"))

@@ -40,6 +40,8 @@ def test_every_scenario_is_registered() -> None:
     assert sorted(SCENARIOS) == [
         "backends",
         "browser",
+        "chaos",
+        "churn",
         "drift",
         "e2e",
         "encoders",
@@ -180,3 +182,29 @@ def test_gpu_smoke_runs_anywhere_and_says_what_it_skipped(tmp_path: Path) -> Non
     for row in results["summary"]:
         assert row["cpu_encode_sessions"] >= 1
         assert (row["gpu_sessions"] is None) == (results["skipped"] is not None)
+
+
+@pytest.mark.timeout(120)
+def test_churn(tmp_path: Path) -> None:
+    results = _run("churn", tmp_path)
+    assert results["sessions"] == 6 and len(results["series"]) == 6
+    for sample in results["series"]:
+        _positive(sample["rss_mb"], "RSS")
+        _positive(sample["fds"], "descriptors")
+    assert math.isfinite(results["rss_slope_mb_per_100_sessions"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_chaos(tmp_path: Path) -> None:
+    results = _run("chaos", tmp_path)
+    assert not results["honest_errors"], results["honest_errors"]
+    for phase in ("quiet", "attack"):
+        _positive(results["phases"][phase]["fps_mean"], f"{phase} records/s")
+        _positive(results["phases"][phase]["latency_ms"]["p50"], f"{phase} latency")
+    attacks = results["attacks"]
+    assert set(attacks) >= {"slow_reader", "ping_flood", "fast_sender", "offer_no_ice", "garbage", "no_token"}
+    assert all(a["attempts"] >= 1 for a in attacks.values())
+    assert all(a["server_errors"] == 0 for a in attacks.values()), attacks
+    assert results["server_refusals"].get("auth", 0) > 0 and results["server_refusals"].get("rate_limited", 0) > 0
+    assert results["sigterm_returncode"] == 0

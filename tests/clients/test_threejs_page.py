@@ -14,6 +14,7 @@ import pytest_asyncio
 from aiohttp import web
 from PIL import Image
 
+from bench.browser import CHROMIUM_ARGS as BENCH_CHROMIUM_ARGS
 from engine.backends.model_files import resolve_source
 from engine.server.config import ServerConfig
 from tests.engine.output.speech import speaking, speech_then_silence
@@ -32,21 +33,18 @@ pytestmark = [
 ]
 
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
+    *(arg for arg in BENCH_CHROMIUM_ARGS if arg != "--disable-gpu"),
     "--use-angle=swiftshader",  # WebGL on the CPU: these machines have no GPU
     "--enable-unsafe-swiftshader",
 ]
 
 
 @pytest_asyncio.fixture
-async def server(server_config: ServerConfig) -> AsyncIterator[LiveServer]:
-    async with live_server(replace(server_config, cause_path=None)) as running:  # the trained default CAUSE
+async def server(server_config: ServerConfig, page_url: str) -> AsyncIterator[LiveServer]:
+    """The trained default CAUSE; the page comes from another origin, which the server must be told to allow
+    (``avatar serve --allow-origin``): browsers' cross-site WebSockets are refused by default."""
+    config = replace(server_config, cause_path=None, allowed_origins=(page_url,))
+    async with live_server(config) as running:
         yield running
 
 

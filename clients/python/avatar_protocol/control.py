@@ -131,7 +131,7 @@ def parse_hello(text: str, *, default_fps: int) -> Hello:
             f"{MIN_SAMPLE_RATE_HZ} to {MAX_SAMPLE_RATE_HZ} Hz (e.g. 8000, 16000, 44100, 48000)",
         )
     sample_format = body.get("sample_format", "s16le")
-    if sample_format not in SAMPLE_FORMATS:
+    if not isinstance(sample_format, str) or sample_format not in SAMPLE_FORMATS:
         raise ProtocolError(
             "unsupported_audio_format",
             f"sample_format {sample_format!r} is not supported; supported: {', '.join(SAMPLE_FORMATS)}",
@@ -151,7 +151,7 @@ def parse_hello(text: str, *, default_fps: int) -> Hello:
     if (
         not isinstance(outputs, list)
         or not outputs
-        or any(o not in OUTPUTS for o in outputs)
+        or any(not isinstance(o, str) or o not in OUTPUTS for o in outputs)
         or len(set(outputs)) != len(outputs)
     ):
         raise ProtocolError(
@@ -159,10 +159,10 @@ def parse_hello(text: str, *, default_fps: int) -> Hello:
             f"outputs {outputs!r} is not valid; give a non-empty list of distinct names from: {', '.join(OUTPUTS)}",
         )
     encoding = body.get("encoding", "binary")
-    if encoding not in ENCODINGS:
+    if not isinstance(encoding, str) or encoding not in ENCODINGS:
         raise ProtocolError("bad_hello", f"encoding {encoding!r} is not supported; supported: {', '.join(ENCODINGS)}")
     order = body.get("blendshape_order", "unreal")
-    if order not in BLENDSHAPE_ORDERS:
+    if not isinstance(order, str) or order not in BLENDSHAPE_ORDERS:
         raise ProtocolError(
             "bad_hello", f"blendshape_order {order!r} is not supported; supported: {', '.join(BLENDSHAPE_ORDERS)}"
         )
@@ -188,7 +188,7 @@ class Ready:
     au_names: the 17 AU section names in order if ``"aus"`` was asked, else empty.
     blendshape_names: the 52 blendshape names in ``blendshape_order`` if asked, else empty.
     lookahead_samples: audio (16 kHz samples) after a frame's instant that must have arrived before its
-        record can be built: the mel window plus the network's lookahead (at most; 720 = 45 ms by default).
+        record can be built: the mel window plus the network's lookahead (at most; 560 = 35 ms by default).
     idle_timeout_s: a session that receives no message for this long ends with error ``timeout``.
     frame_size_px: longer side of the JPEG pictures, if ``"frames"`` was asked, else None.
     max_message_bytes: the largest message the server accepts.
@@ -287,6 +287,8 @@ def json_object(text: str) -> dict[str, Any]:
         body = json.loads(text)
     except ValueError as exc:
         raise ProtocolError("bad_message", f"text message is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("bad_message", "text message nests JSON too deeply") from None
     if not isinstance(body, dict):
         raise ProtocolError("bad_message", f"text message must be a JSON object, got {type(body).__name__}")
     return body

@@ -3,9 +3,11 @@
 // here. Plain JavaScript modules, no build step.
 //
 // Signalling: POST /offer {"sdp", "type": "offer", "voice"} -> {"sdp", "type": "answer", "location"};
-// DELETE <location> hangs up. Control messages: see engine/server/control.py.
+// DELETE <location> hangs up; both with the page's token (access.js). Control messages: see
+// engine/server/control.py.
 "use strict";
 
+import { peerConfiguration, withToken } from "./access.js";
 import { LatencyMeter, percentile } from "./measure.js";
 import { SpeechSource } from "./speech.js";
 
@@ -194,7 +196,7 @@ async function start(sampleSpeech = $("sample-speech").checked) {
     setStatus(sampleSpeech ? "Loading the sample speech…" : "Asking for the microphone…");
     current.audio = await openAudio(sampleSpeech);
     current.meter.speech = current.audio.speech;
-    const pc = new RTCPeerConnection(); // no STUN server: the server is on this machine or this network
+    const pc = new RTCPeerConnection(await peerConfiguration()); // ICE servers as the server says (none by default)
     current.pc = pc;
     pc.addTrack(current.audio.track);
     pc.addTransceiver("video", { direction: "recvonly" });
@@ -210,7 +212,7 @@ async function start(sampleSpeech = $("sample-speech").checked) {
     await waitForIceGathering(pc);
     const response = await fetch("/offer", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: withToken({ "Content-Type": "application/json" }),
       body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer", voice: $("voice-back").checked }),
     });
     const body = await response.json().catch(() => ({ error: response.statusText }));
@@ -301,7 +303,7 @@ async function stop(hangUp = true) {
   if (current) {
     current.timers.forEach(clearInterval);
     if (current.video && current.frameCallback !== undefined) current.video.cancelVideoFrameCallback(current.frameCallback);
-    if (hangUp && current.location) fetch(current.location, { method: "DELETE" }).catch(() => {});
+    if (hangUp && current.location) fetch(current.location, { method: "DELETE", headers: withToken() }).catch(() => {});
     if (current.pc) current.pc.close();
     if (current.audio) current.audio.stop();
     lastSession = current;

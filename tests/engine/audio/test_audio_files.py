@@ -107,6 +107,7 @@ def test_unreadable_file_is_named_in_the_error(tmp_path: Path, content: bytes) -
     with pytest.raises(AudioFileError, match="broken.wav") as error:
         load_audio_file(path)
     assert isinstance(error.value, ValueError)
+    assert "Errno" not in str(error.value)  # issue 13: FFmpeg's errno 1094995529 reached the user
 
 
 def test_directory_is_rejected(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """``avatar serve``: flags map one to one onto ServerConfig; bad values fail before anything loads."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ def test_flags_map_onto_the_server_config() -> None:
         "--renderer warp --framing head".split()
     )
     config = config_from_args(args)
-    assert config == ServerConfig(
+    assert config.access_token is not None and len(config.access_token) >= 32  # 0.0.0.0: a token is made
+    assert dataclasses.replace(config, access_token=None) == ServerConfig(
         host="0.0.0.0",
         port=0,
         fps=30,
@@ -107,3 +109,64 @@ def test_browser_url() -> None:
     assert browser_url("0.0.0.0", 8080) == "http://localhost:8080/"
     assert browser_url("192.168.1.5", 80) == "http://192.168.1.5:80/"
     assert browser_url("fe80::1", 8080) == "http://[fe80::1]:8080/"
+
+
+def test_a_non_loopback_address_gets_a_token_unless_auth_is_off(tmp_path: Path) -> None:
+    """Issue 13, failure 3: --host 0.0.0.0 had no authentication and printed no warning."""
+    from engine.cli.serve import auth_warning
+
+    open_config = config_from_args(build_parser().parse_args("serve --backend openvino --host 0.0.0.0".split()))
+    assert open_config.access_token and auth_warning(open_config) is None
+    loopback = config_from_args(build_parser().parse_args("serve --backend openvino".split()))
+    assert loopback.access_token is None
+    off = config_from_args(build_parser().parse_args("serve --backend openvino --host 0.0.0.0 --auth off".split()))
+    assert off.access_token is None
+    assert "AUTHENTICATION IS OFF" in (auth_warning(off) or "")
+    token_file = tmp_path / "token"
+    token_file.write_text("a-token-from-a-file-0123456789\n")
+    given = config_from_args(
+        build_parser().parse_args(["serve", "--backend", "openvino", "--token-file", str(token_file)])
+    )
+    assert given.access_token == "a-token-from-a-file-0123456789"
+
+
+def test_access_tls_ice_and_limit_flags_map_onto_the_config(tmp_path: Path) -> None:
+    secret = tmp_path / "turn"
+    secret.write_text("turn-password")
+    args = build_parser().parse_args(
+        [
+            "serve", "--backend", "openvino", "--allow-origin", "https://app.example", "--server-name", "avatar.lan",
+            "--self-signed", "--ice-server", "stun:stun.example:3478", "--ice-server", "turn:turn.example:3478",
+            "--turn-username", "me", "--turn-credential-file", str(secret), "--write-timeout", "2",
+            "--max-audio-speed", "3", "--drain-timeout", "1.5", "--max-connections", "100",
+        ]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert config.allowed_origins == ("https://app.example",) and config.server_names == ("avatar.lan",)
+    assert config.self_signed and config.tls
+    assert [s.to_json() for s in config.ice_servers] == [
+        {"urls": ["stun:stun.example:3478"]},
+        {"urls": ["turn:turn.example:3478"], "username": "me", "credential": "turn-password"},
+    ]
+    assert (config.write_timeout_s, config.max_audio_speed, config.drain_timeout_s) == (2.0, 3.0, 1.5)
+    assert config.max_connections == 100
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        ("--tls-cert c.pem", "go together"),
+        ("--ice-server http://x", "stun:"),
+        ("--ice-server turn:x:3478", "--turn-username"),
+        ("--write-timeout 0", "--write-timeout"),
+        ("--token-file /nonexistent/token", "cannot read"),
+    ],
+)
+def test_bad_access_and_limit_flags_are_refused(flags: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        config_from_args(build_parser().parse_args(["serve", "--backend", "openvino", *flags.split()]))
+
+
+def test_browser_url_with_tls_and_a_token() -> None:
+    assert browser_url("127.0.0.1", 8443, tls=True, token="abc") == "https://localhost:8443/#token=abc"
+    assert browser_url("192.168.1.5", 8443, tls=True) == "https://192.168.1.5:8443/"

@@ -18,7 +18,7 @@ from kernels.host_build import find_compiler
 from kernels.launch import ImageKernels, address
 from kernels.reference import rgb_to_i420
 
-PRESETS = {  # clients/web/app.js
+PRESETS = {  # clients/web/avatar_web/app.js
     "smile": {"AU06": 2.0, "AU12": 3.0},
     "sad": {"AU01": 2.5, "AU04": 2.0, "AU15": 3.0},
     "angry": {"AU04": 3.0, "AU07": 2.5, "AU23": 2.5},

@@ -10,11 +10,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from aiohttp import web
 
 from engine.server.app import create_app
 from engine.server.config import ServerConfig
 from engine.server.context import ENGINE, EngineContext
+from engine.server.listener import start_listening
+from engine.server.memory import settle_heap
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,8 @@ class LiveServer:
 async def live_server(config: ServerConfig) -> AsyncIterator[LiveServer]:
     """``create_app(config)`` served on ``config.host`` at an OS-chosen port until the block ends."""
     app = create_app(config)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, 0)
-    await site.start()
+    settle_heap()  # as avatar serve does once its networks are loaded
+    runner, _ = await start_listening(app, host=config.host, port=0)
     host, port = runner.addresses[0][:2]
     try:
         yield LiveServer(host, port, app[ENGINE])

@@ -68,7 +68,7 @@ async def test_bad_requests_get_json_errors_and_hold_no_slot(server_config: Serv
             ("/offer", json.dumps({"sdp": audio_only, "type": "offer"}), "application/json", 400, "no video"),
             ("/offer", json.dumps({"sdp": "v=0\r\nm=audio x\r\n", "type": "offer"}), "application/json", 400, "SDP"),
             ("/whip", audio_only, "application/json", 415, "application/sdp"),
-            ("/whip", "v=0\r\nnonsense", "application/sdp", 400, "offer"),
+            ("/whip", "v=0\r\nnonsense", "application/sdp", 400, "line 2"),
             ("/whip", b"\xff\xfe\xfa", "application/sdp", 400, ""),
         ]
         for path, body, content_type, status, words in cases:
