@@ -43,6 +43,7 @@ import aiohttp
 import numpy as np
 from aiortc import AudioStreamTrack, RTCConfiguration, RTCPeerConnection
 
+from avatar_protocol import FrameRecord, parse_server_message
 from bench.e2e import add_server_arguments
 from bench.models import generator_source, model_setup
 from bench.plots import new_figure, save
@@ -50,7 +51,6 @@ from bench.report import Report, Target, percentiles
 from bench.server_process import ServerProcess, running_server, server_arguments
 from bench.speech import looped_speech
 from engine.backends.model_files import cache_dir
-from avatar_protocol import FrameRecord, parse_server_message
 
 NAME = "chaos"
 SUMMARY = "honest sessions' fps and latency while misbehaving clients attack the server; RSS, descriptors, refusals"
