@@ -113,5 +113,5 @@ def test_head_framing_and_the_renderer_choice(short_speech: Path, tmp_path: Path
     said = capsys.readouterr()
     assert "renderer: warp (--renderer warp" in said.err and ", warp)" in said.out
     assert main(["render", "--audio", str(short_speech), "-o", str(tmp_path / "auto.mp4"), "--no-progress"]) == 0
-    # The default generator was enrolled with AUs relative to its photo: auto draws the astronaut with warp.
-    assert "renderer: warp (auto: the generator was enrolled on this portrait" in capsys.readouterr().err
+    # The default generator was enrolled on the astronaut with absolute AUs: auto draws her with it.
+    assert "renderer: ganimation (auto: the generator was enrolled on this portrait" in capsys.readouterr().err

@@ -83,11 +83,12 @@ def test_cards_round_trip_and_bad_ones_name_the_file(identity: PortraitIdentity)
         GeneratorCard("any-face", portrait=identity)
 
 
-def test_the_default_generator_is_the_astronauts_with_relative_aus(avatar: Avatar) -> None:
+def test_the_default_generator_is_the_astronauts_with_absolute_aus_and_auto_picks_it(avatar: Avatar) -> None:
     weights = Path(__file__).resolve().parents[3] / "models" / "weights" / "generator.onnx"
     card = read_card(ModelSource("generator", weights))
-    assert card is not None and card.subject == "one-portrait" and card.aus == "relative-to-photo"
+    assert card is not None and card.subject == "one-portrait" and card.aus == "absolute"
     assert card.portrait is not None and card.portrait.crop_sha256 == crop_sha256(avatar)
+    assert choose_renderer("auto", card, avatar).name == "ganimation"
 
 
 def test_build_makes_the_generator_only_for_ganimation(avatar: Avatar) -> None:
@@ -105,17 +106,20 @@ def test_build_makes_the_generator_only_for_ganimation(avatar: Avatar) -> None:
 
 
 def test_choosing_and_drawing_need_no_torch_and_no_training_code() -> None:
+    """The serving path loads the default avatar, picks its generator and draws with it, torch never imported."""
     code = (
         "import sys, numpy as np\n"
-        "from engine.avatar import load_default_avatar\n"
         "from engine.backends.model_files import resolve_source\n"
+        "from engine.live.build import PartsSettings, build_parts\n"
         "from engine.pipeline import AUFrame, FrameTrace, Renderer, RenderRequest\n"
         "from engine.pipeline.renderer_choice import build_face_renderer\n"
-        "avatar = load_default_avatar()\n"
-        "faces, choice = build_face_renderer('auto', resolve_source('generator', None), avatar, None)\n"
+        "built = build_parts(PartsSettings())\n"
+        "assert built.renderer_choice.name == 'ganimation', built.renderer_choice\n"
+        "avatar = built.parts.avatar\n"
+        "source = resolve_source('generator', None)\n"
+        "faces, choice = build_face_renderer('auto', source, avatar, lambda: built.generator)\n"
         "frame = AUFrame(0, np.zeros(17, np.float32), FrameTrace(0, 0, 0.0))\n"
         "Renderer(faces).render([RenderRequest(avatar, frame)])\n"
-        "assert choice.name == 'warp', choice\n"
         "assert 'torch' not in sys.modules and not [m for m in sys.modules if m.startswith('models.training')]\n"
     )
     repo = Path(__file__).resolve().parents[3]
