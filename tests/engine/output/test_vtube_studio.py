@@ -3,7 +3,6 @@
 import asyncio
 import json
 import stat
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +11,8 @@ import pytest
 from engine.au.vocabulary import AU_NAMES, N_AUS
 from engine.output.errors import OutputUnavailable
 from engine.output.vtube_studio import KEEPALIVE_S, VTubeStudioError, VTubeStudioOutput
-from engine.pipeline.frames import AUFrame, FrameTrace
 from tests.engine.output.receivers import FakeVTubeStudio
-from tests.engine.output.speech import FPS, drive, speaking, speech_then_silence
-
-
-def au_frame(index: int, aus: np.ndarray) -> AUFrame:
-    return AUFrame(index, aus.astype(np.float32), FrameTrace(index * 640, index * 640 + 720, time.perf_counter()))
+from tests.engine.output.speech import FPS, au_frame, drive, speaking, speech_then_silence
 
 
 async def test_the_token_is_asked_for_once_and_each_session_authenticates(
