@@ -120,7 +120,8 @@ class SessionForwards:
         self._forwarder = forwarder
         self._session_id = session_id
         self._fps = fps
-        self._on_stopped = on_stopped
+        self.on_stopped = on_stopped
+        """Told when an output is dropped mid-session (the transport tells its client); settable later."""
         self._members: list[_Member] = []
         self._lock = asyncio.Lock()
         self._closed = False
@@ -217,9 +218,9 @@ class SessionForwards:
         name = member.destination.name
         log.warning("session %s: stopped forwarding to %s %s: %s", self._session_id, member.kind, name, reason)
         await self._close_member(member)
-        if self._on_stopped is not None:
+        if self.on_stopped is not None:
             try:
-                await self._on_stopped(member.kind, member.destination.name, reason)
+                await self.on_stopped(member.kind, member.destination.name, reason)
             except Exception:
                 log.exception("session %s: reporting a stopped output failed", self._session_id)
 
