@@ -116,7 +116,8 @@ def add_forward_options(parser: argparse.ArgumentParser, *, per_session: bool) -
     if per_session:
         what = (
             "Avatar apps sessions may forward their face to: a WebSocket client asks in its hello "
-            '("forward": {"vmc": "NAME"}), the page in its panel. Each destination serves one session at a time; '
+            '("forward": {"vmc": "NAME"}), a WebRTC client in a "forward" control message. Each destination '
+            "serves one session at a time; "
             "clients pick by NAME (default: 'default') and never name an address."
         )
     else:
