@@ -15,17 +15,26 @@ from engine.cli.local_speaker import (
     add_input_options,
     check_input,
     feed,
+    forward_to_apps,
     list_devices_requested,
     load_parts,
     open_input,
     print_stats,
     stats_line,
 )
-from engine.cli.options import add_avatar_options, add_liveness_options, add_model_options, liveness_settings
+from engine.cli.options import (
+    add_avatar_options,
+    add_forward_options,
+    add_liveness_options,
+    add_model_options,
+    forward_settings,
+    liveness_settings,
+)
 from engine.errors import UsageError
 from engine.live import LiveSession
 from engine.live.build import running_parts
 from engine.live.sources import AudioChunk
+from engine.output.forward import ForwardSettings
 from engine.output.pictures import output_dimensions
 from engine.output.preview import PreviewWindow
 from engine.output.tracks import DelayedVoiceTrack
@@ -85,6 +94,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
     add_avatar_options(parser)
     add_liveness_options(parser)
     add_model_options(parser)
+    add_forward_options(parser, per_session=False)
     parser.set_defaults(run=run)
 
 
@@ -98,11 +108,12 @@ def run(args: argparse.Namespace) -> int:
     if args.stats_interval < 0:
         raise UsageError(f"--stats-interval must be >= 0, got {args.stats_interval}")
     check_input(args)
-    asyncio.run(live(args))
+    forwarding = forward_settings(args)  # a bad destination is refused before anything loads
+    asyncio.run(live(args, forwarding))
     return 0
 
 
-async def live(args: argparse.Namespace) -> None:
+async def live(args: argparse.Namespace, forwarding: ForwardSettings) -> None:
     """Load, open the camera (and voice, preview), feed the input until it ends or Ctrl-C, close everything."""
     print("loading the avatar and the networks ...", file=sys.stderr, flush=True)
     built = await asyncio.to_thread(load_parts, args)
@@ -147,6 +158,7 @@ async def live(args: argparse.Namespace) -> None:
             stats = asyncio.create_task(print_stats(session, args.stats_interval, "camera"))
         print("speak now (Ctrl-C to stop)" if args.input == "mic" else f"playing {args.input} ...", flush=True)
         try:
+            await forward_to_apps(session, forwarding, args.fps)
             await feed(session, open_input(args), with_voice if voice is not None else None)
             await session.finish()
             print(stats_line(session.stats_report(), "camera"), file=sys.stderr)

@@ -23,6 +23,7 @@ from engine.live.sources import (
     microphone_chunks,
     stdin_chunks,
 )
+from engine.output.forward import Forwarder, ForwardSettings
 
 MICROPHONE = "mic"
 STDIN = "-"
@@ -125,3 +126,19 @@ def stats_line(report: dict, where: str) -> str:
     if latency["p50"] is not None:
         line += f"; audio arrival -> {where}: p50 {latency['p50']:.0f} ms, p95 {latency['p95']:.0f} ms"
     return line
+
+
+async def forward_to_apps(session: LiveSession, settings: ForwardSettings, fps: int) -> None:
+    """Send every frame of the speaker's session to every avatar app the flags name (``--vmc``, ``--vts``,
+    ``--livelink``); nothing when none. OutputUnavailable (one line) when an app cannot be opened."""
+    wanted = settings.every_destination()
+    if not wanted:
+        return
+    forwards = Forwarder(settings).session(session.session_id, fps=fps, on_stopped=_report_stopped)
+    await forwards.choose(wanted)
+    session.add_au_output(forwards)
+    print(f"forwarding to avatar apps: {settings.destinations.describe()}", file=sys.stderr, flush=True)
+
+
+async def _report_stopped(kind: str, destination: str, reason: str) -> None:
+    print(f"stopped forwarding to {kind} {destination}: {reason} (the rest goes on)", file=sys.stderr, flush=True)

@@ -10,6 +10,11 @@ from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, BackendOpt
 from engine.backends.model_files import ModelSource, resolve_source
 from engine.backends.selection import AUTO, default_options, select_backend
 from engine.errors import UsageError
+from engine.output.destinations import DEFAULT_HOST, DEFAULT_PORTS, Destinations
+from engine.output.forward import ForwardSettings
+from engine.output.livelink import DEFAULT_SUBJECT
+from engine.output.vmc import DEFAULT_SHAPE_SET, SHAPE_SETS
+from engine.output.vtube_studio import DEFAULT_TOKEN_PATH
 from engine.pipeline.renderer_choice import RENDERER_CHOICES
 
 UNTRAINED_BANNER = """\
@@ -100,6 +105,78 @@ def liveness_settings(args: argparse.Namespace) -> LivenessSettings:
         idle=args.idle,
         seed=args.liveness_seed,
     )
+
+
+def add_forward_options(parser: argparse.ArgumentParser, *, per_session: bool) -> None:
+    """``--vmc``, ``--vts``, ``--livelink`` and their settings: the avatar apps frames may be forwarded to.
+
+    per_session: the destinations are offered to sessions, which pick among them by name (``avatar
+    serve``); else every frame goes to every one (a program with one speaker).
+    """
+    if per_session:
+        what = (
+            "Avatar apps sessions may forward their face to: a WebSocket client asks in its hello "
+            '("forward": {"vmc": "NAME"}), a WebRTC client in a "forward" control message. Each destination '
+            "serves one session at a time; "
+            "clients pick by NAME (default: 'default') and never name an address."
+        )
+    else:
+        what = "Avatar apps every frame is also sent to, as it is ready."
+    group = parser.add_argument_group(
+        "avatar apps (VMC, VTube Studio, Live Link)",
+        f"{what} Repeatable. HOST[:PORT] alone means NAME 'default'; the flag alone, {DEFAULT_HOST} at the usual port.",
+    )
+
+    def destination(flag: str, kind: str, apps: str) -> None:
+        group.add_argument(
+            flag,
+            action="append",
+            nargs="?",
+            const=DEFAULT_HOST,
+            default=[],
+            metavar="[NAME=]HOST[:PORT]",
+            help=f"{apps} (port default {DEFAULT_PORTS[kind]})",
+        )
+
+    destination("--vmc", "vmc", "a VMC protocol receiver, OSC over UDP: VSeeFace, Warudo, VNyan, VMC4UE (apps extra)")
+    group.add_argument(
+        "--vmc-shapes",
+        choices=SHAPE_SETS,
+        default=DEFAULT_SHAPE_SET,
+        help="VMC shape names: VRM 1.0 presets (aa ih ou ee oh...), VRM 0.x (A I U E O...) or the 52 ARKit names for "
+        f"perfect-sync avatars (default: {DEFAULT_SHAPE_SET})",
+    )
+    destination("--vts", "vts", "VTube Studio's plugin API, a WebSocket (ws:// optional)")
+    group.add_argument(
+        "--vts-token",
+        type=Path,
+        default=DEFAULT_TOKEN_PATH,
+        metavar="PATH",
+        help=f"where VTube Studio's plugin token is kept (default: {DEFAULT_TOKEN_PATH})",
+    )
+    destination("--livelink", "livelink", "Unreal Engine's Live Link, as Live Link Face packets over UDP")
+    group.add_argument(
+        "--livelink-subject",
+        default=DEFAULT_SUBJECT,
+        metavar="NAME",
+        help=f"the Live Link subject name Unreal shows (default: {DEFAULT_SUBJECT})",
+    )
+
+
+def forward_settings(args: argparse.Namespace) -> ForwardSettings:
+    """The ForwardSettings the avatar-app flags describe; UsageError for a malformed destination, a missing
+    package (naming the extra) or an empty subject name."""
+    if not args.livelink_subject:
+        raise UsageError("--livelink-subject must not be empty")
+    destinations = Destinations.from_entries({"vmc": args.vmc, "vts": args.vts, "livelink": args.livelink})
+    settings = ForwardSettings(
+        destinations=destinations,
+        vmc_shapes=args.vmc_shapes,
+        livelink_subject=args.livelink_subject,
+        vts_token_path=args.vts_token,
+    )
+    settings.check_packages()
+    return settings
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -17,17 +17,26 @@ from engine.cli.local_speaker import (
     add_input_options,
     check_input,
     feed,
+    forward_to_apps,
     list_devices_requested,
     load_parts,
     open_input,
     print_stats,
     stats_line,
 )
-from engine.cli.options import add_avatar_options, add_liveness_options, add_model_options, liveness_settings
+from engine.cli.options import (
+    add_avatar_options,
+    add_forward_options,
+    add_liveness_options,
+    add_model_options,
+    forward_settings,
+    liveness_settings,
+)
 from engine.errors import UsageError
 from engine.live import LiveSession
 from engine.live.build import running_parts
 from engine.live.sources import AudioChunk
+from engine.output.forward import ForwardSettings
 from engine.output.voice import voice_frame
 from engine.output.whip import WhipClient, WhipError, check_whip_url
 from engine.output.whip_publisher import VIDEO_CODECS, WhipPublisher
@@ -74,6 +83,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
     add_avatar_options(parser)
     add_liveness_options(parser)
     add_model_options(parser)
+    add_forward_options(parser, per_session=False)
     parser.set_defaults(run=run)
 
 
@@ -88,11 +98,12 @@ def run(args: argparse.Namespace) -> int:
     if args.stats_interval < 0:
         raise UsageError(f"--stats-interval must be >= 0, got {args.stats_interval}")
     check_input(args)
-    asyncio.run(publish(args))
+    forwarding = forward_settings(args)  # a bad destination is refused before anything loads
+    asyncio.run(publish(args, forwarding))
     return 0
 
 
-async def publish(args: argparse.Namespace) -> None:
+async def publish(args: argparse.Namespace, forwarding: ForwardSettings) -> None:
     """Load, connect (refusals end here), publish the input until it ends or Ctrl-C, DELETE."""
     print("loading the avatar and the networks ...", file=sys.stderr, flush=True)
     built = await asyncio.to_thread(load_parts, args)
@@ -113,6 +124,7 @@ async def publish(args: argparse.Namespace) -> None:
             on_error=lambda exc: stopped.set(),
         )
         session.add_video_output(publisher, reports_sends=True)
+        await forward_to_apps(session, forwarding, args.fps)
         try:
             await publisher.connect()
         except WhipError as exc:

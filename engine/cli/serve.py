@@ -23,9 +23,11 @@ from typing import Any
 
 from engine.cli.options import (
     add_avatar_options,
+    add_forward_options,
     add_liveness_options,
     add_model_options,
     announce_weights,
+    forward_settings,
     liveness_settings,
     model_sources,
     runtime_options,
@@ -95,6 +97,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
     add_avatar_options(parser)
     add_liveness_options(parser)
     add_model_options(parser)
+    add_forward_options(parser, per_session=True)
     _add_access_options(parser.add_argument_group("access (tokens, origins, names)"))
     _add_tls_options(parser.add_argument_group("TLS and ICE"))
     _add_limit_options(parser.add_argument_group("limits per client and timeouts"))
@@ -252,7 +255,7 @@ def _add_limit_options(group: argparse._ArgumentGroup) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """The ServerConfig the flags describe (``--backend auto`` resolved); ValueError for values out of range."""
+    """The ServerConfig the flags describe (``--backend auto`` resolved); UsageError for values that cannot work."""
     if not 1 <= args.fps <= 100:
         raise UsageError(f"--fps must be in 1..100, got {args.fps}")
     if args.size < 2 or args.size % 2:
@@ -262,6 +265,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be in 0..65535, got {args.port}")
     liveness = liveness_settings(args)
+    forwarding = forward_settings(args)
     if args.publish_whip is not None:
         check_whip_url(args.publish_whip)
     for flag, value in (
@@ -312,6 +316,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         publish_whip_token=args.publish_whip_token or os.environ.get("AVATAR_WHIP_TOKEN"),
         renderer=args.renderer,
         framing=args.framing,
+        forwarding=forwarding,
         auth=args.auth,
         access_token=access_token,
         jwt_secret=jwt_secret,
@@ -345,9 +350,9 @@ def _secret(path: Path | None, env: str, flag: str) -> str | None:
         try:
             text = path.read_text().strip()
         except OSError as exc:
-            raise ValueError(f"{flag}: cannot read {path}: {exc.strerror}") from None
+            raise UsageError(f"{flag}: cannot read {path}: {exc.strerror}") from None
         if not text:
-            raise ValueError(f"{flag}: {path} is empty")
+            raise UsageError(f"{flag}: {path} is empty")
         return text
     return os.environ.get(env) or None
 
@@ -358,10 +363,10 @@ def _ice_servers(args: argparse.Namespace) -> tuple[IceServer, ...]:
     for url in args.ice_server:
         scheme = url.split(":", 1)[0]
         if scheme not in ("stun", "stuns", "turn", "turns"):
-            raise ValueError(f"--ice-server {url}: the URL must start with stun:, stuns:, turn: or turns:")
+            raise UsageError(f"--ice-server {url}: the URL must start with stun:, stuns:, turn: or turns:")
         if scheme.startswith("turn"):
             if args.turn_username is None or credential is None:
-                raise ValueError(f"--ice-server {url}: a TURN server needs --turn-username and a credential")
+                raise UsageError(f"--ice-server {url}: a TURN server needs --turn-username and a credential")
             servers.append(IceServer(urls=(url,), username=args.turn_username, credential=credential))
         else:
             servers.append(IceServer(urls=(url,)))
@@ -372,6 +377,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     announce_weights(*model_sources(args))
     print(config.liveness.describe(), file=sys.stderr)
+    if config.forwarding.destinations.allowed:
+        print(f"avatar apps sessions may forward to: {config.forwarding.destinations.describe()}", file=sys.stderr)
     _event_loop_runner()(_serve(config))
     return 0
 

@@ -57,6 +57,8 @@ KEEPALIVE_S = 0.5
 APPROVAL_TIMEOUT_S = 120.0
 """How long the first connection waits for the VTube Studio user to allow the plugin."""
 REQUEST_TIMEOUT_S = 10.0
+DEFAULT_TOKEN_PATH = Path.home() / ".config" / "avatar-engine" / "vtube-studio-token.json"
+"""Where the plugin token is kept by default (readable by this user only: it lets a program drive VTube Studio)."""
 
 _JAW_OPEN = BLENDSHAPE_NAMES.index("jawOpen")
 

@@ -14,7 +14,8 @@ Routes:
   carries all candidates).
 - ``DELETE /whip/<id>``: end that session: 204, or 404 for an unknown id.
 - ``GET /ws``: the WebSocket API (``engine.server.websocket``).
-- ``GET /config``: what the page needs to connect: ``{"ice_servers": [...]}``.
+- ``GET /config``: what the page needs to connect: ``{"ice_servers": [...], "forward": {...}}``
+  (``forward``: kind -> the names of the avatar-app destinations a session may pick).
 - ``GET /metrics``: Prometheus metrics (``engine.server.metrics``).
 
 Access (``engine.server.access``): every request's Host must be a name the
@@ -139,10 +140,16 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 async def _client_config(request: web.Request) -> web.Response:
-    """What the page needs before it connects: the ICE servers (TURN credentials included, so behind the token)."""
+    """What the page needs before it connects: the ICE servers (TURN credentials included, so behind the token)
+    and the names of the avatar-app destinations it may forward to (names only, never addresses)."""
     authorize(request, SESSION_SCOPE)
     config = request.app[ENGINE].config
-    return web.json_response({"ice_servers": [server.to_json() for server in config.ice_servers]})
+    return web.json_response(
+        {
+            "ice_servers": [server.to_json() for server in config.ice_servers],
+            "forward": config.forwarding.destinations.names(),
+        }
+    )
 
 
 async def _post_only(request: web.Request) -> web.Response:

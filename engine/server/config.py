@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.au.liveness import LivenessSettings
+from engine.output.forward import ForwardSettings
 
 AUTH_MODES = ("auto", "on", "off")
 """``auto``: tokens required whenever the server listens on a non-loopback address."""
@@ -61,6 +62,8 @@ class ServerConfig:
         to this WHIP endpoint (``engine.output.whip_sessions``); None: not.
     renderer: ``auto``, ``ganimation`` or ``warp`` (``engine.pipeline.renderer_choice``).
     framing: ``portrait``, ``head`` or ``head-wide`` (``engine.avatar.framing``).
+    forwarding: the avatar apps (VMC, VTube Studio, Live Link) sessions may
+        forward to, and how (``engine.output.forward``); none by default.
 
     Access (``engine.server.auth``, ``engine.server.origins``):
 
@@ -128,6 +131,7 @@ class ServerConfig:
     publish_whip_token: str | None = None
     renderer: str = "auto"
     framing: str = "portrait"
+    forwarding: ForwardSettings = field(default_factory=ForwardSettings)
 
     auth: str = "auto"
     access_token: str | None = field(default=None, repr=False)

@@ -19,6 +19,7 @@ from engine.errors import EngineError
 from engine.live.au_worker import AUWorker
 from engine.live.build import PartsSettings, build_parts
 from engine.live.session import LiveParts
+from engine.output.forward import Forwarder
 from engine.output.whip_sessions import publish_every_session
 from engine.pipeline.renderer_choice import RendererChoice
 from engine.scheduler import RenderScheduler
@@ -102,6 +103,8 @@ class EngineContext:
     renderer_choice: RendererChoice
     """Which face renderer draws the avatar and why (``describe()`` is the line to show)."""
     gate: Gate
+    forwarder: Forwarder
+    """The avatar apps sessions may forward to, and which session holds each (``engine.output.forward``)."""
 
     @property
     def avatar(self) -> Avatar:
@@ -164,6 +167,7 @@ def build_context(config: ServerConfig) -> EngineContext:
         metrics=metrics,
         renderer_choice=built.renderer_choice,
         gate=gate,
+        forwarder=Forwarder(config.forwarding),
     )
 
 

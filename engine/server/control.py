@@ -16,11 +16,21 @@ Client to server, one JSON object per message:
   named change, the others keep their values. Switches are true/false; the
   blink rate is blinks a minute in a pause, 0..40; the head motion scale
   multiplies nods and sway, 0..3. All of a message applies, or none of it.
+- ``{"type": "forward", "vmc": "default", "vts": true}`` forwards the session's
+  face to exactly these avatar apps from now on (the kinds not named stop):
+  each kind (``vmc``, ``vts``, ``livelink``) to one destination the server's
+  operator allowed, by name, or ``true`` for the first (``GET /config`` lists
+  them); ``{"type": "forward"}`` stops all. All of it applies, or none of it;
+  the answer comes once the apps are open (VTube Studio: after it accepted us).
 
 Server to client:
 
-- ``{"type": "applied", "of": "expression"}`` (or ``"liveness"``): the message was applied.
+- ``{"type": "applied", "of": "expression"}`` (or ``"liveness"``; for
+  ``"forward"`` also ``"forward": {kind: destination name}``, what now runs):
+  the message was applied.
 - ``{"type": "error", "error": "..."}``: a message was refused; nothing changed.
+- ``{"type": "forward_stopped", "kind": ..., "destination": ..., "message": ...}``:
+  an app failed mid-session and frames no longer go to it (the others go on).
 - ``{"type": "stats", ...}`` about once a second (``engine/live/stats.py``).
 """
 
@@ -32,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from avatar_protocol import ForwardRequest, parse_forward
 from engine.au import AU_NAMES, ExpressionControl, au_index
 from engine.au.liveness import LivenessSettings
 from engine.errors import EngineError
@@ -60,11 +71,18 @@ class LivenessUpdate:
     changes: dict[str, bool | float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ForwardUpdate:
+    """What a "forward" message asks: forward to exactly these apps, kind -> destination name (None: the first)."""
+
+    request: ForwardRequest = field(default_factory=dict)
+
+
 LIVENESS_SWITCHES = ("blink", "smoothing", "head_motion", "idle")
 LIVENESS_NUMBERS = ("blink_rate_per_min", "head_motion_scale")
 
 
-def parse_control_message(message: str | bytes) -> ExpressionUpdate | LivenessUpdate:
+def parse_control_message(message: str | bytes) -> ExpressionUpdate | LivenessUpdate | ForwardUpdate:
     """Parse one message from the client.
 
     Raises:
@@ -86,8 +104,13 @@ def parse_control_message(message: str | bytes) -> ExpressionUpdate | LivenessUp
     kind = data.get("type")
     if kind == "liveness":
         return _liveness_update(data)
+    if kind == "forward":
+        try:
+            return ForwardUpdate(parse_forward({key: value for key, value in data.items() if key != "type"}))
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
     if kind != "expression":
-        raise ControlError(f"unknown message type {kind!r}; accepted: 'expression', 'liveness'")
+        raise ControlError(f"unknown message type {kind!r}; accepted: 'expression', 'liveness', 'forward'")
     unknown = sorted(set(data) - {"type", "bias", "gain", "reset"})
     if unknown:
         raise ControlError(f"unknown field(s) {', '.join(unknown)}; accepted: bias, gain, reset")
@@ -131,9 +154,9 @@ def apply_liveness(current: LivenessSettings, update: LivenessUpdate) -> Livenes
         raise ControlError(str(exc)) from exc
 
 
-def applied_message(of: str) -> str:
-    """The acknowledgement of an applied message of type ``of``."""
-    return json.dumps({"type": "applied", "of": of})
+def applied_message(of: str, **details: Any) -> str:
+    """The acknowledgement of an applied message of type ``of`` (with ``details``, e.g. what now runs)."""
+    return json.dumps({"type": "applied", "of": of, **details})
 
 
 def error_message(error: str) -> str:

@@ -28,6 +28,7 @@ The codec's names are re-exported here, so that server code imports one module.
 """
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from avatar_protocol import (
     CloseCode,
     End,
     EndOfStream,
+    ForwardStopped,
     FrameRecord,
     Hello,
     JpegRecord,
@@ -48,6 +50,8 @@ from avatar_protocol import (
     decode_audio,
     encode_frame_record,
     encode_jpeg_record,
+    forward_refused,
+    forward_unavailable,
     internal_error,
     json_object,
     message_too_big,
@@ -70,6 +74,8 @@ __all__ = [
     "ServerConnection",
     "close_reason",
     "elapsed_us",
+    "forward_refused",
+    "forward_unavailable",
     "internal_error",
     "message_too_big",
     "server_full",
@@ -153,12 +159,20 @@ class ServerConnection:
     def encoding(self) -> str:
         return "binary" if self.hello is None else self.hello.encoding
 
-    def ready(self, session_id: str, *, lookahead_samples: int, frame_size_px: int | None = None) -> str:
+    def ready(
+        self,
+        session_id: str,
+        *,
+        lookahead_samples: int,
+        frame_size_px: int | None = None,
+        forward: Sequence[tuple[str, str]] = (),
+    ) -> str:
         """The ready message for the accepted hello.
 
         lookahead_samples: 16 kHz samples of audio after a frame's instant that
             must arrive before its record can be built (the session's
             ``due_sample(0) - shown_sample(0)``: mel window plus CAUSE lookahead).
+        forward: (kind, destination name) of the avatar apps the session's frames also go to.
         """
         assert self.hello is not None and self.hello.fps is not None, "ready() before a valid hello"
         order = self.hello.blendshape_order
@@ -174,6 +188,7 @@ class ServerConnection:
             au_names=AU_NAMES if "aus" in self.hello.outputs else (),
             blendshape_names=BLENDSHAPE_ORDERS[order] if "blendshapes" in self.hello.outputs else (),
             blendshape_order=order,
+            forward=dict(forward),
         ).to_json()
 
     def frame(self, index: int, audio_sample: int, server_latency_us: int, aus: np.ndarray) -> bytes | str:
@@ -202,6 +217,10 @@ class ServerConnection:
             jpeg=jpeg,
         )
         return encode_jpeg_record(record, self.encoding)
+
+    def forward_stopped(self, kind: str, destination: str, message: str) -> str:
+        """Forwarding to one app stopped mid-session (the records and the other apps go on)."""
+        return ForwardStopped(kind, destination, message).to_json()
 
     def end(self, audio_samples: int) -> str:
         """The end message: how many frame records were sent and how much audio arrived."""

@@ -11,7 +11,9 @@ A session answers the client's offer, then runs until hang-up:
   onto the paced, wall-clock-stamped track (``engine/output/tracks.py``);
   with ``voice``, the caller's audio comes back delayed to match the lips;
 - **control**: the client's "control" data channel sets expression sliders and
-  receives errors and ~1 s stats (``engine/server/control_channel.py``);
+  liveness, picks the avatar apps the face is forwarded to (among those the
+  operator allowed: ``engine/output/forward.py``, one more AU output), and
+  receives errors, stopped apps and ~1 s stats (``engine/server/control_channel.py``);
 - **watchdog**: ends the session when ICE and DTLS do not connect within
   ``ice_timeout_s``, or when less than half real time of audio arrives for
   ``session_idle_timeout_s`` (``engine.server.limits.AudioActivity``).
@@ -87,8 +89,11 @@ class WebRTCSession:
         )
         self._voice: DelayedVoiceTrack | None = DelayedVoiceTrack() if voice else None
         self._pc: RTCPeerConnection | None = None
-        self._control = ControlChannel(self._live)
         self._tasks: set[asyncio.Task[Any]] = set()
+        forwards = context.forwarder.session(session_id, fps=self._config.fps)
+        self._control = ControlChannel(self._live, forwards, self._spawn)
+        forwards.on_stopped = self._control.forward_stopped
+        self._live.add_au_output(forwards)
         self._answered_s = time.perf_counter()
         self._connected = False
         self._closing: asyncio.Task[None] | None = None
@@ -201,10 +206,11 @@ class WebRTCSession:
 
     # -- tasks -----------------------------------------------------------------------------------
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine, name=f"{self.id}-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -30,6 +30,13 @@ shutdown every connection gets ``shutting_down`` and close 1001.
 Pictures (``"frames"`` in the hello's outputs) are the session's video
 output: best effort, newest first (a slow render or a slow client skips
 frames, never queues them). AU records are never skipped.
+
+Avatar apps (the hello's ``"forward"``: VMC, VTube Studio, Live Link) are
+one more AU output (``engine.output.forward``), opened before the ready: a
+kind or name the operator did not allow is ``forward_refused``, one that
+cannot start (held by another session, the app unreachable or refusing) is
+``forward_unavailable``. An app that fails mid-session is dropped and the
+client told (``forward_stopped``); the records go on.
 """
 
 import asyncio
@@ -43,6 +50,7 @@ from aiohttp import web
 
 from engine.audio import AudioFormatError
 from engine.live import LiveSession
+from engine.output.errors import ForwardRefused, OutputUnavailable
 from engine.output.jpeg import encode_jpeg
 from engine.output.pictures import output_dimensions
 from engine.pipeline import AUFrame, VideoFrame
@@ -58,6 +66,8 @@ from engine.server.protocol import (
     ProtocolError,
     ServerConnection,
     elapsed_us,
+    forward_refused,
+    forward_unavailable,
     internal_error,
     server_full,
 )
@@ -207,6 +217,7 @@ class _Stream:
         self._protocol = protocol
         self._hello = hello
         self._session_id = session_id
+        self._forwarder = context.forwarder
         self._activity = AudioActivity(config.session_idle_timeout_s)
         self._pacer = AudioPacer(config.max_audio_speed)
         self._live = LiveSession(
@@ -224,11 +235,14 @@ class _Stream:
         return self._protocol
 
     async def run(self) -> None:
-        """Ready, then audio until the client's end; flush, end message, normal close."""
+        """Forwarding, ready, then audio until the client's end; flush, end message, normal close."""
+        forward = await self._start_forwarding()
         size_px = None if self._frame_size is None else max(self._frame_size)
         lookahead_samples = self._live.lookahead_samples
         await self.send(
-            lambda: self._protocol.ready(self._session_id, lookahead_samples=lookahead_samples, frame_size_px=size_px)
+            lambda: self._protocol.ready(
+                self._session_id, lookahead_samples=lookahead_samples, frame_size_px=size_px, forward=forward
+            )
         )
         while True:
             data = await self._receive()
@@ -239,6 +253,26 @@ class _Stream:
             elif isinstance(event, EndOfStream):
                 break
         await self._finish()
+
+    async def _start_forwarding(self) -> list[tuple[str, str]]:
+        """Open the avatar apps the hello asked for (all or none); (kind, destination name) of each."""
+        if not self._hello.forward:
+            return []
+        assert self._hello.fps is not None
+        forwards = self._forwarder.session(self._session_id, fps=self._hello.fps, on_stopped=self._forward_stopped)
+        try:
+            active = await forwards.choose(list(self._hello.forward.items()))
+        except ForwardRefused as exc:
+            raise forward_refused(str(exc)) from None
+        except OutputUnavailable as exc:
+            raise forward_unavailable(str(exc)) from None
+        self._live.add_au_output(forwards)
+        self._activity = AudioActivity(self._activity.idle_timeout_s)  # VTube Studio may have taken seconds
+        return active
+
+    async def _forward_stopped(self, kind: str, destination: str, message: str) -> None:
+        with contextlib.suppress(ClientGone, ConnectionError):  # gone or evicted: the handler's next receive sees it
+            await self.send(lambda: self._protocol.forward_stopped(kind, destination, message))
 
     async def _receive(self) -> bytes | str:
         idle_s = self._activity.idle_timeout_s

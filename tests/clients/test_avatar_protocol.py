@@ -49,6 +49,7 @@ def test_full_hello_round_trips() -> None:
         outputs=("aus", "blendshapes", "frames"),
         encoding="json",
         blendshape_order="livelinkface",
+        forward={"vmc": None, "livelink": "stage"},
     )
     assert p.parse_hello(sent.to_json(), default_fps=25) == sent
     assert sent.frame_bytes == 8
@@ -91,6 +92,31 @@ def test_bad_hello_fields_are_named(fields: dict, code: str, needle: str) -> Non
     with pytest.raises(p.ProtocolError) as error:
         p.parse_hello(hello(**fields), default_fps=25)
     check(error, code, 1008, needle)
+
+
+def test_forward_names_a_destination_or_takes_the_first() -> None:
+    parsed = p.parse_hello(hello(forward={"vmc": True, "vts": "studio-2", "livelink": "stage"}), default_fps=25)
+    assert parsed.forward == {"vmc": None, "vts": "studio-2", "livelink": "stage"}
+    assert json.loads(parsed.to_json())["forward"] == {"vmc": True, "vts": "studio-2", "livelink": "stage"}
+    assert p.parse_hello(hello(forward={}), default_fps=25).forward == {}
+    assert "forward" not in json.loads(p.Hello().to_json())  # a hello without it is what version 2 always sent
+
+
+@pytest.mark.parametrize(
+    ("forward", "needle"),
+    [
+        (["vmc"], "must be an object of kind -> destination name or true"),
+        ({"osc": True}, "unknown kind 'osc'; kinds: vmc, vts, livelink"),
+        ({"vmc": False}, "vmc must be a destination name (1 to 64 characters) or true, got False"),
+        ({"vmc": ""}, "1 to 64 characters"),
+        ({"vmc": "x" * 65}, "1 to 64 characters"),
+        ({"vts": 8001}, "vts must be a destination name"),
+    ],
+)
+def test_a_malformed_forward_is_refused(forward: object, needle: str) -> None:
+    with pytest.raises(p.ProtocolError) as error:
+        p.parse_hello(hello(forward=forward), default_fps=25)
+    check(error, "bad_hello", 1008, needle)
 
 
 @pytest.mark.parametrize(
@@ -275,8 +301,16 @@ def ready(**fields: object) -> p.Ready:
 
 
 def test_control_messages_parse_into_their_types() -> None:
-    sent = ready(frame_size_px=512, blendshape_names=("a", "b"), blendshape_order="livelinkface")
+    sent = ready(frame_size_px=512, blendshape_names=("a", "b"), blendshape_order="livelinkface", forward={"vmc": "x"})
     assert p.parse_server_message(sent.to_json()) == sent
+    stopped = p.ForwardStopped("vts", "default", "VTube Studio closed the connection")
+    assert json.loads(stopped.to_json()) == {
+        "type": "forward_stopped",
+        "kind": "vts",
+        "destination": "default",
+        "message": "VTube Studio closed the connection",
+    }
+    assert p.parse_server_message(stopped.to_json()) == stopped
     assert p.parse_server_message(p.End(frames=2, audio_samples=16000).to_json()) == p.End(2, 16000)
     error = p.ProtocolError("server_full", "server is full", 1013)
     assert p.parse_server_message(error.to_json()) == p.ErrorMessage("server_full", "server is full")
@@ -286,6 +320,14 @@ def test_server_messages_with_unknown_keys_still_parse() -> None:
     body = json.loads(ready().to_json())
     body["new_field"] = [1, 2]
     assert p.parse_server_message(json.dumps(body)) == ready()
+    del body["forward"]  # a server from before forwarding
+    assert p.parse_server_message(json.dumps(body)) == ready()
+
+
+def test_forward_errors_say_whether_to_retry() -> None:
+    refused, unavailable = p.forward_refused("no such destination"), p.forward_unavailable("in use")
+    assert (refused.code, refused.close_code) == ("forward_refused", 1008)
+    assert (unavailable.code, unavailable.close_code) == ("forward_unavailable", 1013)
 
 
 def test_close_reasons_fit_a_close_frame() -> None:

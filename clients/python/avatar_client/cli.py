@@ -3,6 +3,7 @@
     python -m avatar_client stream speech.wav --url ws://127.0.0.1:8080/ws --csv aus.csv
     python -m avatar_client stream speech.wav --blendshapes --realtime > aus.csv
     python -m avatar_client mic --seconds 10 --csv aus.csv
+    python -m avatar_client stream speech.wav --realtime --forward vmc > /dev/null   # the server drives VSeeFace
 
 CSV columns: ``frame, time_s`` (the instant the frame shows, seconds of
 audio), the 17 AUs (``AU01`` ... ``AU45``, 0..5), with ``--blendshapes`` the
@@ -27,7 +28,16 @@ from avatar_client.client import DEFAULT_CHUNK_MS, DEFAULT_URL, AvatarClient, Re
 from avatar_client.csv_writer import RecordCsv
 from avatar_client.microphone import MicrophoneUnavailable, microphone_chunks
 from avatar_client.wav import WavError, read_wav
-from avatar_protocol import BLENDSHAPE_ORDERS, CLOCK_RATE_HZ, FrameRecord, Hello, JpegRecord, Ready
+from avatar_protocol import (
+    BLENDSHAPE_ORDERS,
+    CLOCK_RATE_HZ,
+    FORWARD_KINDS,
+    ForwardRequest,
+    FrameRecord,
+    Hello,
+    JpegRecord,
+    Ready,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +70,23 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--json", action="store_true", help="ask for JSON records instead of binary ones")
         command.add_argument("--jpeg-dir", type=Path, default=None, help="also ask for pictures and save them here")
+        command.add_argument(
+            "--forward",
+            action="append",
+            default=[],
+            type=_forward_entry,
+            metavar="KIND[=NAME]",
+            help=f"ask the server to also send every frame to an avatar app it allows: {', '.join(FORWARD_KINDS)}, "
+            "optionally the destination's name on the server (default: its first); repeatable",
+        )
     return parser
+
+
+def _forward_entry(text: str) -> tuple[str, str | None]:
+    kind, _, name = text.partition("=")
+    if kind not in FORWARD_KINDS:
+        raise argparse.ArgumentTypeError(f"unknown kind {kind!r}; kinds: {', '.join(FORWARD_KINDS)}")
+    return kind, name or None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,11 +114,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _hello_fields(args: argparse.Namespace) -> dict[str, Any]:
     outputs = ["aus"] + (["blendshapes"] if args.blendshapes else []) + (["frames"] if args.jpeg_dir else [])
+    forward: ForwardRequest = dict(args.forward)
     return {
         "fps": args.fps,
         "outputs": tuple(outputs),
         "encoding": "json" if args.json else "binary",
         "blendshape_order": args.blendshape_order,
+        "forward": forward,
     }
 
 
@@ -139,6 +167,7 @@ async def _stream_microphone(args: argparse.Namespace, out: TextIO) -> StreamRes
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await sender
         result.end = client.end_message
+        result.forwards_stopped = client.forwards_stopped
     result.wall_s = time.perf_counter() - started
     return result
 
@@ -189,6 +218,10 @@ def _summary(result: StreamResult, csv_path: Path | None) -> str:
         text += f"; time in the server p50 {p50:.1f} ms, p95 {p95:.1f} ms"
     if result.pictures:
         text += f"; {len(result.pictures)} pictures"
+    if result.ready.forward:
+        text += "; forwarded to " + ", ".join(f"{kind} {name}" for kind, name in result.ready.forward.items())
+    for stopped in result.forwards_stopped:
+        text += f"; {stopped.kind} {stopped.destination} stopped: {stopped.message}"
     if csv_path is not None:
         text += f"; wrote {csv_path}"
     return text

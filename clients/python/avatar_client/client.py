@@ -21,6 +21,7 @@ from avatar_protocol import (
     END_MESSAGE,
     End,
     ErrorMessage,
+    ForwardStopped,
     FrameRecord,
     Hello,
     JpegRecord,
@@ -70,6 +71,8 @@ class AvatarClient:
         self.ready = ready
         """The server's ready message: session id, fps, AU and blendshape names, limits."""
         self.end_message: End | None = None
+        self.forwards_stopped: list[ForwardStopped] = []
+        """Avatar apps the server stopped forwarding to mid-session (the hello's ``forward``), with why."""
         self._ws = ws
 
     @classmethod
@@ -113,11 +116,16 @@ class AvatarClient:
     async def receive(self) -> Record | End:
         """The next record, or the server's end message.
 
+        A ``forward_stopped`` message is not returned: it is kept in :attr:`forwards_stopped`.
+
         Raises:
             ServerError: an error message, a close without the end message, or a record
                 whose sections do not match the ready message.
         """
         message = await _next_message(self._ws, None)
+        while isinstance(message, ForwardStopped):
+            self.forwards_stopped.append(message)
+            message = await _next_message(self._ws, None)
         if isinstance(message, Ready):
             raise ServerError("bad_reply", "a second ready message")
         if isinstance(message, End):
@@ -146,7 +154,7 @@ class AvatarClient:
         await self.close()
 
 
-async def _next_message(ws: ClientConnection, timeout_s: float | None) -> Ready | Record | End:
+async def _next_message(ws: ClientConnection, timeout_s: float | None) -> Ready | Record | End | ForwardStopped:
     """The next server message, parsed; ServerError for an error message or an unexpected close."""
     try:
         data = await asyncio.wait_for(ws.recv(), timeout_s)
@@ -189,6 +197,8 @@ class StreamResult:
     frames: list[FrameRecord] = field(default_factory=list)
     pictures: list[JpegRecord] = field(default_factory=list)
     end: End | None = None
+    forwards_stopped: list[ForwardStopped] = field(default_factory=list)
+    """Avatar apps the server stopped forwarding to mid-session, with why."""
     wall_s: float = 0.0
     """Seconds from connecting to the end message."""
 
@@ -259,5 +269,6 @@ async def stream(
             raise
         await sender
         result.end = client.end_message
+        result.forwards_stopped = client.forwards_stopped
     result.wall_s = time.perf_counter() - started
     return result

@@ -2,12 +2,13 @@
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from avatar_protocol.errors import ProtocolError
+from avatar_protocol.forward import ForwardRequest, forward_json, parse_forward
 
 PROTOCOL_VERSION = 2
 """Version 2 (see PROTOCOL.md, "Changes from version 1"); a server speaks exactly one version."""
@@ -39,6 +40,7 @@ HELLO_KEYS = (
     "outputs",
     "encoding",
     "blendshape_order",
+    "forward",
 )
 
 
@@ -53,6 +55,8 @@ class Hello:
     outputs: any of ``"aus"``, ``"blendshapes"``, ``"frames"`` (JPEG pictures).
     encoding: records as ``"binary"`` (default) or ``"json"`` text.
     blendshape_order: index order of the blendshape section, one of :data:`BLENDSHAPE_ORDERS`.
+    forward: avatar apps the server should also send every frame to, kind -> the operator's name for the
+        destination, or None for its first (``avatar_protocol.forward``); empty: none.
     """
 
     version: int = PROTOCOL_VERSION
@@ -63,6 +67,7 @@ class Hello:
     outputs: tuple[str, ...] = ("aus",)
     encoding: str = "binary"
     blendshape_order: str = "unreal"
+    forward: ForwardRequest = field(default_factory=dict)
 
     @property
     def sample_dtype(self) -> np.dtype:
@@ -88,6 +93,8 @@ class Hello:
         }
         if self.fps is not None:
             body["fps"] = self.fps
+        if self.forward:
+            body["forward"] = forward_json(self.forward)
         return json.dumps(body)
 
 
@@ -166,6 +173,10 @@ def parse_hello(text: str, *, default_fps: int) -> Hello:
         raise ProtocolError(
             "bad_hello", f"blendshape_order {order!r} is not supported; supported: {', '.join(BLENDSHAPE_ORDERS)}"
         )
+    try:
+        forward = parse_forward(body.get("forward", {}))
+    except ValueError as exc:
+        raise ProtocolError("bad_hello", str(exc)) from None
     return Hello(
         version=version,
         sample_rate_hz=rate,
@@ -175,6 +186,7 @@ def parse_hello(text: str, *, default_fps: int) -> Hello:
         outputs=tuple(outputs),
         encoding=encoding,
         blendshape_order=order,
+        forward=forward,
     )
 
 
@@ -189,9 +201,11 @@ class Ready:
     blendshape_names: the 52 blendshape names in ``blendshape_order`` if asked, else empty.
     lookahead_samples: audio (16 kHz samples) after a frame's instant that must have arrived before its
         record can be built: the mel window plus the network's lookahead (at most; 560 = 35 ms by default).
-    idle_timeout_s: a session that receives no message for this long ends with error ``timeout``.
+    idle_timeout_s: a session that receives less than half real time of audio for this long ends with error
+        ``timeout``.
     frame_size_px: longer side of the JPEG pictures, if ``"frames"`` was asked, else None.
     max_message_bytes: the largest message the server accepts.
+    forward: the avatar apps every frame also goes to, kind -> destination name (empty: none).
     """
 
     session_id: str
@@ -207,6 +221,7 @@ class Ready:
     au_names: tuple[str, ...] = ()
     blendshape_names: tuple[str, ...] = ()
     blendshape_order: str = "unreal"
+    forward: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         body: dict[str, Any] = {
@@ -223,6 +238,7 @@ class Ready:
             "au_names": list(self.au_names),
             "blendshape_order": self.blendshape_order,
             "blendshape_names": list(self.blendshape_names),
+            "forward": dict(self.forward),
         }
         if self.frame_size_px is not None:
             body["frame_size_px"] = self.frame_size_px
@@ -246,6 +262,7 @@ class Ready:
             au_names=tuple(body["au_names"]),
             blendshape_names=tuple(body["blendshape_names"]),
             blendshape_order=str(body["blendshape_order"]),
+            forward={str(kind): str(name) for kind, name in dict(body.get("forward") or {}).items()},
         )
 
 

@@ -71,5 +71,16 @@ def message_too_big(size_bytes: int | None, limit_bytes: int) -> ProtocolError:
     )
 
 
+def forward_refused(message: str) -> ProtocolError:
+    """The hello asked to forward to an app this server does not allow (no such kind or destination name)."""
+    return ProtocolError("forward_refused", message, CloseCode.POLICY_VIOLATION)
+
+
+def forward_unavailable(message: str) -> ProtocolError:
+    """Forwarding is allowed but cannot start now (in use by another session, the app unreachable or refusing,
+    a package missing on the server): close 1013, try again later or without it."""
+    return ProtocolError("forward_unavailable", message, CloseCode.TRY_AGAIN_LATER)
+
+
 def internal_error(message: str = "internal server error; the session was ended") -> ProtocolError:
     return ProtocolError("internal_error", message, CloseCode.INTERNAL_ERROR)

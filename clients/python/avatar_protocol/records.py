@@ -34,6 +34,7 @@ import numpy as np
 
 from avatar_protocol.control import CLOCK_RATE_HZ, PROTOCOL_VERSION, End, ErrorMessage, Ready, json_object
 from avatar_protocol.errors import ProtocolError
+from avatar_protocol.forward import ForwardStopped
 
 RECORD_MAGIC = b"AVTR"
 RECORD_HEADER = struct.Struct("<4sBBHIIQIHH")
@@ -111,14 +112,14 @@ def encode_jpeg_record(record: JpegRecord, encoding: str = "binary") -> bytes | 
     return _header(RECORD_JPEG, 0, record, 0, 0) + record.jpeg
 
 
-ServerMessage = Ready | FrameRecord | JpegRecord | End | ErrorMessage
+ServerMessage = Ready | FrameRecord | JpegRecord | End | ErrorMessage | ForwardStopped
 
 
 def parse_server_message(data: bytes | str) -> ServerMessage:
     """Any message the server sends -> its typed form (what a client calls on each message).
 
     Binary messages are records; text messages are JSON (ready, frame/jpeg
-    records in JSON encoding, end, error). Unknown keys in JSON messages are
+    records in JSON encoding, end, error, forward_stopped). Unknown keys in JSON messages are
     ignored, so that a newer server's additions do not break older clients.
 
     Raises:
@@ -143,6 +144,8 @@ def parse_server_message(data: bytes | str) -> ServerMessage:
             return End(frames=int(body["frames"]), audio_samples=int(body["audio_samples"]))
         if kind == "error":
             return ErrorMessage(code=str(body["code"]), message=str(body["message"]))
+        if kind == "forward_stopped":
+            return ForwardStopped(str(body["kind"]), str(body["destination"]), str(body["message"]))
     except (KeyError, TypeError, ValueError, binascii.Error) as exc:
         raise ProtocolError("bad_record", f"malformed server message: {exc!r}") from None
     raise ProtocolError("bad_record", f"unknown server message type {kind!r}")

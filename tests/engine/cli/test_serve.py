@@ -42,6 +42,19 @@ def test_flags_map_onto_the_server_config() -> None:
     )
 
 
+def test_avatar_app_flags_name_the_destinations_sessions_may_pick() -> None:
+    args = build_parser().parse_args(
+        "serve --vmc --vmc stage=10.0.0.7:4000 --vmc-shapes arkit "
+        "--livelink 192.168.1.5 --livelink-subject Host".split()
+    )
+    forwarding = config_from_args(args).forwarding
+    assert forwarding.destinations.names() == {"vmc": ["default", "stage"], "livelink": ["default"]}
+    assert forwarding.destinations.describe() == (
+        "vmc default (127.0.0.1:39539), stage (10.0.0.7:4000); livelink default (192.168.1.5:11111)"
+    )
+    assert (forwarding.vmc_shapes, forwarding.livelink_subject) == ("arkit", "Host")
+
+
 def test_defaults_are_the_server_config_defaults() -> None:
     config = config_from_args(build_parser().parse_args(["serve", "--backend", "openvino"]))
     defaults = ServerConfig()
@@ -97,6 +110,7 @@ def test_streams_need_openvino_and_are_refused_before_anything_loads() -> None:
         ("--streams 0", "--streams"),
         ("--blink-rate 50", "--blink-rate"),
         ("--head-motion-scale -1", "--head-motion-scale"),
+        ("--vmc 127.0.0.1:port", "is not a number"),
     ],
 )
 def test_bad_values_are_refused(flags: str, words: str) -> None:

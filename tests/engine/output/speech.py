@@ -4,6 +4,7 @@ Outputs get frames straight from an :class:`engine.pipeline.Session`, as a live 
 them over, with the wall time each frame became ready (the moment ``push_audio`` returned it).
 """
 
+import time
 import wave
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep
 from engine.cli.render import SAMPLE_SPEECH
 from engine.live.outputs import AUOutput
 from engine.output.feed import feed
-from engine.pipeline import AUFrame, Session
+from engine.pipeline import AUFrame, FrameTrace, Session
 from engine.pipeline.frames import SAMPLE_RATE_HZ
 
 FPS = 25
@@ -47,6 +48,11 @@ def speaking(audio: np.ndarray, n_frames: int, *, fps: int = FPS) -> np.ndarray:
         [np.sqrt(np.mean(x[max(0, c - half) : c + half] ** 2)) for c in np.arange(n_frames) * SAMPLE_RATE_HZ // fps]
     )
     return rms > 0.1 * rms.max()
+
+
+def au_frame(index: int, aus: np.ndarray) -> AUFrame:
+    """Frame ``index`` at 25 fps with the given (17,) AUs, its audio arrived now."""
+    return AUFrame(index, aus.astype(np.float32), FrameTrace(index * 640, index * 640 + 720, time.perf_counter()))
 
 
 def trained_cause() -> OnnxRuntimeAUStep:

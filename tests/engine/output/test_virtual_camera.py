@@ -2,12 +2,14 @@
 (``avatar live`` fed a file) into a recording pyvirtualcam backend."""
 
 import platform
+import threading
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 import pyvirtualcam
+from pythonosc.osc_server import BlockingOSCUDPServer
 
 from engine.audio import load_audio_file
 from engine.avatar import load_default_avatar
@@ -15,6 +17,7 @@ from engine.cli.main import main
 from engine.output.virtual_camera import FFMPEG_FORMATS, CameraPictures, VirtualCameraUnavailable, open_camera
 from engine.pipeline import SAMPLE_RATE_HZ
 from engine.server.config import ServerConfig
+from tests.engine.output.receivers import VmcReceiver
 from tests.engine.output.recording_camera import BACKEND, recording_camera
 
 FPS = 25
@@ -144,6 +147,39 @@ def test_avatar_live_feeds_a_paced_camera_that_moves_with_speech(server_config: 
           f"{moving[settled].sum()} of {settled.sum()} at the end")  # fmt: skip
     assert SPEECH_S * FPS * 0.4 <= moving.sum() <= (SPEECH_S + 1.5) * FPS
     assert moving[settled].mean() <= 0.2
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_avatar_live_also_drives_a_vmc_receiver(
+    server_config: ServerConfig, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``avatar live --vmc HOST:PORT``: every frame the camera shows also reaches a VMC receiver (python-osc)."""
+    speech = load_audio_file(Path(__file__).parents[3] / "engine" / "audio" / "assets" / "sample_speech.wav")
+    wav = _write_wav(tmp_path / "speech.wav", speech[: 2 * SAMPLE_RATE_HZ])
+    vmc = VmcReceiver()
+    receiver = BlockingOSCUDPServer(("127.0.0.1", 0), vmc.dispatcher)  # one thread: frames in order
+    thread = threading.Thread(target=receiver.serve_forever, name="vmc-receiver")
+    thread.start()
+    assert server_config.generator_path is not None and server_config.cause_path is not None
+    try:
+        with recording_camera("I420"):
+            status = main(
+                [
+                    "live", "--input", str(wav), "--camera-backend", BACKEND, "--fps", str(FPS),
+                    "--size", str(SIZE_PX), "--stats-interval", "0", "--backend", "openvino", "--threads", "1",
+                    "--generator", str(server_config.generator_path), "--cause", str(server_config.cause_path),
+                    "--vmc", f"127.0.0.1:{receiver.server_address[1]}", "--vmc-shapes", "vrm0",
+                ]
+            )  # fmt: skip
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+        thread.join()
+    assert status == 0
+    assert "forwarding to avatar apps: vmc default (127.0.0.1:" in capsys.readouterr().err
+    assert 2 * FPS - 3 <= len(vmc.frames) <= 2 * FPS + 3  # one per frame of the 2 s file
+    assert all({"A", "I", "U", "E", "O", "Blink"} <= set(frame.shapes) for frame in vmc.frames)  # VRM 0.x names
 
 
 def _mouth(size_px: int) -> tuple[slice, slice]:

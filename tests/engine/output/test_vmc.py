@@ -1,17 +1,10 @@
 """VMC output against a real python-osc receiver: speech-driven shapes, each standard's names and ranges, timing."""
 
-import asyncio
 import math
 import sys
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-import pytest_asyncio
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import AsyncIOOSCUDPServer
 
 from engine.au.arkit import BLENDSHAPE_NAMES
 from engine.au.vocabulary import N_AUS
@@ -19,72 +12,15 @@ from engine.au.vrm import VRM0_NAMES, VRM1_NAMES
 from engine.output.errors import OutputUnavailable
 from engine.output.vmc import SHAPE_SETS, VmcOutput, head_quaternion
 from engine.pipeline.frames import AUFrame, FrameTrace, HeadPose
+from tests.engine.output.receivers import VmcReceiver, settle
 from tests.engine.output.speech import FPS, drive, speaking, speech_then_silence
 
 MOUTH = {"vrm1": ("aa", "ih", "ou", "ee", "oh"), "vrm0": ("A", "I", "U", "E", "O"), "arkit": ("jawOpen",)}
 
 
-@dataclass
-class Applied:
-    """One frame as the receiver saw it: the shapes set before an Apply, and when the Apply arrived."""
-
-    shapes: dict[str, float]
-    received_s: float
-    time_s: float | None = None
-    head: tuple[float, ...] | None = None
-    order: list[str] = field(default_factory=list)
-
-
-class VmcReceiver:
-    """A VMC receiver (what VSeeFace does, in python-osc): collects Blend/Val until Blend/Apply."""
-
-    def __init__(self) -> None:
-        self.frames: list[Applied] = []
-        self._pending = Applied({}, 0.0)
-        self.dispatcher = Dispatcher()
-        self.dispatcher.map("/VMC/Ext/Blend/Val", self._value)
-        self.dispatcher.map("/VMC/Ext/Blend/Apply", self._apply)
-        self.dispatcher.map("/VMC/Ext/Bone/Pos", self._bone)
-        self.dispatcher.map("/VMC/Ext/T", self._time)
-
-    def _value(self, address: str, name: str, value: float) -> None:
-        self._pending.shapes[name] = value
-        self._pending.order.append(address)
-
-    def _bone(self, address: str, bone: str, *values: float) -> None:
-        assert bone == "Head" and len(values) == 7
-        self._pending.head = values
-        self._pending.order.append(address)
-
-    def _apply(self, address: str) -> None:
-        self._pending.received_s = time.perf_counter()
-        self._pending.order.append(address)
-        self.frames.append(self._pending)
-        self._pending = Applied({}, 0.0)
-
-    def _time(self, address: str, seconds: float) -> None:
-        self.frames[-1].time_s = seconds
-
-
-@pytest_asyncio.fixture
-async def receiver() -> AsyncIterator[tuple[VmcReceiver, int]]:
-    vmc = VmcReceiver()
-    server = AsyncIOOSCUDPServer(("127.0.0.1", 0), vmc.dispatcher, asyncio.get_running_loop())
-    transport, _ = await server.create_serve_endpoint()
-    yield vmc, transport.get_extra_info("sockname")[1]
-    transport.close()
-
-
-async def settle(vmc: VmcReceiver, count: int) -> None:
-    """Wait until ``count`` frames arrived (UDP on loopback: none is lost here)."""
-    deadline = time.perf_counter() + 5
-    while len(vmc.frames) < count and time.perf_counter() < deadline:
-        await asyncio.sleep(0.01)
-
-
 @pytest.mark.parametrize("shape_set", ["vrm1", "vrm0", "arkit"])
-async def test_speech_opens_the_mouth_in_each_shape_set(receiver: tuple[VmcReceiver, int], shape_set: str) -> None:
-    vmc, port = receiver
+async def test_speech_opens_the_mouth_in_each_shape_set(vmc_receiver: tuple[VmcReceiver, int], shape_set: str) -> None:
+    vmc, port = vmc_receiver
     output = VmcOutput(host="127.0.0.1", port=port, shape_set=shape_set)
     audio = speech_then_silence()
     sent = await drive(output, audio, realtime=False)
@@ -107,8 +43,8 @@ async def test_speech_opens_the_mouth_in_each_shape_set(receiver: tuple[VmcRecei
         assert (visemes[talking].max(axis=0) > 0.15).all()  # and speech uses all five
 
 
-async def test_head_pose_goes_out_as_the_head_bone(receiver: tuple[VmcReceiver, int]) -> None:
-    vmc, port = receiver
+async def test_head_pose_goes_out_as_the_head_bone(vmc_receiver: tuple[VmcReceiver, int]) -> None:
+    vmc, port = vmc_receiver
     output = VmcOutput(host="127.0.0.1", port=port, shape_set="vrm1")
     poses = [HeadPose(pitch_deg=10.0), HeadPose(yaw_deg=20.0), HeadPose(roll_deg=-15.0), None]
     for i, pose in enumerate(poses):
@@ -145,8 +81,8 @@ def test_head_quaternion_composes_in_unity_order() -> None:
 
 
 @pytest.mark.slow
-async def test_bundles_leave_at_once_at_the_frame_rate(receiver: tuple[VmcReceiver, int]) -> None:
-    vmc, port = receiver
+async def test_bundles_leave_at_once_at_the_frame_rate(vmc_receiver: tuple[VmcReceiver, int]) -> None:
+    vmc, port = vmc_receiver
     output = VmcOutput(host="127.0.0.1", port=port, shape_set="arkit")
     audio = speech_then_silence()[: 3 * 16000]
     sent = await drive(output, audio, realtime=True)

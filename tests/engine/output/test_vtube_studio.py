@@ -2,113 +2,17 @@
 
 import asyncio
 import json
-import re
 import stat
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import pytest_asyncio
-from websockets.asyncio.server import ServerConnection, serve
 
 from engine.au.vocabulary import AU_NAMES, N_AUS
 from engine.output.errors import OutputUnavailable
 from engine.output.vtube_studio import KEEPALIVE_S, VTubeStudioError, VTubeStudioOutput
-from engine.pipeline.frames import AUFrame, FrameTrace
-from tests.engine.output.speech import FPS, drive, speaking, speech_then_silence
-
-DEFAULT_PARAMETERS = {"MouthOpen", "MouthSmile", "FaceAngleX", "FaceAngleY", "FaceAngleZ", "EyeOpenLeft", "Brows"}
-"""A few of VTube Studio's own input parameters (the output may only inject ones that exist)."""
-
-
-@dataclass
-class FakeVTubeStudio:
-    """The API side of VTube Studio, from its README: tokens, sessions, custom parameters, injection.
-
-    Checks what the README requires of every request and answers APIError where VTube Studio would.
-    """
-
-    allow: bool = True
-    tokens_issued: list[str] = field(default_factory=list)
-    authenticated_sessions: int = 0
-    created: dict[str, dict[str, Any]] = field(default_factory=dict)
-    creations: int = 0
-    injections: list[tuple[float, dict[str, float], dict[str, Any]]] = field(default_factory=list)
-    revoked: bool = False
-
-    async def handle(self, ws: ServerConnection) -> None:
-        authenticated = False
-        async for text in ws:
-            request = json.loads(text)
-            assert request["apiName"] == "VTubeStudioPublicAPI" and request["apiVersion"] == "1.0"
-            request_id = request["requestID"]
-            assert re.fullmatch(r"[\x20-\x7e]{1,64}", request_id)
-            kind, data = request["messageType"], request.get("data") or {}
-
-            async def answer(message_type: str, body: dict[str, Any], request_id: str = request_id) -> None:
-                await ws.send(
-                    json.dumps(
-                        {
-                            "apiName": "VTubeStudioPublicAPI",
-                            "apiVersion": "1.0",
-                            "timestamp": int(time.time() * 1000),
-                            "messageType": message_type,
-                            "requestID": request_id,
-                            "data": body,
-                        }
-                    )
-                )
-
-            if kind == "AuthenticationTokenRequest":
-                assert 3 <= len(data["pluginName"]) <= 32 and 3 <= len(data["pluginDeveloper"]) <= 32
-                if not self.allow:
-                    await answer("APIError", {"errorID": 50, "message": "User has denied API access for your plugin."})
-                    continue
-                token = f"token-{len(self.tokens_issued)}"
-                self.tokens_issued.append(token)
-                self.revoked = False
-                await answer("AuthenticationTokenResponse", {"authenticationToken": token})
-            elif kind == "AuthenticationRequest":
-                authenticated = not self.revoked and data["authenticationToken"] in self.tokens_issued
-                self.authenticated_sessions += authenticated
-                await answer("AuthenticationResponse", {"authenticated": authenticated, "reason": "test"})
-            elif not authenticated:
-                await answer("APIError", {"errorID": 8, "message": "not authenticated"})
-            elif kind == "ParameterCreationRequest":
-                name = data["parameterName"]
-                assert re.fullmatch(r"[A-Za-z0-9]{4,32}", name), name
-                assert all(-1e6 <= data[key] <= 1e6 for key in ("min", "max", "defaultValue"))
-                assert len(data.get("explanation", "")) < 256
-                self.created[name] = data
-                self.creations += 1
-                await answer("ParameterCreationResponse", {"parameterName": name})
-            elif kind == "InjectParameterDataRequest":
-                assert data["mode"] == "set" and data["faceFound"] is True
-                values = {item["id"]: item["value"] for item in data["parameterValues"]}
-                unknown = set(values) - set(self.created) - DEFAULT_PARAMETERS
-                if unknown or not all(-1e6 <= v <= 1e6 for v in values.values()):
-                    await answer("APIError", {"errorID": 453, "message": f"unknown parameters {sorted(unknown)}"})
-                    continue
-                self.injections.append((time.perf_counter(), values, data))
-                await answer("InjectParameterDataResponse", {})
-            else:
-                await answer("APIError", {"errorID": 1, "message": f"unexpected {kind}"})
-
-
-@pytest_asyncio.fixture
-async def vts() -> AsyncIterator[tuple[FakeVTubeStudio, str]]:
-    app = FakeVTubeStudio()
-    async with serve(app.handle, "127.0.0.1", 0) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        yield app, f"ws://127.0.0.1:{port}"
-
-
-def au_frame(index: int, aus: np.ndarray) -> AUFrame:
-    return AUFrame(index, aus.astype(np.float32), FrameTrace(index * 640, index * 640 + 720, time.perf_counter()))
+from tests.engine.output.receivers import FakeVTubeStudio
+from tests.engine.output.speech import FPS, au_frame, drive, speaking, speech_then_silence
 
 
 async def test_the_token_is_asked_for_once_and_each_session_authenticates(

@@ -93,7 +93,10 @@ async def test_every_session_endpoint_needs_the_token(server: LiveServer) -> Non
     assert status == 400 and "offer" in body["error"]  # past the gate: the offer itself is refused
     status, body = await status_of("GET", f"{base(server)}/config?token={TOKEN}")
     assert status == 200
-    assert body == {"ice_servers": [{"urls": ["turn:turn.example:3478"], "username": "u", "credential": "p"}]}
+    assert body == {
+        "ice_servers": [{"urls": ["turn:turn.example:3478"], "username": "u", "credential": "p"}],
+        "forward": {},  # the operator allowed no avatar apps
+    }
     for page in ("/", "/app.js", "/sample-speech.wav"):  # the page itself is public; what it opens is not
         async with aiohttp.ClientSession() as http, http.get(base(server) + page) as response:
             assert response.status == 200, page

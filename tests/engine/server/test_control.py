@@ -11,6 +11,7 @@ from engine.server.control import (
     MAX_CONTROL_MESSAGE_BYTES,
     ControlError,
     ExpressionUpdate,
+    ForwardUpdate,
     LivenessUpdate,
     applied_message,
     apply_expression,
@@ -52,6 +53,8 @@ def test_expression_message_round_trip() -> None:
         ('{"type": "liveness", "blink": 1}', "blink must be true or false"),
         ('{"type": "liveness", "head_motion_scale": "big"}', "must be a number"),
         ('{"type": "liveness", "blink_rate_per_min": true}', "must be a number"),
+        ('{"type": "forward", "osc": true}', "unknown kind 'osc'; kinds: vmc, vts, livelink"),
+        ('{"type": "forward", "vmc": false}', "vmc must be a destination name"),
         (" " * (MAX_CONTROL_MESSAGE_BYTES + 1), "too long"),
     ],
 )
@@ -86,6 +89,14 @@ def test_liveness_message_changes_only_the_fields_it_names() -> None:
     assert changed == LivenessSettings(blink=False, head_motion_scale=2.0)
     assert current == LivenessSettings(), "settings are frozen: the current ones never change"
     assert json.loads(applied_message("liveness")) == {"type": "applied", "of": "liveness"}
+
+
+def test_forward_message_names_every_app_to_forward_to() -> None:
+    update = parse_control_message(json.dumps({"type": "forward", "vmc": True, "livelink": "stage"}))
+    assert update == ForwardUpdate({"vmc": None, "livelink": "stage"})
+    assert parse_control_message('{"type": "forward"}') == ForwardUpdate({})  # stop them all
+    applied = json.loads(applied_message("forward", forward={"vmc": "default"}))
+    assert applied == {"type": "applied", "of": "forward", "forward": {"vmc": "default"}}
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""``avatar serve`` as a process: SIGTERM drains within the deadline; out of descriptors it keeps serving.
+"""``avatar serve`` as a process: SIGTERM drains within the deadline; out of descriptors it keeps serving;
+``--vmc`` forwards a session's face to a real VMC receiver.
 
 These run the real command (``python -m engine.cli.main serve``) with the
 small test networks, and talk to it over sockets as any client would.
@@ -23,6 +24,7 @@ import pytest
 from avatar_client import FrameRecord, Hello, read_wav, stream
 from engine.audio import SAMPLE_SPEECH
 from engine.server.config import ServerConfig
+from tests.engine.output.receivers import running_vmc_receiver, settle
 from tests.engine.server.webrtc_client import PacedSpeechTrack, connect, sample_speech, wait_for
 
 LISTENING = re.compile(rb"listening on (?P<host>[^\s;]+):(?P<port>\d+);")
@@ -118,6 +120,26 @@ async def test_sigterm_drains_every_session_within_the_deadline(server_config: S
     assert returncode == 0
     assert exited_s < 2.0 + 2.0  # the 2 s drain deadline, and a loaded machine's margin for the exit itself
     assert b"stopped" in server.output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_vmc_flag_forwards_a_websocket_session_to_a_vmc_receiver(
+    server_config: ServerConfig, speech: np.ndarray
+) -> None:
+    """What an operator types: ``avatar serve --vmc stage=HOST:PORT --vmc-shapes arkit``; a client asks for "stage"."""
+    async with running_vmc_receiver() as (vmc, port):
+        async with serve(server_config, "--vmc", f"stage=127.0.0.1:{port}", "--vmc-shapes", "arkit") as server:
+            hello = Hello(outputs=("blendshapes",), forward={"vmc": "stage"})
+            result = await stream(server.ws_url, speech[:32_000], hello)
+            await settle(vmc, len(result.frames))
+    assert b"avatar apps sessions may forward to: vmc stage" in server.output
+    assert result.ready.forward == {"vmc": "stage"}
+    assert len(result.frames) == result.end.frames == len(vmc.frames) > 40  # type: ignore[union-attr]
+    names = result.ready.blendshape_names
+    for record, applied in zip(result.frames, vmc.frames, strict=True):  # the same values, by name
+        assert record.blendshapes is not None
+        assert [applied.shapes[name] for name in names] == pytest.approx(record.blendshapes.tolist(), abs=1e-6)
 
 
 async def _send_silence(ws: aiohttp.ClientWebSocketResponse) -> None:
