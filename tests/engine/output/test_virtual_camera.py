@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import pyvirtualcam
 
+from bench.recording_camera import BACKEND, recording_camera
 from engine.audio import load_audio_file
 from engine.avatar import load_default_avatar
 from engine.cli.main import main
 from engine.output.virtual_camera import FFMPEG_FORMATS, CameraPictures, VirtualCameraUnavailable, open_camera
 from engine.pipeline import SAMPLE_RATE_HZ
 from engine.server.config import ServerConfig
-from tests.engine.output.recording_camera import BACKEND, recording_camera
 
 FPS = 25
 SIZE_PX = 128
