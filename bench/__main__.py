@@ -13,12 +13,40 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from bench import backends, browser, chaos, churn, drift, e2e, encoders, gpu, peers, renderers, stages, throughput
+from bench import (
+    backends,
+    browser,
+    chaos,
+    churn,
+    drift,
+    e2e,
+    encoders,
+    gpu,
+    peers,
+    renderers,
+    stages,
+    throughput,
+    vcam,
+)
 from bench.report import RESULTS_DIR, format_table, format_targets, write_report
 
 SCENARIOS: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (stages, e2e, browser, drift, throughput, peers, backends, renderers, encoders, gpu, churn, chaos)
+    for module in (
+        stages,
+        e2e,
+        browser,
+        drift,
+        throughput,
+        peers,
+        backends,
+        renderers,
+        encoders,
+        gpu,
+        churn,
+        chaos,
+        vcam,
+    )
 }
 """Each module has NAME, SUMMARY, add_arguments(parser, smoke=...) and run(args) -> Report."""
 

@@ -50,6 +50,7 @@ def test_every_scenario_is_registered() -> None:
         "renderers",
         "stages",
         "throughput",
+        "vcam",
     ]
 
 
@@ -208,3 +209,22 @@ def test_chaos(tmp_path: Path) -> None:
     assert all(a["server_errors"] == 0 for a in attacks.values()), attacks
     assert results["server_refusals"].get("auth", 0) > 0 and results["server_refusals"].get("rate_limited", 0) > 0
     assert results["sigterm_returncode"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_vcam(tmp_path: Path) -> None:
+    pytest.importorskip("pyvirtualcam", reason="the vcam extra is not installed: pip install 'avatar-engine[vcam]'")
+    results = _run("vcam", tmp_path)
+    assert results["frames_rendered"] > 25
+    for key in ("p50", "p95", "p99"):
+        _positive(results["latency_ms"][key], f"latency {key}")
+    for segment, stats in results["segments_ms"].items():
+        assert stats["p50"] >= 0, segment
+    # The sample waits for its audio window (mel window + lookahead) before any frame can show it.
+    assert results["segments_ms"]["audio_window"]["p50"] >= 10
+    assert results["latency_ms"]["p50"] > results["engine_latency_ms"]["p50"]
+    camera = results["camera"]
+    assert results["camera_format"] == "I420" and camera["frames"] >= camera["seconds"] * 10
+    _positive(camera["gap_ms"]["p50"], "camera gap")
+    assert 0 < camera["rendered_share"] <= 1
