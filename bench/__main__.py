@@ -27,6 +27,7 @@ from bench import (
     stages,
     throughput,
     vcam,
+    whip,
 )
 from bench.report import RESULTS_DIR, format_table, format_targets, write_report
 
@@ -46,6 +47,7 @@ SCENARIOS: dict[str, ModuleType] = {
         churn,
         chaos,
         vcam,
+        whip,
     )
 }
 """Each module has NAME, SUMMARY, add_arguments(parser, smoke=...) and run(args) -> Report."""

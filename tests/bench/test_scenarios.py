@@ -51,6 +51,7 @@ def test_every_scenario_is_registered() -> None:
         "stages",
         "throughput",
         "vcam",
+        "whip",
     ]
 
 
@@ -228,3 +229,30 @@ def test_vcam(tmp_path: Path) -> None:
     assert results["camera_format"] == "I420" and camera["frames"] >= camera["seconds"] * 10
     _positive(camera["gap_ms"]["p50"], "camera gap")
     assert 0 < camera["rendered_share"] <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_whip(tmp_path: Path) -> None:
+    from bench import janus
+
+    missing = janus.missing()
+    if missing is not None:
+        pytest.skip(missing)
+    results = _run("whip", tmp_path)
+    pairing = results["pairing"]
+    # Janus rebases the timestamps it forwards: the subscriber's first RTP timestamp is 0.
+    assert pairing["first_rtp_timestamp"] == 0
+    assert pairing["paired_frames"] > 25 and pairing["paired_share"] > 0.3, pairing
+    for key in ("p50", "p95", "p99"):
+        _positive(results["latency_ms"][key], f"latency {key}")
+        _positive(results["transport_ms"][key], f"transport {key}")
+    # A frame reaches the subscriber after it left the publisher's pipeline, never before.
+    assert results["latency_ms"]["p50"] > results["engine_ms"]["p50"]
+    assert results["segments_ms"]["audio_window"]["p50"] >= 10
+    subscriber = results["subscriber"]
+    assert subscriber["fps"] >= 10 and subscriber["voice_frames_per_s"] >= 25, subscriber
+    assert set(results["processes"]) == {"publisher", "janus", "simple-whip-server"}
+    for name, process in results["processes"].items():
+        _positive(process["rss_mb"]["start"], f"{name} RSS")
+        assert process["fds"]["start_max"] > 0, name
