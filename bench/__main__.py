@@ -23,6 +23,7 @@ from bench import (
     encoders,
     gpu,
     peers,
+    pipecat_drift,
     renderers,
     stages,
     throughput,
@@ -48,6 +49,7 @@ SCENARIOS: dict[str, ModuleType] = {
         chaos,
         vcam,
         whip,
+        pipecat_drift,
     )
 }
 """Each module has NAME, SUMMARY, add_arguments(parser, smoke=...) and run(args) -> Report."""

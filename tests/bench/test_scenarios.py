@@ -47,6 +47,7 @@ def test_every_scenario_is_registered() -> None:
         "encoders",
         "gpu",
         "peers",
+        "pipecat",
         "renderers",
         "stages",
         "throughput",
@@ -256,3 +257,19 @@ def test_whip(tmp_path: Path) -> None:
     for name, process in results["processes"].items():
         _positive(process["rss_mb"]["start"], f"{name} RSS")
         assert process["fds"]["start_max"] > 0, name
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_pipecat(tmp_path: Path) -> None:
+    pytest.importorskip("pipecat", reason="the pipecat extra is not installed: pip install 'avatar-engine[pipecat]'")
+    results = _run("pipecat", tmp_path)
+    assert results["utterances"] >= 2
+    # Every utterance gets a first frame, after its TTS audio entered; every byte of TTS audio comes out.
+    assert results["first_frame_ms"]["n"] == results["utterances"]
+    _positive(results["first_frame_ms"]["p50"], "first frame")
+    assert results["audio_bytes_out"] == results["audio_bytes_in"] > 0
+    # The audio follows the picture showing its start: never before it.
+    assert results["av_gap_ms"]["n"] > 0 and min(v for _, v in results["av_gap_series"]) >= 0
+    assert results["fps"] >= 10 and abs(results["timeline_rate_ppm"]) < 50_000
+    _positive(results["rss_mb"]["start"], "RSS")
