@@ -13,12 +13,44 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from bench import backends, browser, chaos, churn, drift, e2e, encoders, gpu, peers, renderers, stages, throughput
+from bench import (
+    backends,
+    browser,
+    chaos,
+    churn,
+    drift,
+    e2e,
+    encoders,
+    gpu,
+    peers,
+    pipecat_drift,
+    renderers,
+    stages,
+    throughput,
+    vcam,
+    whip,
+)
 from bench.report import RESULTS_DIR, format_table, format_targets, write_report
 
 SCENARIOS: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (stages, e2e, browser, drift, throughput, peers, backends, renderers, encoders, gpu, churn, chaos)
+    for module in (
+        stages,
+        e2e,
+        browser,
+        drift,
+        throughput,
+        peers,
+        backends,
+        renderers,
+        encoders,
+        gpu,
+        churn,
+        chaos,
+        vcam,
+        whip,
+        pipecat_drift,
+    )
 }
 """Each module has NAME, SUMMARY, add_arguments(parser, smoke=...) and run(args) -> Report."""
 

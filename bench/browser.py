@@ -27,12 +27,10 @@ Reported, p50 / p95 / p99 over the frames presented after the first onset:
 import argparse
 import asyncio
 import base64
-import io
 import shutil
 import subprocess
 import sys
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +41,8 @@ from bench.models import generator_source, model_setup
 from bench.plots import new_figure, save
 from bench.report import PERCENTILE_HEADERS, Report, Target, percentile_cells, percentiles
 from bench.server_process import running_server, server_arguments
-from bench.speech import paused_speech
+from bench.speech import paused_speech, wav_bytes
 from engine.backends.model_files import cache_dir
-from engine.pipeline import SAMPLE_RATE_HZ
 
 NAME = "browser"
 SUMMARY = "latency as presented in real Chromium on the project's page (speech through WebAudio), optionally under load"
@@ -138,13 +135,7 @@ async def _measure(chromium: str, base_url: str, audio: np.ndarray, seconds: flo
 
 def _wav_base64(audio: np.ndarray) -> str:
     """16 kHz mono float32 -> a PCM16 WAV file, base64 (what the page decodes with WebAudio)."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as file:
-        file.setnchannels(1)
-        file.setsampwidth(2)
-        file.setframerate(SAMPLE_RATE_HZ)
-        file.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return base64.b64encode(wav_bytes(audio)).decode("ascii")
 
 
 def _report(args: argparse.Namespace, setup: dict[str, Any], measured: dict[str, Any]) -> Report:

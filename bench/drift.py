@@ -77,16 +77,16 @@ def run(args: argparse.Namespace) -> Report:
     span_s = end_s - start_s
     results: dict[str, Any] = {
         "seconds": span_s,
-        "latency_ms": _start_end(latency, args.window, span_s),
-        "av_offset_ms": _start_end(offsets, args.window, span_s),
-        "rss_mb": _rss(rss, args.window),
+        "latency_ms": start_end(latency, args.window, span_s),
+        "av_offset_ms": start_end(offsets, args.window, span_s),
+        "rss_mb": rss_trend(rss, args.window),
         "latency_all_ms": percentiles([v for _, v in latency]),
         "frames_paired": len(timings),
         "voice_packets_received": len(peer.voice.pts),
     }
     results["grew"] = {
-        "latency": _grew(results["latency_ms"]),
-        "av_offset": _grew(results["av_offset_ms"]),
+        "latency": grew(results["latency_ms"]),
+        "av_offset": grew(results["av_offset_ms"]),
         "memory": results["rss_mb"]["slope_mb_per_min"] is not None
         and results["rss_mb"]["slope_mb_per_min"] > RSS_LIMIT_MB_PER_MIN,
     }
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> Report:
         Target(
             "latency growth, end p50 - start p50",
             f"<= {GROWTH_LIMIT_MS:g} ms",
-            _difference(results["latency_ms"]),
+            growth_ms(results["latency_ms"]),
             not results["grew"]["latency"],
         ),
         Target(
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> Report:
     )
 
 
-def _start_end(series: list[tuple[float, float]], window_s: float, span_s: float) -> dict[str, Any]:
+def start_end(series: list[tuple[float, float]], window_s: float, span_s: float) -> dict[str, Any]:
     """Percentiles of the values in the first and the last ``window_s`` seconds of a (time, value) series."""
     return {
         "start": percentiles([v for t, v in series if t <= window_s]),
@@ -148,17 +148,19 @@ def _start_end(series: list[tuple[float, float]], window_s: float, span_s: float
     }
 
 
-def _difference(start_end: dict[str, Any]) -> float | None:
-    start, end = start_end["start"]["p50"], start_end["end"]["p50"]
+def growth_ms(edges: dict[str, Any]) -> float | None:
+    """End p50 minus start p50 of :func:`start_end`'s output (None when either window is empty)."""
+    start, end = edges["start"]["p50"], edges["end"]["p50"]
     return None if start is None or end is None else end - start
 
 
-def _grew(start_end: dict[str, Any]) -> bool | None:
-    difference = _difference(start_end)
+def grew(edges: dict[str, Any]) -> bool | None:
+    """Whether :func:`growth_ms` exceeds ``GROWTH_LIMIT_MS`` (None when not measured)."""
+    difference = growth_ms(edges)
     return None if difference is None else difference > GROWTH_LIMIT_MS
 
 
-def _rss(series: list[tuple[float, float]], window_s: float) -> dict[str, Any]:
+def rss_trend(series: list[tuple[float, float]], window_s: float) -> dict[str, Any]:
     """First, last and peak RSS (MiB), and the slope of a line fitted after the first window (MiB/min)."""
     times = np.asarray([t for t, _ in series])
     values = np.asarray([v for _, v in series])

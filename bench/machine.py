@@ -7,7 +7,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-LIBRARIES = ("numpy", "torch", "onnxruntime", "openvino", "av", "aiortc", "aiohttp", "prometheus-client")
+LIBRARIES = (
+    "numpy",
+    "torch",
+    "onnxruntime",
+    "openvino",
+    "av",
+    "aiortc",
+    "aiohttp",
+    "prometheus-client",
+    "pyvirtualcam",
+    "pipecat-ai",
+)
 
 
 def cpu_model() -> str:

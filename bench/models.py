@@ -52,10 +52,18 @@ class ModelSetup:
 
 
 def model_setup(
-    backend: str, generator: ModelSource, *, precision: str | None, threads: int | None, streams: int | None
+    backend: str,
+    generator: ModelSource,
+    *,
+    precision: str | None,
+    threads: int | None,
+    streams: int | None,
+    serving: bool = True,
 ) -> ModelSetup:
-    """The setup ``avatar serve`` would run with these flags (None: the backend's default, as the server)."""
-    return _setup(backend, generator, default_options(backend, threads=threads, streams=streams, precision=precision))
+    """The setup ``avatar serve`` would run with these flags (None: the backend's default, as the server);
+    ``serving=False``: the defaults of ``avatar live`` and ``avatar publish`` (one stream of frames)."""
+    options = default_options(backend, threads=threads, streams=streams, precision=precision, serving=serving)
+    return _setup(backend, generator, options)
 
 
 def _setup(backend: str, generator: ModelSource, options: BackendOptions) -> ModelSetup:

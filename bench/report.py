@@ -38,6 +38,16 @@ class Target:
     met: bool | None
 
 
+def at_most(name: str, limit: float, measured: float | None, unit: str = "ms") -> Target:
+    """A target met when ``measured`` is at most ``limit`` (not judged when nothing was measured)."""
+    return Target(name, f"<= {limit:g} {unit}", measured, None if measured is None else measured <= limit)
+
+
+def at_least(name: str, limit: float, measured: float | None, unit: str) -> Target:
+    """A target met when ``measured`` is at least ``limit`` (not judged when nothing was measured)."""
+    return Target(name, f">= {limit:g} {unit}", measured, None if measured is None else measured >= limit)
+
+
 @dataclass
 class Report:
     """A scenario's outcome.

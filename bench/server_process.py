@@ -40,27 +40,49 @@ class ServerProcess:
         return self.process.pid
 
     def rss_mb(self) -> float:
-        """The server's resident memory now, MiB (Linux: /proc/<pid>/status)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-        raise RuntimeError(f"no VmRSS for process {self.pid}")
+        """The server's resident memory now, MiB."""
+        return rss_mb(self.pid)
 
     def open_descriptors(self) -> int:
-        """File descriptors the server holds open now (Linux: /proc/<pid>/fd)."""
-        return len(list(Path(f"/proc/{self.pid}/fd").iterdir()))
+        """File descriptors the server holds open now."""
+        return open_descriptors(self.pid)
 
     def cpu_s(self) -> float:
-        """User plus system CPU seconds the server has used so far (Linux: /proc/<pid>/stat)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User plus system CPU seconds the server has used so far."""
+        return cpu_s(self.pid)
+
+
+def rss_mb(pid: int) -> float:
+    """Process ``pid``'s resident memory now, MiB (Linux: /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def open_descriptors(pid: int) -> int:
+    """File descriptors process ``pid`` holds open now (Linux: /proc/<pid>/fd)."""
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def cpu_s(pid: int) -> float:
+    """User plus system CPU seconds process ``pid`` has used so far (Linux: /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def server_arguments(
     setup: ModelSetup, generator: ModelSource, *, size_px: int, fps: int, max_sessions: int
 ) -> list[str]:
-    """``avatar serve`` flags for this setup: the same weights it would load by default (CAUSE) or the
-    generator given, as ONNX files for the ONNX runtimes, exported here once (no torch in the server)."""
+    """``avatar serve`` flags for this setup (:func:`model_arguments`), video size, rate and session limit."""
+    video = ["--size", str(size_px), "--fps", str(fps), "--max-sessions", str(max_sessions)]
+    return model_arguments(setup, generator) + video
+
+
+def model_arguments(setup: ModelSetup, generator: ModelSource) -> list[str]:
+    """The model flags of ``avatar serve``, ``live`` and ``publish`` for this setup: the same weights it would
+    load by default (CAUSE) or the generator given, as ONNX files for the ONNX runtimes, exported here once
+    (no torch in the process under test)."""
     args = [
         "--backend",
         setup.backend,
@@ -70,12 +92,6 @@ def server_arguments(
         str(setup.threads),
         "--streams",
         str(setup.streams),
-        "--size",
-        str(size_px),
-        "--fps",
-        str(fps),
-        "--max-sessions",
-        str(max_sessions),
     ]
     if setup.backend == "torch":
         return args + (["--generator", str(generator.path)] if generator.path is not None else [])

@@ -1,5 +1,7 @@
 """The speech the benchmarks send: the built-in sample, looped, optionally with pauses between phrases."""
 
+import io
+import wave
 from dataclasses import dataclass
 from importlib import resources
 
@@ -64,3 +66,14 @@ def as_webrtc_audio(audio: np.ndarray, *, layout: str = "stereo") -> np.ndarray:
     channels = 2 if layout == "stereo" else 1
     pieces = [f.to_ndarray().reshape(-1, channels) for f in (*resampler.resample(frame), *resampler.resample(None))]
     return np.concatenate(pieces)
+
+
+def wav_bytes(audio: np.ndarray) -> bytes:
+    """16 kHz mono float32 -> a PCM16 WAV file's bytes."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(SAMPLE_RATE_HZ)
+        file.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()

@@ -38,3 +38,16 @@ COMPUTE_BUDGET = (
 )
 """ARCHITECTURE.md, "Latency budget (CPU, one session, 25 fps)": the rows that are compute per frame.
 Ingest and the mel hops have no row of their own (the mel row is the window's latency, not compute)."""
+
+# Issue 14 (into the call: virtual camera, WHIP, Pipecat).
+VCAM_LATENCY_P50_MS = 70.0
+"""Input sample arrived (file-fed, paced) -> the frame showing it handed to the virtual camera, median, ms."""
+VCAM_LATENCY_P95_MS = 100.0
+"""The same, 95th percentile, ms."""
+WHIP_LATENCY_P50_MS = 120.0
+"""Input sample arrived at ``avatar publish`` -> the frame showing it decoded by a subscriber of the Janus room,
+median, ms."""
+WHIP_MIN_FPS = 24.0
+"""Frames a second the room's subscriber decodes, at least."""
+PIPECAT_FIRST_FRAME_MS = 150.0
+"""The first TTS audio frame reached the avatar service -> the first video frame showing it left, at most, ms."""

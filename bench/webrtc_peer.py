@@ -134,7 +134,7 @@ def _joined(packets: list[RtpPacket]) -> JitterFrame:
     return JitterFrame(data=data, timestamp=packets[0].timestamp)
 
 
-def _use_browser_like_buffers(pc: RTCPeerConnection) -> None:
+def use_browser_like_buffers(pc: RTCPeerConnection) -> None:
     """Give every receiver of ``pc`` a :class:`BrowserLikeJitterBuffer` (before media flows)."""
     for transceiver in pc.getTransceivers():
         receiver = transceiver.receiver
@@ -243,7 +243,7 @@ async def connect(base_url: str, audio: np.ndarray, *, regions: tuple[Region, Re
             raise RuntimeError(f"the server refused the offer: {response.status} {await response.text()}")
         answer = await response.json()
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
-    _use_browser_like_buffers(pc)  # DTLS is not up yet: no packet has arrived
+    use_browser_like_buffers(pc)  # DTLS is not up yet: no packet has arrived
     return Peer(pc, microphone, video, voice_log, traces, tasks)
 
 

@@ -47,9 +47,12 @@ def test_every_scenario_is_registered() -> None:
         "encoders",
         "gpu",
         "peers",
+        "pipecat",
         "renderers",
         "stages",
         "throughput",
+        "vcam",
+        "whip",
     ]
 
 
@@ -208,3 +211,67 @@ def test_chaos(tmp_path: Path) -> None:
     assert all(a["server_errors"] == 0 for a in attacks.values()), attacks
     assert results["server_refusals"].get("auth", 0) > 0 and results["server_refusals"].get("rate_limited", 0) > 0
     assert results["sigterm_returncode"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_vcam(tmp_path: Path) -> None:
+    pytest.importorskip("pyvirtualcam", reason="the vcam extra is not installed: pip install 'avatar-engine[vcam]'")
+    results = _run("vcam", tmp_path)
+    assert results["frames_rendered"] > 25
+    for key in ("p50", "p95", "p99"):
+        _positive(results["latency_ms"][key], f"latency {key}")
+    for segment, stats in results["segments_ms"].items():
+        assert stats["p50"] >= 0, segment
+    # The sample waits for its audio window (mel window + lookahead) before any frame can show it.
+    assert results["segments_ms"]["audio_window"]["p50"] >= 10
+    assert results["latency_ms"]["p50"] > results["engine_latency_ms"]["p50"]
+    camera = results["camera"]
+    assert results["camera_format"] == "I420" and camera["frames"] >= camera["seconds"] * 10
+    _positive(camera["gap_ms"]["p50"], "camera gap")
+    assert 0 < camera["rendered_share"] <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_whip(tmp_path: Path) -> None:
+    from bench import janus
+
+    missing = janus.missing()
+    if missing is not None:
+        pytest.skip(missing)
+    results = _run("whip", tmp_path)
+    pairing = results["pairing"]
+    # Janus rebases the timestamps it forwards: the subscriber's first RTP timestamp is 0.
+    assert pairing["first_rtp_timestamp"] == 0
+    assert pairing["paired_frames"] > 25 and pairing["paired_share"] > 0.9, pairing
+    for key in ("p50", "p95", "p99"):
+        _positive(results["latency_ms"][key], f"latency {key}")
+        _positive(results["transport_ms"][key], f"transport {key}")
+    # A frame reaches the subscriber after it left the publisher's pipeline, never before.
+    assert results["latency_ms"]["p50"] > results["engine_ms"]["p50"]
+    assert results["segments_ms"]["audio_window"]["p50"] >= 10
+    subscriber = results["subscriber"]
+    # The track repeats the last picture when rendering lags: frames keep coming on a loaded machine too.
+    assert subscriber["fps"] >= 5 and subscriber["voice_frames_per_s"] >= 10, subscriber
+    assert set(results["processes"]) == {"publisher", "janus", "simple-whip-server"}
+    for name, process in results["processes"].items():
+        _positive(process["rss_mb"]["start"], f"{name} RSS")
+        assert process["fds"]["start_max"] > 0, name
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_pipecat(tmp_path: Path) -> None:
+    pytest.importorskip("pipecat", reason="the pipecat extra is not installed: pip install 'avatar-engine[pipecat]'")
+    results = _run("pipecat", tmp_path)
+    assert results["utterances"] >= 2
+    # Every utterance gets a first frame, after its TTS audio entered; every byte of TTS audio comes out.
+    assert results["first_frame_ms"]["n"] == results["utterances"]
+    _positive(results["first_frame_ms"]["p50"], "first frame")
+    assert results["audio_bytes_out"] == results["audio_bytes_in"] > 0
+    # The audio follows the picture showing its start: never before it.
+    assert results["av_gap_ms"]["n"] > 0 and min(v for _, v in results["av_gap_series"]) >= 0
+    # Images keep coming between utterances too (the idle face); a loaded machine renders fewer than 25 a second.
+    assert results["images"] >= results["seconds"] and math.isfinite(results["timeline_rate_ppm"])
+    _positive(results["rss_mb"]["start"], "RSS")

@@ -11,6 +11,7 @@ import pytest
 import pyvirtualcam
 from pythonosc.osc_server import BlockingOSCUDPServer
 
+from bench.recording_camera import BACKEND, recording_camera
 from engine.audio import load_audio_file
 from engine.avatar import load_default_avatar
 from engine.cli.main import main
@@ -18,7 +19,6 @@ from engine.output.virtual_camera import FFMPEG_FORMATS, CameraPictures, Virtual
 from engine.pipeline import SAMPLE_RATE_HZ
 from engine.server.config import ServerConfig
 from tests.engine.output.receivers import VmcReceiver
-from tests.engine.output.recording_camera import BACKEND, recording_camera
 
 FPS = 25
 SIZE_PX = 128

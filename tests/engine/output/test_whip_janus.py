@@ -1,7 +1,7 @@
 """``avatar publish`` end to end through a real SFU on loopback: Janus's VideoRoom behind simple-whip-server,
 and a subscriber (aiortc through Janus's API) that sees and hears the avatar.
 
-Skipped, with the install lines, where Janus, Node.js or simple-whip-server are missing (tests/engine/output/janus.py).
+Skipped, with the install lines, where Janus, Node.js or simple-whip-server are missing (bench/janus.py).
 """
 
 import asyncio
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
+from bench import janus
 from engine.au.liveness import LivenessSettings
 from engine.audio import load_audio_file
 from engine.avatar import Avatar
@@ -22,7 +23,6 @@ from engine.output.voice import voice_frame
 from engine.output.whip import WhipClient, WhipError
 from engine.output.whip_publisher import WhipPublisher
 from engine.pipeline import SAMPLE_RATE_HZ
-from tests.engine.output import janus
 
 pytestmark = pytest.mark.skipif(janus.missing() is not None, reason=str(janus.missing()))
 

@@ -1,5 +1,5 @@
-"""A real SFU on loopback for the WHIP tests and the WHIP bench: Janus (VideoRoom) behind simple-whip-server,
-and a subscriber that joins the room through Janus's HTTP API with aiortc.
+"""A real SFU on loopback for the WHIP bench and tests: Janus (VideoRoom) behind simple-whip-server, and a
+subscriber that joins the room through Janus's HTTP API with aiortc.
 
 Janus 1.1.2 comes from Debian (``apt-get install janus``); simple-whip-server
 from Debian too, unpacked with ``dpkg -x`` into ``SIMPLE_WHIP_SERVER_DIR``
@@ -17,7 +17,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ from typing import Any
 import aiohttp
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+
+from bench.webrtc_peer import use_browser_like_buffers
 
 JANUS_LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
 WHIP_SERVER_DIR = Path(os.environ.get("SIMPLE_WHIP_SERVER_DIR", "/opt/simple-whip-server"))
@@ -62,6 +64,8 @@ class Sfu:
     whip_base: str
     janus_http: str
     folder: Path
+    pids: dict[str, int] = field(default_factory=dict)
+    """Process ids by name (``janus``, ``simple-whip-server``): for reading their memory and descriptors."""
 
     async def create_endpoint(self, codec: str, token: str | None = None) -> str:
         """A WHIP endpoint publishing into the room for ``codec``; its URL."""
@@ -166,7 +170,8 @@ async def running_sfu(folder: Path) -> AsyncIterator[Sfu]:
             )
         whip_base = f"http://127.0.0.1:{whip_port}/whip"
         await _wait_http(f"{whip_base}/healthcheck", processes[1], "simple-whip-server", whip_log)
-        yield Sfu(whip_base=whip_base, janus_http=f"http://127.0.0.1:{http_port}/janus", folder=folder)
+        pids = {"janus": processes[0].pid, "simple-whip-server": processes[1].pid}
+        yield Sfu(whip_base=whip_base, janus_http=f"http://127.0.0.1:{http_port}/janus", folder=folder, pids=pids)
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -180,9 +185,13 @@ async def running_sfu(folder: Path) -> AsyncIterator[Sfu]:
 # -- a subscriber -----------------------------------------------------------------------------------
 
 
+FrameSink = Callable[[float, Any], None]
+"""Called with (arrival loop time, decoded frame) for each frame a subscriber receives."""
+
+
 @dataclass
 class Subscription:
-    """What a subscriber received: (arrival loop time, frame) for video and audio."""
+    """What a subscriber received: (arrival loop time, frame) for video and audio, unless sinks took them."""
 
     pc: RTCPeerConnection
     video: list[tuple[float, Any]] = field(default_factory=list)
@@ -224,8 +233,23 @@ class JanusSubscriber:
                 if key in event or key in event.get("plugindata", {}).get("data", {}):
                     return event
 
-    async def subscribe(self, room: int, timeout_s: float = 20.0) -> Subscription:
-        """Wait for a publisher in ``room``, subscribe to its streams, and start receiving."""
+    async def subscribe(
+        self,
+        room: int,
+        timeout_s: float = 20.0,
+        *,
+        on_video: FrameSink | None = None,
+        on_audio: FrameSink | None = None,
+        browser_like: bool = False,
+    ) -> Subscription:
+        """Wait for a publisher in ``room``, subscribe to its streams, and start receiving.
+
+        Frames go to ``on_video`` and ``on_audio`` when given (a long run cannot
+        keep them all), else into the subscription's lists. ``browser_like``:
+        release each frame as soon as it is complete, as a browser does
+        (``bench.webrtc_peer.BrowserLikeJitterBuffer``), not one frame later as
+        aiortc's own buffer does: for measuring latency.
+        """
         created = await self._post(self._base, {"janus": "create"})
         self._session_url = f"{self._base}/{created['data']['id']}"
         self._tasks.append(asyncio.get_running_loop().create_task(self._poll()))
@@ -250,10 +274,15 @@ class JanusSubscriber:
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            sink = subscription.video if track.kind == "video" else subscription.audio
+            if track.kind == "video":
+                sink = on_video or (lambda t, frame: subscription.video.append((t, frame)))
+            else:
+                sink = on_audio or (lambda t, frame: subscription.audio.append((t, frame)))
             self._tasks.append(asyncio.get_running_loop().create_task(_drain(track, sink)))
 
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type=offer["type"]))
+        if browser_like:
+            use_browser_like_buffers(pc)  # before the answer: no packet can have arrived
         await pc.setLocalDescription(await pc.createAnswer())
         answer = {"type": "answer", "sdp": pc.localDescription.sdp}
         await self._post(self._handle_url, {"janus": "message", "body": {"request": "start"}, "jsep": answer})
@@ -272,9 +301,9 @@ class JanusSubscriber:
         await self._http.close()
 
 
-async def _drain(track: MediaStreamTrack, sink: list) -> None:
+async def _drain(track: MediaStreamTrack, sink: FrameSink) -> None:
     loop = asyncio.get_running_loop()
     with contextlib.suppress(MediaStreamError):
         while True:
             frame = await track.recv()
-            sink.append((loop.time(), frame))
+            sink(loop.time(), frame)

@@ -1,8 +1,9 @@
-"""A pyvirtualcam backend that records what it is sent: the virtual camera tests' stand-in for v4l2loopback.
+"""A pyvirtualcam backend that records what it is sent: the stand-in for v4l2loopback of the virtual camera
+tests and of ``python -m bench vcam``.
 
-The kernel module cannot load on the CI machines, so the tests plug this in
-with ``pyvirtualcam.register_backend`` and use the rest of pyvirtualcam as it
-is (its shape checks and format negotiation included).
+The kernel module cannot load on the CI machines, so the tests and the bench
+plug this in with ``pyvirtualcam.register_backend`` and use the rest of
+pyvirtualcam as it is (its shape checks and format negotiation included).
 """
 
 import time
@@ -22,6 +23,8 @@ class Recording:
     """Every camera opened through the backend, and every frame sent to the last one."""
 
     native_format: str = "I420"
+    keep_frames: bool = True
+    """Keep a copy of every frame (False: only when each came, for runs too long to hold them)."""
     opened_formats: list[str] = field(default_factory=list)
     times_s: list[float] = field(default_factory=list)
     frames: list[np.ndarray] = field(default_factory=list)
@@ -41,7 +44,8 @@ class RecordingCamera:
 
     def send(self, frame: np.ndarray) -> None:
         self.recording.times_s.append(time.perf_counter())
-        self.recording.frames.append(frame.copy())
+        if self.recording.keep_frames:
+            self.recording.frames.append(frame.copy())
 
     def close(self) -> None:
         self.recording.closed += 1
@@ -54,9 +58,9 @@ class RecordingCamera:
 
 
 @contextmanager
-def recording_camera(native_format: str = "I420") -> Iterator[Recording]:
+def recording_camera(native_format: str = "I420", *, keep_frames: bool = True) -> Iterator[Recording]:
     """Register the backend for the block; yields what it records."""
-    RecordingCamera.recording = Recording(native_format=native_format)
+    RecordingCamera.recording = Recording(native_format=native_format, keep_frames=keep_frames)
     pyvirtualcam.register_backend(BACKEND, RecordingCamera)
     try:
         yield RecordingCamera.recording
