@@ -59,8 +59,9 @@ async def test_speech_comes_out_as_frames_with_the_audio_retimed_to_them(parts: 
     assert images[0].format == "RGB"
     assert len(images[0].image) == images[0].size[0] * images[0].size[1] * 3
     # Up to fps frames a second for the ~3.3 s run (the TTS frames arrive at once and play during the sleep),
-    # idle face before and after the speech included; a loaded 2-core machine renders fewer, never more.
-    assert 0.5 * FPS * 3.3 <= len(images) <= 1.1 * FPS * 3.6, len(images)
+    # idle face before and after the speech included; a loaded 2-core machine renders fewer (41 seen at load 6),
+    # never more.
+    assert 0.3 * FPS * 3.3 <= len(images) <= 1.1 * FPS * 3.6, len(images)
     # Every byte of speech comes back, in order, cut into 20 ms frames.
     assert _audio_bytes(audio) == _audio_bytes(sent)
     assert b"".join(f.audio for f in audio) == b"".join(f.audio for f in sent)
