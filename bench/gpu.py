@@ -114,8 +114,8 @@ def measure_gpu(avatar: Avatar, width: int, batches: list[int], *, warmup: int, 
     from engine.pipeline.renderer import GanimationFaces
     from kernels.device_compose import DeviceCompositor
     from kernels.launch import ImageKernels
-    from models.checkpoints import save_generator
-    from models.ganimation import Generator
+    from models.ganimation.io import save_generator
+    from models.ganimation.net import Generator
 
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)

@@ -22,7 +22,7 @@ from engine.avatar.identity import descriptor_distance
 from engine.avatar.landmarks import face_descriptor
 from engine.avatar.warp.displacements import au_vector
 from kernels.layers import FaceLayers
-from models.ganimation import Generator, blend
+from models.ganimation.net import Generator, blend
 from models.training.enroll_data import Enrollment, aus_to_condition, tensor_to_images
 from models.training.metrics import psnr_db
 from models.training.ssim import ssim

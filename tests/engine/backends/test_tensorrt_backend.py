@@ -230,8 +230,8 @@ def test_cause_engine_streams_like_onnxruntime(built: dict[str, Path]) -> None:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("checkpoints")
-    from models.cause import save_cause
-    from models.checkpoints import save_generator
+    from models.cause.io import save_cause
+    from models.ganimation.io import save_generator
 
     generator = small_generator(width=8)
     save_generator(generator, generator.config, folder / "gen.pth")

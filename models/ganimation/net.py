@@ -8,7 +8,7 @@ critic with an AU regression head.
 Module and parameter names follow albertpumarola/GANimation
 (``networks/generator_wasserstein_gan.py``, ``discriminator_wasserstein_gan.py``),
 including its misspelt ``attetion_reg``, so that a reference state dict loads by
-key without renaming; ``models/checkpoints.py`` converts the other formats.
+key without renaming; :mod:`models.ganimation.io` converts the other formats.
 """
 
 from __future__ import annotations
