@@ -23,6 +23,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from engine.audio.errors import AudioFormatError
+from engine.audio.grid import HOP_SAMPLES, SAMPLE_RATE_HZ, WINDOW_SAMPLES
 
 # Slaney's mel scale (Auditory Toolbox): 200/3 Hz per mel up to 1 kHz (15 mel),
 # then a constant ratio of 6.4 every 27 mel.
@@ -61,9 +62,9 @@ class MelConfig:
             ``log(mel_floor)`` (about -11.5 for 1e-5).
     """
 
-    sample_rate_hz: int = 16_000
-    window_samples: int = 400
-    hop_samples: int = 160
+    sample_rate_hz: int = SAMPLE_RATE_HZ
+    window_samples: int = WINDOW_SAMPLES
+    hop_samples: int = HOP_SAMPLES
     n_fft: int = 512
     n_mels: int = 80
     fmin_hz: float = 0.0

@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from engine.audio import HOP_RATE_HZ
 from models.cause.io import CHECKPOINT_FORMAT
-from models.cause.net import HOP_RATE_HZ, CauseNet, fold_weight_norm
+from models.cause.net import CauseNet, fold_weight_norm
 from models.onnx_export import quiet_onnx_export
 
 ONNX_OPSET = 18

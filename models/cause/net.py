@@ -52,15 +52,9 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
-N_AUS = 17
-"""Number of AU intensities the network estimates (OpenFace ``AUxx_r`` order)."""
-AU_MAX = 5.0
-"""Upper end of the AU intensity range; outputs lie in ``[0, AU_MAX]``."""
-HOP_RATE_HZ = 100
-"""Mel hops per second (10 ms hop): the rate of the network's input and output."""
-HOP_MS = 1000.0 / HOP_RATE_HZ
-MEL_WINDOW_MS = 25.0
-"""Length of the analysis window of one mel hop, in ms."""
+from engine.au import AU_MAX_INTENSITY, N_AUS
+from engine.audio import HOP_MS, WINDOW_MS
+
 DEFAULT_MEL_MEAN = -4.0
 """Default input normalisation mean, in log-mel units (natural log of mel power)."""
 DEFAULT_MEL_STD = 4.0
@@ -139,14 +133,14 @@ def receptive_field_hops(config: CauseConfig) -> int:
 def algorithmic_latency_ms(config: CauseConfig) -> float:
     """Audio the estimate for hop ``t`` waits for beyond the start of hop ``t``, in ms.
 
-    ``lookahead_hops * HOP_MS + MEL_WINDOW_MS``: the estimate needs mel hop
+    ``lookahead_hops * HOP_MS + WINDOW_MS``: the estimate needs mel hop
     ``t + L``, whose 25 ms window starts ``L`` hops after hop ``t``'s and is
     complete only when its last sample has arrived. Not included: compute time,
     audio packetization, network and jitter buffers, buffering in the mel
     front end beyond the window, and the quantization of hops to video frames
     (``engine.pipeline.frame_hop``).
     """
-    return config.lookahead_hops * HOP_MS + MEL_WINDOW_MS
+    return config.lookahead_hops * HOP_MS + WINDOW_MS
 
 
 def parameter_count(net: nn.Module) -> int:
@@ -263,7 +257,7 @@ class CauseNet(nn.Module):
         for block, context in zip(self._blocks(), state):
             hidden, context = block(hidden, context)
             new_state.append(context)
-        au = AU_MAX * torch.sigmoid(self.output_conv(hidden))
+        au = AU_MAX_INTENSITY * torch.sigmoid(self.output_conv(hidden))
         return (au, *new_state)
 
     def forward(self, mel: Tensor) -> Tensor:

@@ -44,9 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.audio import SAMPLE_RATE_HZ
 from engine.errors import EngineError
 from models.data.resample import resample
-from models.data.timing import SAMPLE_RATE_HZ
 
 OUTPUT_SAMPLE_RATE_HZ = SAMPLE_RATE_HZ
 """Rate of the audio this module returns (Hz): the networks' input rate."""

@@ -42,6 +42,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engine.au import N_AUS
 from engine.backends.generator_card import GeneratorCard
 from models.errors import CheckpointError
 from models.ganimation.net import IMAGE_CHANNELS, Generator, GeneratorConfig
@@ -58,7 +59,7 @@ _MAX_KEYS_LISTED = 40
 StrPath = str | os.PathLike[str]
 
 
-def load_generator(path: StrPath, *, c_dim: int = 17) -> tuple[Generator, GeneratorConfig, str]:
+def load_generator(path: StrPath, *, c_dim: int = N_AUS) -> tuple[Generator, GeneratorConfig, str]:
     """Read a generator checkpoint of any supported format.
 
     c_dim: the AU vector length the caller will feed (17 OpenFace AUs); a

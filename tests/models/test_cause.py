@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from engine.au import AU_MAX_INTENSITY, N_AUS
 from models.cause.export import export_step_onnx
 from models.cause.io import load_cause, save_cause
 from models.cause.net import (
-    AU_MAX,
-    N_AUS,
     CauseConfig,
     CauseNet,
     algorithmic_latency_ms,
@@ -125,7 +124,7 @@ def test_output_range_and_short_inputs() -> None:
     with torch.no_grad():
         au = net(mel)
         assert au.shape == (1, 78, N_AUS)
-        assert au.min().item() >= 0.0 and au.max().item() <= AU_MAX
+        assert au.min().item() >= 0.0 and au.max().item() <= AU_MAX_INTENSITY
         assert net(mel[:, :2]).shape == (1, 0, N_AUS)
         assert net(mel[:, :0]).shape == (1, 0, N_AUS)
 
