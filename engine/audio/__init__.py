@@ -2,6 +2,7 @@
 
 from engine.audio.errors import AudioFileError, AudioFormatError
 from engine.audio.files import load_audio_file
+from engine.audio.frames import frame_samples
 from engine.audio.grid import HOP_MS, HOP_RATE_HZ, HOP_SAMPLES, SAMPLE_RATE_HZ, WINDOW_MS, WINDOW_SAMPLES
 from engine.audio.mel import (
     MelConfig,
@@ -36,6 +37,7 @@ __all__ = [
     "MelConfig",
     "StreamingLogMel",
     "hop_count",
+    "frame_samples",
     "load_audio_file",
     "log_mel",
     "mel_filterbank",
