@@ -15,7 +15,9 @@ import sys
 
 from engine.cli.local_speaker import (
     add_input_options,
+    add_picture_options,
     check_input,
+    check_picture_options,
     feed,
     list_devices_requested,
     load_parts,
@@ -24,7 +26,6 @@ from engine.cli.local_speaker import (
     stats_line,
 )
 from engine.cli.options import add_avatar_options, add_liveness_options, add_model_options, liveness_settings
-from engine.errors import UsageError
 from engine.live import LiveSession
 from engine.live.build import running_parts
 from engine.live.sources import AudioChunk
@@ -59,17 +60,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         "--video-codec", choices=sorted(VIDEO_CODECS), default="vp8", help="video codec offered (default: vp8)"
     )
     parser.add_argument("--no-voice", action="store_true", help="publish the video only (no Opus voice track)")
-    parser.add_argument("--fps", type=int, default=25, help="video frame rate, 1..60 (default: 25)")
-    parser.add_argument(
-        "--size", type=int, default=512, metavar="PX", help="the video's longer side, pixels, even (default: 512)"
-    )
-    parser.add_argument(
-        "--stats-interval",
-        type=float,
-        default=5.0,
-        metavar="S",
-        help="print frame rate and latency every S seconds, 0 for never (default: 5)",
-    )
+    add_picture_options(parser, "video")
     add_input_options(parser)
     add_avatar_options(parser)
     add_liveness_options(parser)
@@ -81,12 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if list_devices_requested(args):
         return 0
     check_whip_url(args.whip)
-    if not 1 <= args.fps <= 60:
-        raise UsageError(f"--fps must be in 1..60, got {args.fps}")
-    if args.size < 2 or args.size % 2:
-        raise UsageError(f"--size must be an even number of pixels >= 2, got {args.size}")
-    if args.stats_interval < 0:
-        raise UsageError(f"--stats-interval must be >= 0, got {args.stats_interval}")
+    check_picture_options(args)
     check_input(args)
     asyncio.run(publish(args))
     return 0
