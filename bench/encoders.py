@@ -43,7 +43,7 @@ from engine.backends import DEFAULT_BACKEND
 from engine.backends.model_files import cache_dir
 from engine.cli.quantize import speech_aus
 from engine.output.jpeg import DEFAULT_QUALITY, encode_jpeg
-from engine.output.tracks import VIDEO_TIME_BASE
+from engine.output.tracks import VIDEO_CLOCK_RATE_HZ, VIDEO_TIME_BASE
 from engine.output.video_encoder import FastH264Encoder, FastVp8Encoder
 from kernels.layers import FaceLayers
 
@@ -105,7 +105,7 @@ def measure_video(frames: list[np.ndarray], warmup: int) -> list[dict[str, Any]]
     sent_bytes = dict.fromkeys(encoders, 0)
     psnr: dict[str, list[float]] = {name: [] for name in encoders}
     for index, picture in enumerate(pictures):
-        picture.pts, picture.time_base = index * 3600, VIDEO_TIME_BASE
+        picture.pts, picture.time_base = index * VIDEO_CLOCK_RATE_HZ // 25, VIDEO_TIME_BASE
         luma = picture.to_ndarray()[: picture.height]
         for name, encoder in encoders.items():
             start = time.process_time()
