@@ -149,7 +149,7 @@ class StreamingLogMel:
     """Incremental :func:`log_mel`: same numbers, bit for bit, over any chunking.
 
     Keeps only the fewer than ``window_samples`` samples still needed by hops to
-    come. Pushing 20 ms chunks costs a few tens of microseconds per hop.
+    come.
     """
 
     def __init__(self, config: MelConfig = MelConfig()) -> None:
@@ -238,7 +238,7 @@ def _hop_windows(samples: np.ndarray, num_hops: int, config: MelConfig) -> np.nd
     """Read-only view, shape ``(num_hops, window_samples)``: row ``t`` is hop ``t``.
 
     ``as_strided`` rather than ``sliding_window_view``: the same view, without
-    the latter's ~10 us of Python overhead per call (a third of a hop's cost).
+    the latter's Python overhead per call (a third of a hop's cost: bench/README.md).
     """
     (step,) = samples.strides
     return as_strided(

@@ -16,9 +16,8 @@ bench/results/backends-*.json, produced by ``python -m bench.backends``."""
 
 AU_THREADS = 1
 """Threads for a CAUSE step on the CPU runtimes. A step is too small to split:
-measured on OpenVINO on the dev machine, one thread cost 0.37 ms of CPU per
-step and two cost 1.1 ms, for the same 0.35-0.55 ms wall time; the AU worker
-runs 50 steps a second per session."""
+a second thread costs CPU for no gain in wall time (bench/README.md, "CPU
+serving setup"); the AU worker runs 50 steps a second per session."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +82,8 @@ def _openvino(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tup
     """OpenVINO for the generator; CAUSE on ONNX Runtime, which steps it for a quarter of the CPU time.
 
     A CAUSE step is a few small convolutions on 1-2 hops, so per-call overhead
-    is most of its cost: measured on the dev machine, one step took 0.08 ms of
-    CPU on ONNX Runtime and 0.32 ms on OpenVINO (both one thread), and 0.4 vs
-    0.9 ms while four simulated sessions kept both cores busy.
+    is most of its cost, and ONNX Runtime's is the smaller (figures in
+    bench/README.md, "CPU serving setup").
     """
     from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep
     from engine.backends.openvino_backend import OpenVinoGenerator, Precision

@@ -107,10 +107,10 @@ def default_max_batch(backend: str) -> int:
     """Most frames the scheduler puts in one generator call on ``backend`` by default.
 
     A GPU runs a batch of 8 in little more than the time of one. A CPU runtime
-    does not: on the dev machine OpenVINO took 6.3 ms per image at batch 4
-    against 6.6 ms at batch 1, and a batch occupies one stream while the others
-    idle; in the throughput simulation, batching left more frames late than
-    rendering each frame as it came (``python -m bench throughput``).
+    does not: per image a batch costs about what single frames do, and a batch
+    occupies one stream while the others idle; in the throughput simulation,
+    batching left more frames late than rendering each frame as it came
+    (``python -m bench throughput``; figures in bench/README.md).
     """
     return DEFAULT_MAX_BATCH.get(backend, 1)
 

@@ -116,7 +116,7 @@ def face_detection_rate(enrollment: Enrollment, images: np.ndarray) -> float:
 
     Each crop is pasted back as the engine does (``Avatar.compose``); the
     detection must overlap the portrait's face box (IoU >= FACE_IOU_MIN), so
-    a box on the suit or background does not count. ~25 ms per frame at 512 px.
+    a box on the suit or background does not count. One dlib detection per frame.
     """
     avatar = enrollment.avatar
     box = avatar.face_box
