@@ -35,7 +35,8 @@ needs_tensorrt_missing = pytest.mark.skipif(tensorrt_unavailable_reason() is Non
 
 def test_importing_the_backend_touches_no_cuda() -> None:
     code = (
-        "import sys, engine.backends, engine.backends.tensorrt_backend, engine.cli.main; "
+        "import sys, engine.backends, engine.backends.tensorrt_backend, engine.backends.tensorrt_runner; "
+        "import engine.cli.main; "
         "print(sorted(m for m in sys.modules if m == 'tensorrt' or m.split('.')[0] == 'cuda'))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
