@@ -106,8 +106,8 @@ def measure(
     """Timing rows, and per width the int8 generator's PSNR report (random weights: see the module docstring)."""
     import torch
 
-    from models.checkpoints import export_generator_onnx
-    from models.ganimation import Generator
+    from models.ganimation.export import export_generator_onnx
+    from models.ganimation.net import Generator
 
     rows: list[dict[str, Any]] = []
     int8_quality: dict[int, dict[str, Any]] = {}

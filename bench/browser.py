@@ -43,6 +43,7 @@ from bench.report import PERCENTILE_HEADERS, Report, Target, percentile_cells, p
 from bench.server_process import running_server, server_arguments
 from bench.speech import paused_speech, wav_bytes
 from engine.backends.model_files import cache_dir
+from engine.output.tracks import VIDEO_CLOCK_RATE_HZ
 
 NAME = "browser"
 SUMMARY = "latency as presented in real Chromium on the project's page (speech through WebAudio), optionally under load"
@@ -157,7 +158,8 @@ def _report(args: argparse.Namespace, setup: dict[str, Any], measured: dict[str,
     shown = [t for t in measured["presented_times_ms"] if first_ms <= t <= last_ms]
     presented_fps = (len(shown) - 1) / presented_s if presented_s > 0 else 0.0
     # The RTP clock's rate against the presentation clock: the slope of pts over presentation times.
-    slope = np.polyfit([f["presented_ms"] / 1000 for f in frames], [f["pts"] / 90_000 for f in frames], 1)[0]
+    pts_s = [f["pts"] / VIDEO_CLOCK_RATE_HZ for f in frames]
+    slope = np.polyfit([f["presented_ms"] / 1000 for f in frames], pts_s, 1)[0]
     rtp_clock_error = float(slope) - 1 if len(frames) > 2 else None
     results = {
         "latency_ms": latency,

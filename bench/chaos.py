@@ -50,6 +50,7 @@ from bench.plots import new_figure, save
 from bench.report import Report, Target, percentiles
 from bench.server_process import ServerProcess, running_server, server_arguments
 from bench.speech import looped_speech
+from engine.audio import SAMPLE_RATE_HZ
 from engine.backends.model_files import cache_dir
 
 NAME = "chaos"
@@ -265,7 +266,7 @@ async def _honest(
                 async def send() -> None:
                     start_s = time.perf_counter()
                     for index in range(len(pcm) // CHUNK_SAMPLES):
-                        due_s = start_s + index * CHUNK_SAMPLES / 16_000
+                        due_s = start_s + index * CHUNK_SAMPLES / SAMPLE_RATE_HZ
                         if until.done() and due_s > until.result():
                             break
                         await asyncio.sleep(max(0.0, due_s - time.perf_counter()))
@@ -360,7 +361,7 @@ async def slow_reader(chaos: Chaos, address: str, stats: AttackStats) -> None:
         writer.write(_upgrade(host, port))
         await reader.readuntil(b"\r\n\r\n")
         writer.write(_ws_frame(0x1, json.dumps({"type": "hello", "version": 2, "outputs": ["aus", "frames"]}).encode()))
-        audio = (np.clip(chaos.speech[:16_000], -1, 1) * 32767).astype("<i2").tobytes()
+        audio = (np.clip(chaos.speech[:SAMPLE_RATE_HZ], -1, 1) * 32767).astype("<i2").tobytes()
         while chaos.running():
             writer.write(_ws_frame(0x2, audio[:3200]))
             await asyncio.wait_for(writer.drain(), 5)
@@ -539,7 +540,7 @@ async def vanishing(chaos: Chaos, address: str, stats: AttackStats) -> None:
     writer.write(_upgrade(host, port))
     await reader.readuntil(b"\r\n\r\n")
     writer.write(_ws_frame(0x1, json.dumps({"type": "hello", "version": 2}).encode()))
-    audio = (np.clip(chaos.speech[:16_000], -1, 1) * 32767).astype("<i2").tobytes()
+    audio = (np.clip(chaos.speech[:SAMPLE_RATE_HZ], -1, 1) * 32767).astype("<i2").tobytes()
     for start in range(0, len(audio), 640):
         writer.write(_ws_frame(0x2, audio[start : start + 640]))
         await asyncio.sleep(0.02)

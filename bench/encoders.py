@@ -20,7 +20,6 @@ every thread of the encoder counted), median over the frames after the first
 """
 
 import argparse
-import fractions
 import io
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from engine.backends import DEFAULT_BACKEND
 from engine.backends.model_files import cache_dir
 from engine.cli.quantize import speech_aus
 from engine.output.jpeg import DEFAULT_QUALITY, encode_jpeg
+from engine.output.tracks import VIDEO_CLOCK_RATE_HZ, VIDEO_TIME_BASE
 from engine.output.video_encoder import FastH264Encoder, FastVp8Encoder
 from kernels.layers import FaceLayers
 
@@ -56,7 +56,6 @@ VIDEO_CANDIDATES: dict[str, tuple[str, Callable[[], Encoder]]] = {
     "h264 engine": ("h264", FastH264Encoder),
 }
 """Name -> (decoder to check it with, encoder factory)."""
-VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
 ENCODE_BUDGET_MS = next(line.budget_ms for line in COMPUTE_BUDGET if line.stages == ("encode",))
 
 
@@ -106,7 +105,7 @@ def measure_video(frames: list[np.ndarray], warmup: int) -> list[dict[str, Any]]
     sent_bytes = dict.fromkeys(encoders, 0)
     psnr: dict[str, list[float]] = {name: [] for name in encoders}
     for index, picture in enumerate(pictures):
-        picture.pts, picture.time_base = index * 3600, VIDEO_TIME_BASE
+        picture.pts, picture.time_base = index * VIDEO_CLOCK_RATE_HZ // 25, VIDEO_TIME_BASE
         luma = picture.to_ndarray()[: picture.height]
         for name, encoder in encoders.items():
             start = time.process_time()

@@ -27,7 +27,6 @@ measured.
 """
 
 import argparse
-import fractions
 import statistics
 import tempfile
 import time
@@ -43,6 +42,7 @@ from engine.au import N_AUS
 from engine.avatar import Avatar, load_avatar
 from engine.backends.model_files import ModelSource, resolve_source
 from engine.backends.selection import tensorrt_unavailable_reason, usable_cores
+from engine.output.tracks import VIDEO_CLOCK_RATE_HZ, VIDEO_TIME_BASE
 from engine.output.video_encoder import FastVp8Encoder
 from engine.pipeline import SAMPLE_RATE_HZ, AUFrame, RenderRequest
 from engine.pipeline.frames import FrameTrace
@@ -50,7 +50,6 @@ from kernels.layers import FaceLayers
 
 NAME = "gpu"
 SUMMARY = "sessions per GPU at 25 fps per generator width (TensorRT + CUDA post-processing, batched); CPU encode bound"
-VIDEO_TIME_BASE_HZ = 90_000
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
@@ -86,7 +85,7 @@ def encode_ms(avatar: Avatar, frames: int) -> float:
         color = np.clip(avatar.crop + rng.normal(0, 0.05, avatar.crop.shape), -1, 1).astype(np.float32)
         rgb = avatar.compose(FaceLayers(color, opaque)).rgb
         picture = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
-        picture.pts, picture.time_base = index * VIDEO_TIME_BASE_HZ // 25, fractions.Fraction(1, VIDEO_TIME_BASE_HZ)
+        picture.pts, picture.time_base = index * VIDEO_CLOCK_RATE_HZ // 25, VIDEO_TIME_BASE
         start = time.process_time()
         encoder.encode(picture)
         times.append((time.process_time() - start) * 1e3)
@@ -114,8 +113,8 @@ def measure_gpu(avatar: Avatar, width: int, batches: list[int], *, warmup: int, 
     from engine.pipeline.renderer import GanimationFaces
     from kernels.device_compose import DeviceCompositor
     from kernels.launch import ImageKernels
-    from models.checkpoints import save_generator
-    from models.ganimation import Generator
+    from models.ganimation.io import save_generator
+    from models.ganimation.net import Generator
 
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)

@@ -76,8 +76,8 @@ def generator_source(width: int | None, folder: Path) -> ModelSource:
         return resolve_source("generator", None)
     import torch
 
-    from models.checkpoints import save_generator
-    from models.ganimation import Generator
+    from models.ganimation.io import save_generator
+    from models.ganimation.net import Generator
 
     path = folder / f"generator-w{width}-seed{SEED}.pth"
     if not path.is_file():
@@ -94,7 +94,7 @@ def generator_width(source: ModelSource) -> int | None:
         return UNTRAINED_GENERATOR_WIDTH
     checkpoint = source.checkpoint if source.is_onnx else source.path
     if checkpoint is not None:
-        from models.checkpoints import load_generator
+        from models.ganimation.io import load_generator
 
         return load_generator(checkpoint)[1].conv_dim
     import onnx

@@ -42,6 +42,7 @@ from bench.plots import new_figure, save
 from bench.report import RESULTS_DIR, Report, Target, percentiles
 from bench.speech import looped_speech
 from engine.au import AU_NAMES
+from engine.audio import SAMPLE_RATE_HZ
 from engine.avatar import Avatar, NoFaceError, default_portrait_path, detect_face, load_portrait, prepare_avatar
 from engine.avatar.framing import framing_window
 from engine.avatar.identity import descriptor_distance
@@ -49,7 +50,7 @@ from engine.avatar.landmarks import detect_landmarks, face_descriptor
 from engine.avatar.photo_aus import mouth_measures
 from engine.backends.model_files import resolve_source
 from engine.pipeline import Renderer, RenderRequest, Session
-from engine.pipeline.frames import SAMPLE_RATE_HZ, AUFrame, FrameTrace
+from engine.pipeline.frames import AUFrame, FrameTrace
 from engine.pipeline.renderer import FaceRenderer, GanimationFaces, WarpFaces
 
 NAME = "renderers"

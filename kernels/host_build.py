@@ -24,6 +24,7 @@ import numpy as np
 
 from kernels.geometry import CropBox
 from kernels.items import (
+    KERNELS_DIR,
     I420Job,
     I420Ref,
     ImageRef,
@@ -36,7 +37,6 @@ from kernels.items import (
 )
 from kernels.layers import FaceLayers, HeadMotion
 
-KERNELS_DIR = Path(__file__).resolve().parent
 HOST_OPS = "host_ops.cpp"
 CXX_FLAGS = (
     "-O2",

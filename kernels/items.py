@@ -11,12 +11,16 @@ C layout; ``image_ops.cuh`` pins the sizes, a test compares every offset).
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from kernels.geometry import CropBox
 from kernels.layers import HeadMotion
 from kernels.reference import compose_rect
+
+KERNELS_DIR = Path(__file__).resolve().parent
+"""The CUDA sources: ``image_ops.cuh``, whose structs this module packs, and the ``.cu`` and ``.cpp`` files."""
 
 IMAGE_U8 = np.dtype(
     [

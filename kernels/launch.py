@@ -14,13 +14,13 @@ objects or as raw device addresses (``int``).
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from kernels.items import (
+    KERNELS_DIR,
     I420Job,
     PostprocessJob,
     PreprocessJob,
@@ -29,7 +29,6 @@ from kernels.items import (
     pack_preprocess,
 )
 
-KERNELS_DIR = Path(__file__).resolve().parent
 PROGRAMS: dict[str, tuple[str, ...]] = {
     "preprocess.cu": ("preprocess_f32", "preprocess_f16"),
     "postprocess.cu": ("postprocess",),

@@ -16,17 +16,12 @@ import torch
 from torch import nn
 
 from engine.backends.generator_card import GeneratorCard
-from models.cause import (
-    CauseConfig,
-    CauseNet,
-    algorithmic_latency_ms,
-    export_step_onnx,
-    load_cause,
-    parameter_count,
-    receptive_field_hops,
-)
-from models.checkpoints import export_generator_onnx, load_generator, read_generator_card
-from models.ganimation import Generator, generator_macs
+from models.cause.export import export_step_onnx
+from models.cause.io import load_cause
+from models.cause.net import CauseConfig, CauseNet, algorithmic_latency_ms, parameter_count, receptive_field_hops
+from models.ganimation.export import export_generator_onnx
+from models.ganimation.io import load_generator, read_generator_card
+from models.ganimation.net import Generator, generator_macs
 
 NetworkKind = Literal["generator", "cause"]
 

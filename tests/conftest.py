@@ -18,8 +18,8 @@ from engine.avatar import load_default_avatar
 from engine.avatar.landmarks import detect_landmarks
 from engine.backends.model_files import onnx_file, resolve_source
 from engine.server.config import ServerConfig
-from models.cause import save_cause
-from models.checkpoints import save_generator
+from models.cause.io import save_cause
+from models.ganimation.io import save_generator
 from tests.engine.nets import small_cause, small_generator
 
 

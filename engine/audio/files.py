@@ -8,6 +8,7 @@ import av
 import numpy as np
 
 from engine.audio.errors import AudioFileError, AudioFormatError
+from engine.audio.frames import frame_samples
 from engine.audio.resample import AudioConverter
 
 
@@ -56,25 +57,7 @@ def _decode(container: av.container.InputContainer, stream: av.AudioStream) -> l
                 f"channels to {frame.sample_rate} Hz x {frame.layout.nb_channels} mid-stream; "
                 "accepted: one rate and channel count per file"
             )
-        pieces.append(converter.push(_frame_samples(frame)))
+        pieces.append(converter.push(frame_samples(frame)))
     if converter is not None:
         pieces.append(converter.flush())
     return pieces
-
-
-def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
-    """A decoded frame as ``(samples, channels)``, int16 or float (full scale 1.0).
-
-    Planar frames come out of ``to_ndarray`` as ``(channels, samples)``, packed
-    ones as ``(1, samples * channels)``. Integer formats other than int16 (u8,
-    s32, s64) are rescaled to float64, which the converter accepts.
-    """
-    data = frame.to_ndarray()
-    channels = frame.layout.nb_channels
-    samples = data.T if frame.format.is_planar else data.reshape(-1, channels)
-    if samples.dtype.kind in "iu" and samples.dtype != np.int16:
-        info = np.iinfo(samples.dtype.name)
-        half_range = (float(info.max) - float(info.min) + 1.0) / 2.0
-        midpoint = float(info.min) + half_range
-        samples = (samples.astype(np.float64) - midpoint) / half_range
-    return samples

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from engine.audio.errors import AudioFormatError
+from engine.audio.grid import HOP_SAMPLES, SAMPLE_RATE_HZ, WINDOW_SAMPLES
 
 # Slaney's mel scale (Auditory Toolbox): 200/3 Hz per mel up to 1 kHz (15 mel),
 # then a constant ratio of 6.4 every 27 mel.
@@ -61,9 +62,9 @@ class MelConfig:
             ``log(mel_floor)`` (about -11.5 for 1e-5).
     """
 
-    sample_rate_hz: int = 16_000
-    window_samples: int = 400
-    hop_samples: int = 160
+    sample_rate_hz: int = SAMPLE_RATE_HZ
+    window_samples: int = WINDOW_SAMPLES
+    hop_samples: int = HOP_SAMPLES
     n_fft: int = 512
     n_mels: int = 80
     fmin_hz: float = 0.0
@@ -148,7 +149,7 @@ class StreamingLogMel:
     """Incremental :func:`log_mel`: same numbers, bit for bit, over any chunking.
 
     Keeps only the fewer than ``window_samples`` samples still needed by hops to
-    come. Pushing 20 ms chunks costs a few tens of microseconds per hop.
+    come.
     """
 
     def __init__(self, config: MelConfig = MelConfig()) -> None:
@@ -237,7 +238,7 @@ def _hop_windows(samples: np.ndarray, num_hops: int, config: MelConfig) -> np.nd
     """Read-only view, shape ``(num_hops, window_samples)``: row ``t`` is hop ``t``.
 
     ``as_strided`` rather than ``sliding_window_view``: the same view, without
-    the latter's ~10 us of Python overhead per call (a third of a hop's cost).
+    the latter's Python overhead per call (a third of a hop's cost: bench/README.md).
     """
     (step,) = samples.strides
     return as_strided(

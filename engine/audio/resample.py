@@ -12,9 +12,7 @@ import av
 import numpy as np
 
 from engine.audio.errors import AudioFormatError
-
-SAMPLE_RATE_HZ = 16_000
-"""The engine's sample rate; the session's audio clock counts samples at this rate."""
+from engine.audio.grid import SAMPLE_RATE_HZ
 
 MIN_INPUT_RATE_HZ = 8_000
 MAX_INPUT_RATE_HZ = 48_000

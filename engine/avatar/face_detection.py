@@ -10,8 +10,8 @@ from engine.avatar.face_box import FaceBox
 
 UPSAMPLE_STEPS = (0, 1)
 """Upsampling passes to try, in order, until one finds a face. At 0 dlib finds
-faces of about 80 px and larger (~25 ms at 512x512, ~90 ms at 1024x1024,
-measured here); one 2x upsampling finds faces down to about 40 px but costs 4x
+faces of about 80 px and larger (times in bench/README.md); one 2x upsampling
+finds faces down to about 40 px but costs 4x
 and fires more on non-faces (on the astronaut it adds a 0.12-score box on the
 suit), so it is only the fallback."""
 

@@ -1,7 +1,7 @@
 """Where each network's weights come from, and their ONNX files for the CPU runtimes.
 
-A network is given as a PyTorch checkpoint (any format :mod:`models.checkpoints`
-or :mod:`models.cause` reads), as an ONNX file, or not at all. "Not at all"
+A network is given as a PyTorch checkpoint (any format :mod:`models.ganimation.io`
+or :mod:`models.cause.io` reads), as an ONNX file, or not at all. "Not at all"
 means the defaults: the trained files in ``models/weights/`` when they exist,
 otherwise an *untrained* network from a fixed seed, which is announced loudly
 wherever it is used because its faces and AUs are meaningless.

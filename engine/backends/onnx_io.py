@@ -1,4 +1,4 @@
-"""Names of the inputs and outputs in our ONNX exports, shared by the ONNX runtimes."""
+"""Names of the inputs and outputs in our ONNX exports, and the generator's input scaling, shared by every runtime."""
 
 import numpy as np
 

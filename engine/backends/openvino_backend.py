@@ -8,12 +8,10 @@ CAUSE steps run on ONNX Runtime even in the openvino backend (see
 
 Thread pinning is off. OpenVINO pins its inference threads to cores by
 default, and every compiled model pins from core 0 on: the threads of two
-streams, or of two processes, end up sharing one core while the other idles.
-Measured on the 2-core dev machine (width-16 generator, bf16, one thread
-each): two inferences at once took 15 ms each pinned, 7-8 ms unpinned,
-against 7.5 ms alone. In the throughput simulation (bench/session_sim.py, 3
-sessions, one single-threaded run at a time) late frames fell from 22-29 %
-pinned to 6 % unpinned.
+streams, or of two processes, end up sharing one core while the other idles:
+two inferences at once each took about twice as long pinned as unpinned, and
+the throughput simulation left several times more frames late (figures in
+bench/README.md, "CPU serving setup").
 """
 
 import queue

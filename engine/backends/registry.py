@@ -1,4 +1,4 @@
-"""Backends by name: a dict of factories, not an if/elif chain."""
+"""Backends by name: one :class:`BackendSpec` per runtime (what it runs, its defaults, its factory)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,9 +16,8 @@ bench/results/backends-*.json, produced by ``python -m bench.backends``."""
 
 AU_THREADS = 1
 """Threads for a CAUSE step on the CPU runtimes. A step is too small to split:
-measured on OpenVINO on the dev machine, one thread cost 0.37 ms of CPU per
-step and two cost 1.1 ms, for the same 0.35-0.55 ms wall time; the AU worker
-runs 50 steps a second per session."""
+a second thread costs CPU for no gain in wall time (bench/README.md, "CPU
+serving setup"); the AU worker runs 50 steps a second per session."""
 
 
 @dataclass(frozen=True)
@@ -49,14 +48,48 @@ class BackendOptions:
         return f"generator {self.precision}, {runs}{self.threads} thread{'s' if self.threads > 1 else ''}"
 
 
-PARALLEL_RUN_BACKENDS = ("openvino",)
-"""Backends whose generator can run several calls at once (``streams``)."""
+Factory = Callable[[ModelSource, ModelSource, BackendOptions], tuple[GeneratorBackend, AUStepBackend]]
+"""Builds the generator and CAUSE runtimes from the two model sources and the options."""
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Everything selection, the options and the scheduler know about one runtime, in one place.
+
+    name: the ``--backend`` value.
+    factory: builds both runtimes; it may assume ``precision`` is one of
+        ``precisions`` and ``streams`` is 1 unless ``parallel_runs``.
+    precisions: generator arithmetic it runs; the first is the default
+        (OpenVINO's bf16 is picked at run time, where the CPU has it:
+        ``engine.backends.selection.default_precision``).
+    parallel_runs: whether several generator calls may be in flight at once
+        (``streams`` > 1, each on its own thread).
+    default_max_batch: frames per generator call when none is asked for.
+    """
+
+    name: str
+    factory: Factory
+    precisions: tuple[str, ...] = ("f32",)
+    parallel_runs: bool = False
+    default_max_batch: int = 1
+
+    def check(self, options: BackendOptions) -> None:
+        """UsageError when ``options`` ask for what this runtime does not do."""
+        check_streams(self.name, options.streams)
+        if options.precision not in self.precisions:
+            *others, last = self.precisions
+            listed = f"{', '.join(others)} or {last}" if others else last
+            runners = [name for name, other in BACKENDS.items() if options.precision in other.precisions]
+            hint = f"; {options.precision} needs --backend {' or '.join(runners)}" if runners else ""
+            raise UsageError(f"{self.name} runs the generator in {listed}, not {options.precision}{hint}")
 
 
 def check_streams(backend: str, streams: int) -> None:
-    """ValueError when ``streams`` > 1 is asked of a backend that runs one generator call at a time."""
-    if streams != 1 and backend not in PARALLEL_RUN_BACKENDS:
-        raise UsageError(f"{backend} runs one generator call at a time; --streams > 1 needs --backend openvino")
+    """UsageError when ``streams`` > 1 is asked of a backend that runs one generator call at a time."""
+    spec = BACKENDS.get(backend)
+    if streams != 1 and (spec is None or not spec.parallel_runs):
+        parallel = ", ".join(name for name, other in BACKENDS.items() if other.parallel_runs)
+        raise UsageError(f"{backend} runs one generator call at a time; --streams > 1 needs --backend {parallel}")
 
 
 def _torch(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[GeneratorBackend, AUStepBackend]:
@@ -71,8 +104,6 @@ def _torch(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[
 def _onnxruntime(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tuple[GeneratorBackend, AUStepBackend]:
     from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep, OnnxRuntimeGenerator
 
-    if opts.precision != "f32":
-        raise UsageError(f"onnxruntime runs f32 only here, not {opts.precision}; use --backend openvino for bf16")
     return (
         OnnxRuntimeGenerator(onnx_file(gen), threads=opts.threads),
         OnnxRuntimeAUStep(onnx_file(cause), threads=AU_THREADS),
@@ -83,15 +114,12 @@ def _openvino(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tup
     """OpenVINO for the generator; CAUSE on ONNX Runtime, which steps it for a quarter of the CPU time.
 
     A CAUSE step is a few small convolutions on 1-2 hops, so per-call overhead
-    is most of its cost: measured on the dev machine, one step took 0.08 ms of
-    CPU on ONNX Runtime and 0.32 ms on OpenVINO (both one thread), and 0.4 vs
-    0.9 ms while four simulated sessions kept both cores busy.
+    is most of its cost, and ONNX Runtime's is the smaller (figures in
+    bench/README.md, "CPU serving setup").
     """
     from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep
     from engine.backends.openvino_backend import OpenVinoGenerator, Precision
 
-    if opts.precision not in ("f32", "bf16", "int8"):
-        raise UsageError(f"openvino precision must be f32, bf16 or int8, not {opts.precision}")
     return (
         OpenVinoGenerator(
             _openvino_generator_file(gen, opts.precision),
@@ -129,12 +157,16 @@ def _tensorrt(gen: ModelSource, cause: ModelSource, opts: BackendOptions) -> tup
     return create_tensorrt_backends(gen, cause, precision=opts.precision)
 
 
-BACKENDS: dict[str, Callable[[ModelSource, ModelSource, BackendOptions], tuple[GeneratorBackend, AUStepBackend]]] = {
-    "torch": _torch,
-    "onnxruntime": _onnxruntime,
-    "openvino": _openvino,
-    "tensorrt": _tensorrt,
+BACKENDS: dict[str, BackendSpec] = {
+    spec.name: spec
+    for spec in (
+        BackendSpec("torch", _torch),
+        BackendSpec("onnxruntime", _onnxruntime),
+        BackendSpec("openvino", _openvino, precisions=("f32", "bf16", "int8"), parallel_runs=True),
+        BackendSpec("tensorrt", _tensorrt, precisions=("f16", "f32"), default_max_batch=8),
+    )
 }
+"""Every runtime, by ``--backend`` name."""
 
 
 def create_backends(
@@ -142,12 +174,12 @@ def create_backends(
 ) -> tuple[GeneratorBackend, AUStepBackend]:
     """The generator and CAUSE runtimes of backend ``name`` (``options`` None: its defaults for serving)."""
     try:
-        factory = BACKENDS[name]
+        spec = BACKENDS[name]
     except KeyError:
         raise UsageError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}") from None
     if options is None:
         from engine.backends.selection import default_options  # selection imports this module
 
         options = default_options(name)
-    check_streams(name, options.streams)
-    return factory(generator, cause, options)
+    spec.check(options)
+    return spec.factory(generator, cause, options)

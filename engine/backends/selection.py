@@ -19,9 +19,6 @@ from engine.errors import UsageError
 AUTO = "auto"
 TENSORRT = "tensorrt"
 OPENVINO = "openvino"
-DEFAULT_PRECISION = {TENSORRT: "f16"}
-"""Generator precision when none is asked for; OpenVINO takes bf16 where the
-CPU has it (``default_precision``), every other backend runs f32."""
 _CUDA_DRIVER_LIBRARY = "libcuda.so.1"
 """The NVIDIA driver's CUDA library on Linux; absent on machines without the driver."""
 _CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"
@@ -87,32 +84,28 @@ def select_backend(requested: str) -> BackendChoice:
 def default_precision(backend: str) -> str:
     """Generator precision for ``backend`` when the user gives none.
 
-    f16 on TensorRT; on OpenVINO bf16 where the CPU runs it natively (AVX-512
-    BF16 or AMX), else f32; f32 elsewhere. bf16 on the dev machine: the default
-    generator ran 1.7x faster (``python -m bench backends``) and its blended
-    face crops stayed within 2/255 of f32 (PSNR 68 dB).
+    The first of the backend's ``BackendSpec.precisions`` (f16 on TensorRT, f32
+    elsewhere), except on OpenVINO: bf16 where the CPU runs it natively
+    (AVX-512 BF16 or AMX): faster, and its blended crops close to f32
+    (``python -m bench backends``; figures in bench/README.md).
     """
     if backend == OPENVINO:
         from engine.backends.openvino_backend import bf16_supported
 
         return "bf16" if bf16_supported() else "f32"
-    return DEFAULT_PRECISION.get(backend, "f32")
-
-
-DEFAULT_MAX_BATCH = {TENSORRT: 8}
-"""Frames per generator call at most, when none is asked for; 1 on the CPU backends."""
+    return BACKENDS[backend].precisions[0]
 
 
 def default_max_batch(backend: str) -> int:
     """Most frames the scheduler puts in one generator call on ``backend`` by default.
 
     A GPU runs a batch of 8 in little more than the time of one. A CPU runtime
-    does not: on the dev machine OpenVINO took 6.3 ms per image at batch 4
-    against 6.6 ms at batch 1, and a batch occupies one stream while the others
-    idle; in the throughput simulation, batching left more frames late than
-    rendering each frame as it came (``python -m bench throughput``).
+    does not: per image a batch costs about what single frames do, and a batch
+    occupies one stream while the others idle; in the throughput simulation,
+    batching left more frames late than rendering each frame as it came
+    (``python -m bench throughput``; figures in bench/README.md).
     """
-    return DEFAULT_MAX_BATCH.get(backend, 1)
+    return BACKENDS[backend].default_max_batch
 
 
 def usable_cores() -> int:
@@ -145,15 +138,16 @@ def default_options(
 ) -> BackendOptions:
     """``backend``'s options with every value not given filled with its default.
 
-    Serving on OpenVINO: one thread per generator run and one run per core at
-    once (streams), so that a busy server keeps every core on its own frame;
+    Serving on a backend with parallel runs (OpenVINO): one thread per
+    generator run and one run per core at once (streams), so that a busy server keeps every core on its own frame;
     given ``threads`` alone, as many streams as the cores hold, at least one.
     Not serving (``avatar render``: one frame at a time), and on the other
     backends: one run at a time on every core. ValueError for streams > 1
     where the backend runs one call at a time.
     """
     cores = usable_cores()
-    if backend == OPENVINO and serving:
+    spec = BACKENDS.get(backend)
+    if spec is not None and spec.parallel_runs and serving:
         threads = threads or 1
         streams = streams or max(1, cores // threads)
     else:

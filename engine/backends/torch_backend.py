@@ -4,8 +4,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.au import AU_MAX_INTENSITY
 from engine.backends.base import AUStepBackend, GeneratorBackend
+from engine.backends.onnx_io import generator_feed
 from engine.errors import require
 
 
@@ -19,11 +19,9 @@ class TorchGenerator(GeneratorBackend):
 
     def run(self, images: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         torch = self._torch
+        feed = generator_feed(images, aus)
         with torch.inference_mode():
-            color, mask = self._net(
-                torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)),
-                torch.from_numpy(np.ascontiguousarray(aus, dtype=np.float32) / np.float32(AU_MAX_INTENSITY)),
-            )
+            color, mask = self._net(torch.from_numpy(feed["images"]), torch.from_numpy(feed["aus"]))
         return color.numpy(), mask.numpy()
 
 

@@ -13,7 +13,9 @@ import sys
 
 from engine.cli.local_speaker import (
     add_input_options,
+    add_picture_options,
     check_input,
+    check_picture_options,
     feed,
     forward_to_apps,
     list_devices_requested,
@@ -30,7 +32,6 @@ from engine.cli.options import (
     forward_settings,
     liveness_settings,
 )
-from engine.errors import UsageError
 from engine.live import LiveSession
 from engine.live.build import running_parts
 from engine.live.sources import AudioChunk
@@ -73,10 +74,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         metavar="NAME",
         help="pyvirtualcam backend: v4l2loopback, obs, unitycapture (default: each in turn)",
     )
-    out.add_argument("--fps", type=int, default=25, help="camera frame rate, 1..60 (default: 25)")
-    out.add_argument(
-        "--size", type=int, default=512, metavar="PX", help="the picture's longer side, pixels, even (default: 512)"
-    )
+    add_picture_options(out, "camera")
     out.add_argument(
         "--voice-device",
         metavar="NAME|INDEX",
@@ -84,13 +82,6 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         "input, e.g. a PulseAudio null sink); needs the mic extra",
     )
     out.add_argument("--preview", action="store_true", help="show the camera's picture in a window (needs a display)")
-    out.add_argument(
-        "--stats-interval",
-        type=float,
-        default=5.0,
-        metavar="S",
-        help="print frame rate and latency every S seconds, 0 for never (default: 5)",
-    )
     add_avatar_options(parser)
     add_liveness_options(parser)
     add_model_options(parser)
@@ -101,12 +92,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if list_devices_requested(args):
         return 0
-    if not 1 <= args.fps <= 60:
-        raise UsageError(f"--fps must be in 1..60, got {args.fps}")
-    if args.size < 2 or args.size % 2:
-        raise UsageError(f"--size must be an even number of pixels >= 2, got {args.size}")
-    if args.stats_interval < 0:
-        raise UsageError(f"--stats-interval must be >= 0, got {args.stats_interval}")
+    check_picture_options(args)
     check_input(args)
     forwarding = forward_settings(args)  # a bad destination is refused before anything loads
     asyncio.run(live(args, forwarding))

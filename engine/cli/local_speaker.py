@@ -50,6 +50,31 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--list-devices", action="store_true", help="list the audio input and output devices, then exit")
 
 
+def add_picture_options(group: argparse._ActionsContainer, picture: str) -> None:
+    """--fps, --size and --stats-interval, worded for ``picture`` (what the frames go to: "camera", "video")."""
+    group.add_argument("--fps", type=int, default=25, help=f"{picture} frame rate, 1..60 (default: 25)")
+    group.add_argument(
+        "--size", type=int, default=512, metavar="PX", help=f"the {picture}'s longer side, pixels, even (default: 512)"
+    )
+    group.add_argument(
+        "--stats-interval",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="print frame rate and latency every S seconds, 0 for never (default: 5)",
+    )
+
+
+def check_picture_options(args: argparse.Namespace) -> None:
+    """Fail before anything loads on a frame rate, size or stats interval out of range."""
+    if not 1 <= args.fps <= 60:
+        raise UsageError(f"--fps must be in 1..60, got {args.fps}")
+    if args.size < 2 or args.size % 2:
+        raise UsageError(f"--size must be an even number of pixels >= 2, got {args.size}")
+    if args.stats_interval < 0:
+        raise UsageError(f"--stats-interval must be >= 0, got {args.stats_interval}")
+
+
 def list_devices_requested(args: argparse.Namespace) -> bool:
     """Print the audio devices and return True when ``--list-devices`` was given."""
     if args.list_devices:

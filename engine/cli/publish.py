@@ -15,7 +15,9 @@ import sys
 
 from engine.cli.local_speaker import (
     add_input_options,
+    add_picture_options,
     check_input,
+    check_picture_options,
     feed,
     forward_to_apps,
     list_devices_requested,
@@ -32,7 +34,6 @@ from engine.cli.options import (
     forward_settings,
     liveness_settings,
 )
-from engine.errors import UsageError
 from engine.live import LiveSession
 from engine.live.build import running_parts
 from engine.live.sources import AudioChunk
@@ -68,17 +69,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         "--video-codec", choices=sorted(VIDEO_CODECS), default="vp8", help="video codec offered (default: vp8)"
     )
     parser.add_argument("--no-voice", action="store_true", help="publish the video only (no Opus voice track)")
-    parser.add_argument("--fps", type=int, default=25, help="video frame rate, 1..60 (default: 25)")
-    parser.add_argument(
-        "--size", type=int, default=512, metavar="PX", help="the video's longer side, pixels, even (default: 512)"
-    )
-    parser.add_argument(
-        "--stats-interval",
-        type=float,
-        default=5.0,
-        metavar="S",
-        help="print frame rate and latency every S seconds, 0 for never (default: 5)",
-    )
+    add_picture_options(parser, "video")
     add_input_options(parser)
     add_avatar_options(parser)
     add_liveness_options(parser)
@@ -91,12 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if list_devices_requested(args):
         return 0
     check_whip_url(args.whip)
-    if not 1 <= args.fps <= 60:
-        raise UsageError(f"--fps must be in 1..60, got {args.fps}")
-    if args.size < 2 or args.size % 2:
-        raise UsageError(f"--size must be an even number of pixels >= 2, got {args.size}")
-    if args.stats_interval < 0:
-        raise UsageError(f"--stats-interval must be >= 0, got {args.stats_interval}")
+    check_picture_options(args)
     check_input(args)
     forwarding = forward_settings(args)  # a bad destination is refused before anything loads
     asyncio.run(publish(args, forwarding))

@@ -33,6 +33,7 @@ import numpy as np
 
 from engine.au.liveness import LivenessSettings
 from engine.live import LiveParts, LiveSession
+from engine.live.sources import CHUNK_MS
 from engine.pipeline import VideoFrame
 
 try:
@@ -53,8 +54,6 @@ except ImportError as exc:  # depends on the extra
 
 logger = logging.getLogger(__name__)
 
-CHUNK_MS = 20
-"""Audio fed to the avatar per tick, and the size of the re-timed audio frames, ms."""
 SHOWN_SAMPLE_KEY = "avatar_shown_sample"
 """``metadata`` of each image: the instant it shows, on the avatar's 16 kHz audio clock."""
 START_SAMPLE_KEY = "avatar_start_sample"

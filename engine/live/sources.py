@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from engine.audio import load_audio_file
+from engine.audio import MAX_CHANNELS, load_audio_file
 from engine.errors import EngineError
 from engine.pipeline import SAMPLE_RATE_HZ
 
@@ -30,7 +30,6 @@ CHUNK_MS = 20
 MIC_QUEUE_CHUNKS = 50
 """Microphone blocks that may wait for the event loop (1 s at 20 ms); more are dropped."""
 MAX_RATE_HZ = 192_000
-MAX_CHANNELS = 8
 
 
 class AudioInputError(EngineError, RuntimeError):

@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from engine.audio import SAMPLE_RATE_HZ
 from engine.live.outputs import AUOutput
 from engine.pipeline import AUFrame, Session
-from engine.pipeline.frames import SAMPLE_RATE_HZ
 
 CHUNK_SAMPLES = 320
 """20 ms of 16 kHz audio per push, as a live source delivers it."""

@@ -14,12 +14,11 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.au.liveness import LivenessSettings
-from engine.audio import load_audio_file
+from engine.audio import SAMPLE_RATE_HZ, load_audio_file
 from engine.avatar import Avatar
 from engine.backends.base import AUStepBackend, GeneratorBackend
 from engine.errors import EngineError
 from engine.output.mp4 import Mp4Writer
-from engine.pipeline.frames import SAMPLE_RATE_HZ
 from engine.pipeline.renderer import FaceRenderer, Renderer, RenderRequest
 from engine.pipeline.session import Session
 

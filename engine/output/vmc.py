@@ -30,9 +30,10 @@ import numpy as np
 
 from engine.au.arkit import BLENDSHAPE_NAMES, aus_to_blendshapes
 from engine.au.vrm import VRM0_INDICES, VRM0_NAMES, VRM1_NAMES, aus_to_vrm
+from engine.audio import SAMPLE_RATE_HZ
 from engine.output.errors import OutputUnavailable
 from engine.output.udp import UdpSender
-from engine.pipeline.frames import SAMPLE_RATE_HZ, AUFrame, HeadPose
+from engine.pipeline.frames import AUFrame, HeadPose
 
 if TYPE_CHECKING:
     from pythonosc.osc_message import OscMessage

@@ -1,7 +1,8 @@
 """A session's chain: audio in, AU frames, rendered video frames out, with traces."""
 
+from engine.audio import SAMPLE_RATE_HZ
 from engine.pipeline.au_estimator import AUEstimator, frame_hop
-from engine.pipeline.frames import SAMPLE_RATE_HZ, AUFrame, FrameTrace, VideoFrame
+from engine.pipeline.frames import AUFrame, FrameTrace, VideoFrame
 from engine.pipeline.renderer import Renderer, RenderRequest
 from engine.pipeline.session import Session
 

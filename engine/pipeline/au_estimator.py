@@ -10,9 +10,8 @@ exists. Pushing hops in any chunking yields the same frames as one push of all.
 import numpy as np
 
 from engine.au import N_AUS
+from engine.audio import HOP_RATE_HZ
 from engine.backends.base import AUStepBackend
-
-HOP_RATE_HZ = 100
 
 
 def frame_hop(frame_index: int, fps: int) -> int:

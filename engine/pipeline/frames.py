@@ -10,9 +10,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SAMPLE_RATE_HZ = 16_000
-"""The engine's internal audio rate: every session's audio clock counts these samples."""
-
 
 @dataclass
 class FrameTrace:

@@ -151,8 +151,8 @@ class GanimationFaces(FaceRenderer):
 class WarpFaces(FaceRenderer):
     """The instant renderer: the photo's own landmarks moved by the AU table, no training.
 
-    Each avatar is rigged once (:class:`engine.avatar.warp.rig.WarpRig`,
-    ~15 ms) on first use or :meth:`prepare`; the rig lives as long as the
+    Each avatar is rigged once (:class:`engine.avatar.warp.rig.WarpRig`)
+    on first use or :meth:`prepare`; the rig lives as long as the
     avatar. An avatar without landmarks is drawn still (its photo, unchanged).
     Safe to call from several threads.
     """

@@ -16,10 +16,10 @@ import numpy as np
 
 from engine.au import ExpressionControl
 from engine.au.liveness import Liveness, LivenessSettings
-from engine.audio import AudioConverter, MelConfig, StreamingLogMel
+from engine.audio import SAMPLE_RATE_HZ, AudioConverter, MelConfig, StreamingLogMel
 from engine.backends.base import AUStepBackend
 from engine.pipeline.au_estimator import AUEstimator
-from engine.pipeline.frames import SAMPLE_RATE_HZ, AUFrame, FrameTrace, HeadPose
+from engine.pipeline.frames import AUFrame, FrameTrace, HeadPose
 
 
 def lookahead_samples(lookahead_hops: int, mel_config: MelConfig | None = None) -> int:

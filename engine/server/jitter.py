@@ -2,8 +2,8 @@
 
 Why: aiortc's ``RTCRtpReceiver`` puts incoming audio through
 ``JitterBuffer(capacity=16, prefetch=4)``: a 20 ms Opus packet is released only
-once four later packets have arrived (~80 ms, measured here on loopback). Even
-with ``prefetch=0`` a packet waits for the next one (~21 ms), because that
+once four later packets have arrived (80 ms of audio). Even with
+``prefetch=0`` a packet waits for the next one (20 ms more), because that
 buffer learns a frame is complete only when a packet with a new timestamp
 shows up. That is right for video, whose frames span packets; but every audio
 RTP packet (Opus, G.711, G.722) carries whole frames, so it can be decoded the
@@ -14,7 +14,7 @@ voice.
 What replaces it, per incoming audio track (:class:`ArrivalAudioReceiver`):
 
 - **in order, on arrival**: a packet that is the next in sequence is decoded
-  at once, on the event loop (~0.05 ms for 20 ms of Opus here), and put on
+  at once, on the event loop (a small fraction of the 20 ms it holds), and put on
   the track aiortc hands out, so ``track.recv()`` works as before and yields
   the same frames (48 kHz stereo s16 for Opus, pts from 0);
 - **reordering within a bound**: a packet that arrives after a gap is held

@@ -34,14 +34,12 @@ OLDEST_GENERATION_THRESHOLD = 100
 def settle_heap() -> None:
     """Once the server has loaded everything it keeps: make full garbage collections rare and short.
 
-    A full collection stops the event loop, every session with it. Measured
-    in ``bench chaos`` (3 honest sessions, 13 kinds of attacker, shared 2-core
-    machine): over the runtimes and networks loaded at start a full
-    collection took 0.6-1.2 s (with torch in the process) and stalled every
-    session; frozen out of the collector's sight (``gc.freeze``) they cost
-    nothing. Under attack the live objects left (~50,000) still took 40-70 ms
-    per full collection, every 1.5-2 s: collecting the oldest generation 10x
-    less often took the honest sessions' p95 from 114 to 80 ms (46 quiet).
+    A full collection stops the event loop, every session with it. Over the
+    runtimes and networks loaded at start it stalled every session for most
+    of a second in ``bench chaos``; frozen out of the collector's sight
+    (``gc.freeze``) they cost nothing. Under attack the live objects left
+    still made each full collection a visible stall, so the oldest
+    generation is collected 10x less often (figures in bench/README.md).
     Ended sessions do not wait for it: :class:`MemoryTrimmer` collects then.
     """
     gc.freeze()

@@ -36,13 +36,13 @@ import av
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from engine.audio import AudioFormatError
+from engine.audio import AudioFormatError, frame_samples
 from engine.live import LiveSession
 from engine.output.pictures import PictureFormatter
 from engine.output.tracks import AvatarVideoTrack, DelayedVoiceTrack, TrackOutput
 from engine.output.video_encoder import speed_up_video_encoder
 from engine.pipeline import VideoFrame
-from engine.server.audio_frames import audio_format, audio_frame_samples
+from engine.server.audio_frames import audio_format
 from engine.server.config import IceServer
 from engine.server.context import EngineContext
 from engine.server.control_channel import ControlChannel
@@ -229,7 +229,7 @@ class WebRTCSession:
                 assert isinstance(frame, av.AudioFrame), "an audio track yields audio frames"
                 try:
                     fmt = audio_format(frame)
-                    samples = audio_frame_samples(frame)
+                    samples = frame_samples(frame)
                     start = await self._live.push_audio(
                         samples, rate_hz=fmt.rate_hz, channels=fmt.channels, arrival_s=arrival_s
                     )

@@ -206,9 +206,9 @@ def _drop_queued_messages(ws: web.WebSocketResponse) -> None:
     aiohttp parses every frame a read brings into its queue at once; empty
     pings weigh 0 bytes there, so a 30 KB burst is 5,000 queued messages. The
     queue sits in a reference cycle with the connection, so without this they
-    are freed only by a full garbage collection: measured in ``bench chaos``,
-    ~82,000 objects each time, 100-150 ms with the event loop stopped, every
-    1.5-2 s under a ping flood. Cleared here, they go at once. This reaches
+    are freed only by a full garbage collection, a long stop of the event loop
+    under a ping flood (``bench chaos``; figures in bench/README.md). Cleared
+    here, they go at once. This reaches
     into aiohttp's private ``WebSocketResponse._reader._buffer``; if that
     changes, nothing breaks (the messages wait for the collector again).
     """

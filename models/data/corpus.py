@@ -45,10 +45,10 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.au.vocabulary import AU_NAMES
+from engine.audio import HOP_MS, SAMPLE_RATE_HZ, WINDOW_MS
 from models.data import espeak
 from models.data.espeak import Phoneme
 from models.data.text import sample_sentences
-from models.data.timing import HOP_MS, SAMPLE_RATE_HZ, WINDOW_MS
 from models.data.visemes import au_track
 
 FORMAT_VERSION = 1

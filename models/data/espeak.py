@@ -17,10 +17,10 @@ Three properties of the library shape this module:
   samples different the second time. A corpus must be reproducible byte for
   byte, so each call loads a private copy of the library, synthesises and
   unloads it again (``dlclose``): every utterance starts from the library's
-  initial state. This costs about 4 ms per call, and each cycle leaks about
-  2 KB of process memory (measured over 2000 calls). The copy lives in a
-  temporary folder so that no other user of the wheel's library in the same
-  process (which would pin it in memory) can defeat the reset.
+  initial state, at a few ms and a small leak per call (bench/README.md has
+  the figures). The copy lives in a temporary folder so that no other user
+  of the wheel's library in the same process (which would pin it in memory)
+  can defeat the reset.
 - **Breathy voices are noisy on purpose.** espeak-ng draws their breath
   noise from its own generator, which it seeds from the clock, and it also
   links the C library's ``rand()``. Right before every synthesis we seed
@@ -44,9 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.audio import SAMPLE_RATE_HZ
 from engine.errors import EngineError
 from models.data.resample import resample
-from models.data.timing import SAMPLE_RATE_HZ
 
 OUTPUT_SAMPLE_RATE_HZ = SAMPLE_RATE_HZ
 """Rate of the audio this module returns (Hz): the networks' input rate."""

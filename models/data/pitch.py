@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.data.timing import HOP_MS, WINDOW_MS, hop_centres_ms
+from engine.audio import HOP_MS, WINDOW_MS
+from models.data.timing import hop_centres_ms
 
 F0_MIN_HZ = 60.0
 """Lowest F0 searched (Hz): below espeak's deepest male variants."""

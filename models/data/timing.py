@@ -1,6 +1,6 @@
 """The corpus's time grid: 16 kHz audio, 25 ms windows every 10 ms.
 
-It is the streaming log-mel front end's grid (``engine.audio.MelConfig``):
+It is the streaming log-mel front end's grid (:mod:`engine.audio.grid`):
 hop ``t`` covers audio samples ``[t * 160, t * 160 + 400)`` and exists once
 its last sample has arrived, so an utterance of ``n`` samples has
 ``1 + (n - 400) // 160`` hops. Every label of hop ``t`` describes the face at
@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.audio import MelConfig, hop_count
+from engine.audio import HOP_MS, WINDOW_MS, MelConfig, hop_count
 
 _MEL = MelConfig()
-SAMPLE_RATE_HZ = _MEL.sample_rate_hz
-HOP_SAMPLES = _MEL.hop_samples
-WINDOW_SAMPLES = _MEL.window_samples
-HOP_MS = 1000.0 * HOP_SAMPLES / SAMPLE_RATE_HZ
-WINDOW_MS = 1000.0 * WINDOW_SAMPLES / SAMPLE_RATE_HZ
 
 
 def n_hops(n_samples: int) -> int:

@@ -72,9 +72,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.au.vocabulary import AU_MAX_INTENSITY, AU_NAMES, N_AUS
+from engine.audio import HOP_MS, SAMPLE_RATE_HZ
 from models.data.espeak import Phoneme
 from models.data.pitch import hop_energy_db, track_f0
-from models.data.timing import HOP_MS, SAMPLE_RATE_HZ, hop_centres_ms, n_hops
+from models.data.timing import hop_centres_ms, n_hops
 
 MOUTH_AUS: tuple[str, ...] = ("AU10", "AU12", "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26")
 """The AUs the phonemes drive, in the column order of ``mouth_track``."""

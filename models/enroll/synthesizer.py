@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.avatar import CROP_SIZE
 from engine.avatar.lips import refine_upper_lip
 from engine.avatar.photo_aus import estimate_photo_aus
 from engine.avatar.warp.rig import WarpRig
 from kernels.geometry import CropBox
 from kernels.reference import compose
 from models.enroll.au_sampler import sample_aus
-
-CROP_SIZE = 128
 
 
 class ExpressionSynthesizer:

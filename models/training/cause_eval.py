@@ -7,7 +7,7 @@ import torch
 
 from engine.au import AU_NAMES, au_index
 from engine.audio import MelConfig, log_mel
-from models.cause import CauseNet
+from models.cause.net import CauseNet
 from models.data.labeled_audio import LabeledAudio
 from models.training.cause_data import AU_LOSS_WEIGHTS
 from models.training.metrics import mean_absolute_error, pearson_r, roc_auc

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from engine.au import au_index
-from models.cause import CauseConfig, CauseNet, algorithmic_latency_ms, load_cause
+from models.cause.io import load_cause
+from models.cause.net import CauseConfig, CauseNet, algorithmic_latency_ms
 from models.training.cause_data import LabeledAudio
 from models.training.cause_eval import evaluate_cause, predict_hops
 from models.training.cause_trainer import BEST_NAME, CauseTrainConfig, train_cause

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from models.cause import CauseNet
+from models.cause.net import CauseNet
 from models.data.labeled_audio import LabeledAudio
 from models.training.cause_eval import HEADLINE_AUS, evaluate_cause, predict_hops, speech_activity_auc
 

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.cause import CauseConfig, CauseNet, export_step_onnx, load_cause, save_cause
+from models.cause.export import export_step_onnx
+from models.cause.io import load_cause, save_cause
+from models.cause.net import CauseConfig, CauseNet
 from models.data.augment import AugmentConfig
 from models.data.labeled_audio import LabeledAudio
 from models.training.cause_data import CropSampler, mel_statistics

@@ -73,7 +73,7 @@ def add_train_parser(commands: argparse._SubParsersAction, name: str) -> None:
 
 
 def run_train_cause(args: argparse.Namespace) -> int:
-    from models.cause import CauseConfig
+    from models.cause.net import CauseConfig
     from models.data.openface import find_pairs, load_openface_pair
     from models.training.cause_trainer import CauseTrainConfig, train_cause
     from models.training.corpus_items import corpus_items
@@ -131,7 +131,7 @@ def add_eval_parser(commands: argparse._SubParsersAction, name: str) -> None:
 
 
 def run_eval_cause(args: argparse.Namespace) -> int:
-    from models.cause import load_cause
+    from models.cause.io import load_cause
     from models.training.cause_report import cause_report, format_report
     from models.training.corpus_items import corpus_items
 

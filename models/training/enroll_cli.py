@@ -102,7 +102,7 @@ def add_enroll_parser(commands: argparse._SubParsersAction, name: str) -> None:
 
 def run_enroll(args: argparse.Namespace) -> int:
     from engine.avatar import load_avatar, parse_face_box
-    from models.ganimation import GeneratorConfig
+    from models.ganimation.net import GeneratorConfig
     from models.training.enroll_data import Enrollment
     from models.training.generator_eval import format_table
     from models.training.generator_trainer import EnrollConfig, train_enrollment
@@ -151,7 +151,7 @@ def add_eval_generator_parser(networks: argparse._SubParsersAction) -> None:
     generator = networks.add_parser(
         "generator",
         help="PSNR, SSIM, mouth and eye error, face detection against the expression synthesizer",
-        description="Score a generator checkpoint (any format models.checkpoints reads) against the expression "
+        description="Score a generator checkpoint (any format models.ganimation.io reads) against the expression "
         "synthesizer's renders of the portrait, on held-out AU vectors (the set `avatar enroll` evaluates on "
         "for the same --seed); print a table, write eval.json and grid.png.",
     )
@@ -169,7 +169,7 @@ def run_eval_generator(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from engine.avatar import load_avatar, parse_face_box
-    from models.checkpoints import load_generator
+    from models.ganimation.io import load_generator
     from models.training.enroll_data import Enrollment, heldout_aus
     from models.training.generator_eval import evaluate_generator, expression_grid, format_table
 
@@ -219,7 +219,7 @@ def add_train_generator_parser(networks: argparse._SubParsersAction) -> None:
 
 
 def run_train_generator(args: argparse.Namespace) -> int:
-    from models.ganimation import GeneratorConfig
+    from models.ganimation.net import GeneratorConfig
     from models.training.face_au_data import FaceAuData
     from models.training.unpaired_trainer import UnpairedConfig, train_unpaired
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from engine.au import AU_MAX_INTENSITY
 from engine.avatar import Avatar, FaceBox, NoFaceError
 from engine.avatar.landmarks import detect_landmarks
-from engine.avatar.warp.displacements import MAX_INTENSITY
 from models.enroll import ExpressionSynthesizer
 from models.enroll.au_sampler import sample_aus
 
@@ -98,4 +98,4 @@ def tensor_to_images(images: torch.Tensor) -> np.ndarray:
 
 def aus_to_condition(aus: np.ndarray) -> torch.Tensor:
     """(N, 17) intensities 0..5 -> (N, 17) float32 in [0, 1], the generator's conditioning."""
-    return torch.from_numpy(np.asarray(aus, dtype=np.float32) / MAX_INTENSITY)
+    return torch.from_numpy(np.asarray(aus, dtype=np.float32) / AU_MAX_INTENSITY)

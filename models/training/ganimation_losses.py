@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from models.ganimation import Discriminator
+from models.ganimation.net import Discriminator
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ Output folder layout::
 
     checkpoint-last.pt  everything needed to resume (weights, optimisers, step, history)
     history.json        training loss and held-out PSNR over the steps
-    generator.pth       the final generator (models.checkpoints format)
+    generator.pth       the final generator (models.ganimation.io format)
     generator.onnx      its export for the CPU runtimes and TensorRT
     eval.json           held-out evaluation (models.training.generator_eval)
     grid.png            expressions to judge by eye
@@ -42,8 +42,9 @@ from engine.avatar.identity import portrait_identity
 from engine.backends.generator_card import GeneratorCard
 from engine.backends.model_files import WEIGHTS_DIR
 from engine.errors import EngineError
-from models.checkpoints import export_generator_onnx, load_generator, save_generator
-from models.ganimation import Discriminator, Generator, GeneratorConfig, blend
+from models.ganimation.export import export_generator_onnx
+from models.ganimation.io import load_generator, save_generator
+from models.ganimation.net import Discriminator, Generator, GeneratorConfig, blend
 from models.training.enroll_data import (
     Enrollment,
     aus_to_condition,
@@ -85,7 +86,7 @@ class EnrollConfig:
     steps: most optimiser steps of the generator, batch_size AU vectors each.
     init: the weights to start from: ``"default"`` (the default generator,
         models/weights/generator.pth), a checkpoint path (any format
-        models.checkpoints reads, with this ``model`` shape), or None for
+        models.ganimation.io reads, with this ``model`` shape), or None for
         random weights (a cold start, the reference's way).
     target_psnr_db: stop once the held-out PSNR reaches this (dB), at a
         held-out check; None runs all ``steps``.

@@ -15,7 +15,7 @@ Output folder layout::
 
     checkpoint-last.pt  everything needed to resume, written every epoch
     history.json        mean losses per epoch
-    generator.pth       the final generator (models.checkpoints format)
+    generator.pth       the final generator (models.ganimation.io format)
     generator.onnx      its export
 """
 
@@ -34,8 +34,9 @@ from tqdm import tqdm
 
 from engine.au import AU_MAX_INTENSITY
 from engine.backends.generator_card import GeneratorCard
-from models.checkpoints import export_generator_onnx, save_generator
-from models.ganimation import Discriminator, Generator, GeneratorConfig, blend
+from models.ganimation.export import export_generator_onnx
+from models.ganimation.io import save_generator
+from models.ganimation.net import Discriminator, Generator, GeneratorConfig, blend
 from models.training.enroll_data import images_to_tensor
 from models.training.face_au_data import IMAGE_SIZE, FaceAuData
 from models.training.ganimation_losses import (

@@ -9,8 +9,8 @@ from engine.backends.base import AUStepBackend
 from engine.backends.model_files import export_onnx
 from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep
 from engine.backends.torch_backend import TorchAUStep
-from models.cause import CauseConfig, CauseNet
-from models.ganimation import Generator
+from models.cause.net import CauseConfig, CauseNet
+from models.ganimation.net import Generator
 
 
 def small_cause(lookahead_hops: int = 2, seed: int = 0) -> CauseNet:

@@ -1,4 +1,4 @@
-"""Tests of models/cause.py: streaming equals offline, causality, range, ONNX export, checkpoints."""
+"""Tests of models/cause: streaming equals offline, causality, range, ONNX export, checkpoints."""
 
 from __future__ import annotations
 
@@ -8,19 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from models.cause import (
-    AU_MAX,
-    N_AUS,
+from engine.au import AU_MAX_INTENSITY, N_AUS
+from models.cause.export import export_step_onnx
+from models.cause.io import load_cause, save_cause
+from models.cause.net import (
     CauseConfig,
     CauseNet,
-    CauseStream,
     algorithmic_latency_ms,
-    export_step_onnx,
-    frame_hops,
-    load_cause,
+    fold_weight_norm,
     parameter_count,
     receptive_field_hops,
-    save_cause,
 )
 from models.errors import CheckpointError
 
@@ -60,54 +57,42 @@ def net(request: pytest.FixtureRequest) -> CauseNet:
     return make_net(request.param)
 
 
+def streamed(net: CauseNet, mel: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """``net.step`` over consecutive chunks of ``mel`` (B, T, n_mels) of these sizes (empty ones included),
+    concatenated, the first ``lookahead_hops`` outputs dropped: what a streaming caller shows."""
+    state = net.initial_state(mel.shape[0])
+    outputs, start = [], 0
+    with torch.no_grad():
+        for size in sizes:
+            if size:
+                au, *state = net.step(mel[:, start : start + size], *state)
+                outputs.append(au)
+            start += size
+    return torch.cat(outputs, dim=1)[:, net.config.lookahead_hops :]
+
+
 @pytest.mark.parametrize("batch_size", [1, 3])
 @pytest.mark.parametrize("chunking", ["1", "2", "3", "7", "random", "whole"])
 def test_stream_equals_offline(net: CauseNet, chunking: str, batch_size: int) -> None:
     mel = make_mel(batch_size)
     with torch.no_grad():
         offline = net(mel)
-    stream = CauseStream(net, batch_size=batch_size)
-    outputs, start = [], 0
-    for size in chunk_sizes(chunking, N_HOPS):
-        chunk = mel[:, start : start + size]
-        outputs.append(stream.push(chunk[0] if batch_size == 1 else chunk))
-        start += size
-    streamed = torch.cat(outputs, dim=-2)
-    if batch_size == 1:
-        streamed = streamed.unsqueeze(0)
+    sizes = chunk_sizes(chunking, N_HOPS)
     assert offline.shape == (batch_size, N_HOPS - net.config.lookahead_hops, N_AUS)
-    assert streamed.shape == offline.shape
-    assert (streamed - offline).abs().max().item() <= 1e-5
-    assert stream.hops_emitted == offline.shape[1]
+    for stepped in (net, fold_weight_norm(net)):  # as trained, and with plain weights as exported
+        assert (streamed(stepped, mel, sizes) - offline).abs().max().item() <= 1e-5
 
 
-def test_stream_delays_by_lookahead_and_resets() -> None:
-    net = make_net(lookahead_hops=5)
-    mel = make_mel(1, n_hops=12)[0]
-    stream = CauseStream(net)
-    assert stream.push(mel[:3]).shape == (0, N_AUS)
-    assert stream.push(mel[3:4]).shape == (0, N_AUS)
-    assert stream.push(mel[4:0]).shape == (0, N_AUS)
-    first = stream.push(mel[4:12])
-    assert first.shape == (7, N_AUS)
-    stream.reset()
-    assert stream.hops_emitted == 0
-    again = [stream.push(mel[:3]), stream.push(mel[3:4]), stream.push(mel[4:12])]
-    assert again[0].shape == again[1].shape == (0, N_AUS)
-    assert torch.equal(again[2], first)
-
-
-def test_stream_accepts_numpy_and_checks_shapes() -> None:
+def test_folding_leaves_the_net_and_the_random_generator_alone() -> None:
     net = make_net(lookahead_hops=0)
-    mel = make_mel(1, n_hops=4)[0]
     rng_state = torch.get_rng_state()
-    CauseStream(net)
-    assert torch.equal(torch.get_rng_state(), rng_state)  # making a stream leaves torch's generator alone
-    assert torch.allclose(CauseStream(net).push(mel.numpy()), CauseStream(net).push(mel))
-    with pytest.raises(ValueError, match="batch_size 1"):
-        CauseStream(net, batch_size=2).push(mel)
-    with pytest.raises(ValueError, match="expected mel of shape"):
-        CauseStream(net).push(torch.zeros(1, 4, 40))
+    folded = fold_weight_norm(net)
+    assert torch.equal(torch.get_rng_state(), rng_state)
+    assert not folded.training and not hasattr(folded.input_conv, "parametrizations")
+    assert net.input_conv.parametrizations.weight.original0.shape == (net.config.channels, 1)
+    mel = make_mel(1, n_hops=4)
+    with torch.no_grad():
+        assert torch.allclose(folded(mel), net(mel), atol=1e-6)
 
 
 @pytest.mark.parametrize("lookahead_hops", [0, 2, 5])
@@ -139,7 +124,7 @@ def test_output_range_and_short_inputs() -> None:
     with torch.no_grad():
         au = net(mel)
         assert au.shape == (1, 78, N_AUS)
-        assert au.min().item() >= 0.0 and au.max().item() <= AU_MAX
+        assert au.min().item() >= 0.0 and au.max().item() <= AU_MAX_INTENSITY
         assert net(mel[:, :2]).shape == (1, 0, N_AUS)
         assert net(mel[:, :0]).shape == (1, 0, N_AUS)
 
@@ -173,14 +158,6 @@ def test_reporting_and_config() -> None:
         CauseConfig.from_dict({**config.to_dict(), "width": 3})
 
 
-def test_frame_hops() -> None:
-    assert frame_hops(5, 25).tolist() == [0, 4, 8, 12, 16]
-    assert frame_hops(5, 30).tolist() == [0, 3, 6, 10, 13]
-    assert frame_hops(0, 25).shape == (0,)
-    with pytest.raises(ValueError, match="fps"):
-        frame_hops(3, 0)
-
-
 @pytest.mark.slow  # the export alone takes 5-8 s here
 def test_onnx_step_matches_torch_streaming(tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
@@ -202,8 +179,7 @@ def test_onnx_step_matches_torch_streaming(tmp_path: Path) -> None:
         return np.concatenate(outputs, axis=1)
 
     mel = make_mel(1, 70)
-    stream = CauseStream(net)
-    expected = torch.cat([stream.push(mel[0, t : t + 1]) for t in range(70)]).numpy()
+    expected = streamed(net, mel, [1] * 70)[0].numpy()
     lookahead = net.config.lookahead_hops
     assert np.abs(run_onnx(mel, 1)[0, lookahead:] - expected).max() <= 1e-4
 

@@ -12,18 +12,17 @@ from torch import nn
 from engine.avatar.identity import PortraitIdentity
 from engine.backends.generator_card import GeneratorCard, read_card
 from engine.backends.model_files import ModelSource
-from models.checkpoints import (
+from models.errors import CheckpointError
+from models.ganimation.export import export_generator_onnx, write_onnx_card
+from models.ganimation.io import (
     NATIVE_FORMAT,
     REFERENCE_FORMAT,
     REPLICATE_FORMAT,
-    export_generator_onnx,
     load_generator,
     read_generator_card,
     save_generator,
-    write_onnx_card,
 )
-from models.errors import CheckpointError
-from models.ganimation import Generator, GeneratorConfig
+from models.ganimation.net import Generator, GeneratorConfig
 
 
 def _inputs(batch: int, c_dim: int = 17, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

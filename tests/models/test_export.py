@@ -12,9 +12,9 @@ import torch
 
 from engine.backends.model_files import ModelSource, resolve_source
 from engine.backends.tensorrt_build import file_sha256
-from models.cause import save_cause
-from models.checkpoints import save_generator
+from models.cause.io import save_cause
 from models.export import MANIFEST_FORMAT, MANIFEST_NAME, export_networks
+from models.ganimation.io import save_generator
 from tests.engine.nets import random_mel, small_cause, small_generator
 
 pytestmark = pytest.mark.slow  # two torch ONNX exports, ~7 s on 2 cores

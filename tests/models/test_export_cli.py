@@ -11,8 +11,8 @@ from engine.backends.model_files import resolve_source
 from engine.backends.selection import tensorrt_unavailable_reason
 from engine.backends.tensorrt_build import TENSORRT_REQUIREMENT
 from engine.cli.main import main
-from models.cause import save_cause
-from models.checkpoints import save_generator
+from models.cause.io import save_cause
+from models.ganimation.io import save_generator
 from tests.engine.nets import small_cause, small_generator
 
 pytestmark = pytest.mark.slow  # each run exports two networks with torch (~7 s)

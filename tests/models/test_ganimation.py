@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from models.ganimation import Discriminator, Generator, GeneratorConfig, blend, generator_macs
+from models.ganimation.net import Discriminator, Generator, GeneratorConfig, blend, generator_macs
 
 
 def _inputs(batch: int, c_dim: int = 17, size: int = 128, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

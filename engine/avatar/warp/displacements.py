@@ -50,8 +50,6 @@ from engine.avatar.face68 import (
     FaceFrame,
 )
 
-MAX_INTENSITY = AU_MAX_INTENSITY
-
 BLINK_CLOSURE = 0.95
 """Fraction of the lid gap that AU45=5 closes (the rest is left so triangles keep their orientation)."""
 
@@ -186,18 +184,20 @@ def au_displacements(landmarks: np.ndarray, aus: np.ndarray, photo_aus: np.ndarr
     ``(target - photo) / 5`` times the table entry, converted through the face
     frame (IOD scale, head roll), plus the blink closure.
     """
-    aus = np.clip(np.asarray(aus, dtype=np.float64), 0.0, MAX_INTENSITY)
+    aus = np.clip(np.asarray(aus, dtype=np.float64), 0.0, AU_MAX_INTENSITY)
     if aus.shape != (N_AUS,):
         raise ValueError(f"expected {N_AUS} AU intensities, got shape {aus.shape}")
-    start = np.zeros(N_AUS) if photo_aus is None else np.clip(np.asarray(photo_aus, dtype=np.float64), 0, MAX_INTENSITY)
+    start = (
+        np.zeros(N_AUS) if photo_aus is None else np.clip(np.asarray(photo_aus, dtype=np.float64), 0, AU_MAX_INTENSITY)
+    )
     landmarks = np.asarray(landmarks, dtype=np.float64)
     frame = FaceFrame.from_landmarks(landmarks)
-    weights = (aus - start) / MAX_INTENSITY
+    weights = (aus - start) / AU_MAX_INTENSITY
     weights[_AU45] = 0.0  # the blink is not a shift, see below
     lateral_up = np.tensordot(weights, BASIS, axes=1)  # (68, 2)
     lateral_up[:, 0] *= SIDE  # "away from the midline" -> along the frame's lateral axis
     shift = frame.to_pixels(lateral_up)
     moved = landmarks + shift
     upper, lower = UPPER_LID_TO_LOWER_LID.T
-    shift[upper] += aus[_AU45] / MAX_INTENSITY * BLINK_CLOSURE * (moved[lower] - moved[upper])
+    shift[upper] += aus[_AU45] / AU_MAX_INTENSITY * BLINK_CLOSURE * (moved[lower] - moved[upper])
     return shift

@@ -2,8 +2,7 @@
 
 A mask value is the fraction of the pixel's area the shape covers, estimated
 from a 4x4 grid of sample points per pixel (exact point-in-shape tests in
-numpy over the shape's bounding box only, ~0.2 ms for a mouth on a 128x128
-crop). True coverage matters for the thin shapes the fills paint: a nearly
+numpy over the shape's bounding box only). True coverage matters for the thin shapes the fills paint: a nearly
 closed eye or lips barely apart must give a faint sliver, not a hard line.
 PIL's rasteriser is not used: it truncates coordinates and fills both ends,
 which overstates every shape by a quarter pixel at this sampling and gives

@@ -14,8 +14,8 @@ from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep, OnnxRuntimeGe
 from engine.backends.openvino_backend import OpenVinoGenerator
 from engine.backends.torch_backend import TorchGenerator
 from engine.errors import ModelFileError
-from models.cause import save_cause
-from models.checkpoints import save_generator
+from models.cause.io import save_cause
+from models.ganimation.io import save_generator
 from tests.engine.nets import small_cause, small_generator
 
 

@@ -14,7 +14,7 @@ from engine.backends.model_files import ModelSource, onnx_file
 from engine.backends.openvino_backend import OpenVinoGenerator
 from engine.backends.openvino_int8 import int8_ir_path
 from engine.cli.quantize import blended_faces, build_int8_generator, psnr_db, random_aus
-from models.checkpoints import save_generator
+from models.ganimation.io import save_generator
 from tests.engine.nets import small_generator
 
 pytest.importorskip("nncf", reason="the quantize extra: pip install 'avatar-engine[quantize]'")

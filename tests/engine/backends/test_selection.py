@@ -6,10 +6,12 @@ from pathlib import Path
 import pytest
 
 from engine.backends import BackendOptions, selection
+from engine.backends.model_files import resolve_source
 from engine.backends.openvino_backend import bf16_supported
-from engine.backends.registry import DEFAULT_BACKEND
+from engine.backends.registry import BACKENDS, DEFAULT_BACKEND, create_backends
 from engine.backends.selection import (
     BackendChoice,
+    default_max_batch,
     default_options,
     default_precision,
     select_backend,
@@ -53,6 +55,18 @@ def test_precision_defaults() -> None:
     assert default_precision("tensorrt") == "f16"
     assert default_precision("openvino") == ("bf16" if bf16_supported() else "f32")
     assert default_precision("torch") == "f32" and default_precision("onnxruntime") == "f32"
+
+
+def test_each_runtime_is_described_once_and_refuses_what_it_cannot_do_before_loading() -> None:
+    assert [name for name, spec in BACKENDS.items() if spec.parallel_runs] == ["openvino"]
+    assert default_max_batch("tensorrt") == 8 and default_max_batch("openvino") == 1
+    generator, cause = resolve_source("generator", None), resolve_source("cause", None)
+    with pytest.raises(ValueError, match=r"in f32, not bf16; bf16 needs --backend openvino"):
+        create_backends("onnxruntime", generator, cause, BackendOptions(precision="bf16"))
+    with pytest.raises(ValueError, match=r"in f32, bf16 or int8, not f16; f16 needs --backend tensorrt"):
+        create_backends("openvino", generator, cause, BackendOptions(precision="f16"))
+    with pytest.raises(ValueError, match=r"--streams > 1 needs --backend openvino"):
+        create_backends("torch", generator, cause, BackendOptions(streams=2))
 
 
 def test_runtime_defaults_keep_every_core_busy() -> None:

@@ -35,7 +35,8 @@ needs_tensorrt_missing = pytest.mark.skipif(tensorrt_unavailable_reason() is Non
 
 def test_importing_the_backend_touches_no_cuda() -> None:
     code = (
-        "import sys, engine.backends, engine.backends.tensorrt_backend, engine.cli.main; "
+        "import sys, engine.backends, engine.backends.tensorrt_backend, engine.backends.tensorrt_runner; "
+        "import engine.cli.main; "
         "print(sorted(m for m in sys.modules if m == 'tensorrt' or m.split('.')[0] == 'cuda'))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
@@ -230,8 +231,8 @@ def test_cause_engine_streams_like_onnxruntime(built: dict[str, Path]) -> None:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("checkpoints")
-    from models.cause import save_cause
-    from models.checkpoints import save_generator
+    from models.cause.io import save_cause
+    from models.ganimation.io import save_generator
 
     generator = small_generator(width=8)
     save_generator(generator, generator.config, folder / "gen.pth")

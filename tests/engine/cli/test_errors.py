@@ -87,6 +87,14 @@ def test_a_flag_that_cannot_work_is_one_line() -> None:
     assert_one_line(avatar("render", "--face-box", "1,2,3"), "face box")
 
 
+def test_the_local_speaker_commands_check_their_picture_options_alike() -> None:
+    assert_one_line(avatar("live", "--fps", "61"), "--fps must be in 1..60")
+    assert_one_line(avatar("live", "--stats-interval", "-1"), "--stats-interval must be >= 0")
+    assert_one_line(avatar("publish", "--whip", "http://127.0.0.1:9/whip", "--size", "3"), "--size must be an even")
+    assert "the video's longer side" in avatar("publish", "--help").stdout
+    assert "camera frame rate" in avatar("live", "--help").stdout
+
+
 def test_a_missing_extra_names_the_extra() -> None:
     with pytest.raises(MissingExtraError, match=r"pip install 'avatar-engine\[train\]'"):
         require("a_module_nobody_installs", extra="train", purpose="this test")

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.au.liveness import LivenessSettings
+from engine.audio import SAMPLE_RATE_HZ
 from engine.backends.model_files import WEIGHTS_DIR
 from engine.backends.onnxruntime_backend import OnnxRuntimeAUStep
 from engine.cli.render import SAMPLE_SPEECH
 from engine.live.outputs import AUOutput
 from engine.output.feed import feed
 from engine.pipeline import AUFrame, FrameTrace, Session
-from engine.pipeline.frames import SAMPLE_RATE_HZ
 
 FPS = 25
 TRAILING_SILENCE_S = 2.0

@@ -32,6 +32,11 @@ def offline_frames(net, mel: np.ndarray, fps: int) -> np.ndarray:
     return np.stack([hop_aus[frame_hop(n, fps)] for n in range(n_frames)])
 
 
+def test_frame_hop_is_the_hop_starting_at_or_before_the_frame() -> None:
+    assert [frame_hop(n, 25) for n in range(5)] == [0, 4, 8, 12, 16]
+    assert [frame_hop(n, 30) for n in range(5)] == [0, 3, 6, 10, 13]
+
+
 def stream(estimator: AUEstimator, mel: np.ndarray, chunk_sizes: list[int]) -> np.ndarray:
     estimator.reset()
     frames, start, i = [], 0, 0

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.audio import SAMPLE_RATE_HZ
 from models.data import text
 from models.data.corpus import (
     SPLITS,
@@ -15,7 +16,7 @@ from models.data.corpus import (
     make_utterance,
     read_manifest,
 )
-from models.data.timing import SAMPLE_RATE_HZ, n_hops
+from models.data.timing import n_hops
 
 SMALL = {"duration_range_s": (1.0, 2.5), "progress": False}
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from engine.au.vocabulary import AU_NAMES
+from engine.audio import SAMPLE_RATE_HZ
 from models.data import visemes
 from models.data.espeak import Phoneme, synthesize
 from models.data.pitch import track_f0
-from models.data.timing import SAMPLE_RATE_HZ, hop_centres_ms, n_hops
+from models.data.timing import hop_centres_ms, n_hops
 from models.data.visemes import MOUTH_AUS, au_track, mouth_track, visemes_for
 
 AU25 = AU_NAMES.index("AU25")

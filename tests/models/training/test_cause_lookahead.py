@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.cause import CauseConfig, CauseNet, load_cause, save_cause
+from models.cause.io import load_cause, save_cause
+from models.cause.net import CauseConfig, CauseNet
 from models.data.corpus import generate_corpus
 from models.training.cause_lookahead import main
 from models.training.cause_trainer import BEST_NAME, CauseTrainConfig, train_cause

@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from models.cause import CauseConfig
+from models.cause.net import CauseConfig
 from models.data.corpus import generate_corpus
 from models.training.cause_trainer import CauseTrainConfig, train_cause
 from models.training.corpus_items import corpus_items

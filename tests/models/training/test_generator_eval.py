@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from engine.avatar import load_default_avatar
-from models.ganimation import Generator
+from models.ganimation.net import Generator
 from models.training.enroll_data import Enrollment, heldout_aus
 from models.training.generator_eval import (
     GRID_HEADER_PX,

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from engine.avatar import NoFaceError, load_default_avatar
-from models.checkpoints import load_generator
-from models.ganimation import GeneratorConfig
+from models.ganimation.io import load_generator
+from models.ganimation.net import GeneratorConfig
 from models.training import enroll_data, generator_trainer
 from models.training.enroll_data import Enrollment, training_aus
 from models.training.generator_trainer import EnrollConfig, RunExistsError, learning_rate, train_enrollment

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from engine.au import AU_NAMES
-from models.checkpoints import load_generator
-from models.ganimation import GeneratorConfig
+from models.ganimation.io import load_generator
+from models.ganimation.net import GeneratorConfig
 from models.training.face_au_data import FaceAuData, FaceDataError
 from models.training.unpaired_trainer import UnpairedConfig, learning_rate, train_unpaired
 

@@ -8,7 +8,7 @@ critic with an AU regression head.
 Module and parameter names follow albertpumarola/GANimation
 (``networks/generator_wasserstein_gan.py``, ``discriminator_wasserstein_gan.py``),
 including its misspelt ``attetion_reg``, so that a reference state dict loads by
-key without renaming; ``models/checkpoints.py`` converts the other formats.
+key without renaming; :mod:`models.ganimation.io` converts the other formats.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from engine.au import N_AUS
 
 IMAGE_CHANNELS = 3
 """RGB input and colour output."""
@@ -39,7 +41,7 @@ class GeneratorConfig:
 
     conv_dim: int = 64
     repeat_num: int = 6
-    c_dim: int = 17
+    c_dim: int = N_AUS
 
 
 def _instance_norm(channels: int) -> nn.InstanceNorm2d:
@@ -81,7 +83,7 @@ class Generator(nn.Module):
     reference name): 7x7 conv to 1 channel, sigmoid.
     """
 
-    def __init__(self, conv_dim: int = 64, c_dim: int = 17, repeat_num: int = 6) -> None:
+    def __init__(self, conv_dim: int = 64, c_dim: int = N_AUS, repeat_num: int = 6) -> None:
         super().__init__()
         self.config = GeneratorConfig(conv_dim=conv_dim, repeat_num=repeat_num, c_dim=c_dim)
 
@@ -156,7 +158,7 @@ class Discriminator(nn.Module):
     2**repeat_num) covering the whole final map, to c_dim AU values.
     """
 
-    def __init__(self, image_size: int = 128, conv_dim: int = 64, c_dim: int = 17, repeat_num: int = 6) -> None:
+    def __init__(self, image_size: int = 128, conv_dim: int = 64, c_dim: int = N_AUS, repeat_num: int = 6) -> None:
         super().__init__()
         if image_size % 2**repeat_num:
             raise ValueError(f"image_size {image_size} is not divisible by 2**repeat_num = {2**repeat_num}")

@@ -31,20 +31,18 @@ AU estimate for hop ``t`` is ``y[t + L]``, so it uses mel hops
   ``t`` is the estimate for hop ``t``; the last ``L`` hops have no estimate
   until more audio arrives.
 - ``CauseNet.step`` returns the raw causal outputs ``y`` for new hops (no
-  delay applied); ``CauseStream`` drops the first ``L`` of them, so that its
-  outputs, concatenated over any chunking, equal ``forward`` on the whole
-  sequence.
+  delay applied); a streaming caller drops the first ``L`` of them, and its
+  outputs, concatenated over any chunking, then equal ``forward`` on the
+  whole sequence.
 
-AUs come out at the hop rate (100 Hz); ``frame_hops`` maps video frames to
-hops.
+AUs come out at the hop rate (100 Hz); ``engine.pipeline.frame_hop`` maps
+video frames to hops.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import pickle
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -54,18 +52,9 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
-from models.errors import CheckpointError
-from models.onnx_export import quiet_onnx_export
+from engine.au import AU_MAX_INTENSITY, N_AUS
+from engine.audio import HOP_MS, WINDOW_MS
 
-N_AUS = 17
-"""Number of AU intensities the network estimates (OpenFace ``AUxx_r`` order)."""
-AU_MAX = 5.0
-"""Upper end of the AU intensity range; outputs lie in ``[0, AU_MAX]``."""
-HOP_RATE_HZ = 100
-"""Mel hops per second (10 ms hop): the rate of the network's input and output."""
-HOP_MS = 1000.0 / HOP_RATE_HZ
-MEL_WINDOW_MS = 25.0
-"""Length of the analysis window of one mel hop, in ms."""
 DEFAULT_MEL_MEAN = -4.0
 """Default input normalisation mean, in log-mel units (natural log of mel power)."""
 DEFAULT_MEL_STD = 4.0
@@ -74,9 +63,6 @@ OUTPUT_BIAS_INIT = -4.0
 """Initial output bias: 5 * sigmoid(-4) = 0.09, a face near rest. Starting from the
 sigmoid's midpoint (2.5 on every AU) the first steps drive most outputs down so hard
 that the sigmoid saturates and training stalls; faces are at rest most of the time."""
-CHECKPOINT_FORMAT = "avatar-engine/cause"
-CHECKPOINT_VERSION = 1
-ONNX_OPSET = 18
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,33 +133,19 @@ def receptive_field_hops(config: CauseConfig) -> int:
 def algorithmic_latency_ms(config: CauseConfig) -> float:
     """Audio the estimate for hop ``t`` waits for beyond the start of hop ``t``, in ms.
 
-    ``lookahead_hops * HOP_MS + MEL_WINDOW_MS``: the estimate needs mel hop
+    ``lookahead_hops * HOP_MS + WINDOW_MS``: the estimate needs mel hop
     ``t + L``, whose 25 ms window starts ``L`` hops after hop ``t``'s and is
     complete only when its last sample has arrived. Not included: compute time,
     audio packetization, network and jitter buffers, buffering in the mel
     front end beyond the window, and the quantization of hops to video frames
-    (``frame_hops``).
+    (``engine.pipeline.frame_hop``).
     """
-    return config.lookahead_hops * HOP_MS + MEL_WINDOW_MS
+    return config.lookahead_hops * HOP_MS + WINDOW_MS
 
 
 def parameter_count(net: nn.Module) -> int:
     """Number of trainable scalars (weight-norm gains and directions counted separately; buffers excluded)."""
     return sum(parameter.numel() for parameter in net.parameters() if parameter.requires_grad)
-
-
-def frame_hops(n_frames: int, fps: int) -> np.ndarray:
-    """Mel hop shown by each of the first ``n_frames`` video frames.
-
-    Frame ``n`` at ``fps`` frames per second shows hop ``n * 100 // fps``
-    (integer arithmetic, exact): the last hop that started at or before the
-    frame's time. Returns an int64 array of shape ``(n_frames,)``.
-    """
-    if n_frames < 0:
-        raise ValueError(f"n_frames must be >= 0, got {n_frames}")
-    if not isinstance(fps, int) or fps < 1:
-        raise ValueError(f"fps must be a positive int, got {fps!r}")
-    return np.arange(n_frames, dtype=np.int64) * HOP_RATE_HZ // fps
 
 
 class _GatedBlock(nn.Module):
@@ -214,7 +186,7 @@ class CauseNet(nn.Module):
     """Causal fully convolutional AU estimator (see the module docstring).
 
     Offline: ``net(mel)``. Streaming: ``net.initial_state(B)`` then
-    ``net.step(chunk, *state)`` repeatedly, or ``CauseStream(net)``. Tensors
+    ``net.step(chunk, *state)`` repeatedly. Tensors
     are time-major, ``(batch, hops, channels)``; the pointwise convs are
     ``Linear`` layers over the channel axis.
     """
@@ -285,7 +257,7 @@ class CauseNet(nn.Module):
         for block, context in zip(self._blocks(), state):
             hidden, context = block(hidden, context)
             new_state.append(context)
-        au = AU_MAX * torch.sigmoid(self.output_conv(hidden))
+        au = AU_MAX_INTENSITY * torch.sigmoid(self.output_conv(hidden))
         return (au, *new_state)
 
     def forward(self, mel: Tensor) -> Tensor:
@@ -302,88 +274,12 @@ class CauseNet(nn.Module):
         return raw[:, self.config.lookahead_hops :]
 
 
-class CauseStream:
-    """Stateful streaming wrapper around a ``CauseNet`` that applies the lookahead delay.
-
-    ``push`` returns the AU estimates that became final with the pushed hops.
-    Concatenated over any chunking (empty chunks included), the outputs equal
-    ``net(whole_mel)`` (to float rounding): the first ``lookahead_hops``
-    pushed hops yield nothing and every later hop yields the estimate for the
-    hop ``lookahead_hops`` before it.
-
-    The stream runs a snapshot of ``net`` taken at construction, with weight
-    norm folded into plain weights (recomputing it costs about as much as
-    the rest of a one-hop step); later changes to ``net`` are not seen. Runs
-    under ``torch.inference_mode`` on ``net``'s device.
-    """
-
-    def __init__(self, net: CauseNet, *, batch_size: int = 1) -> None:
-        """``batch_size``: streams run in lockstep; 2-D pushes need ``batch_size == 1``."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.net = _fold_weight_norm(net)
-        self.batch_size = batch_size
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget all pushed audio: back to the state before the first hop."""
-        with torch.inference_mode():
-            self._state = self.net.initial_state(self.batch_size)
-        self._hops_pushed = 0
-
-    @property
-    def hops_emitted(self) -> int:
-        """Estimates returned since the last reset; the next one is for this hop index."""
-        return max(self._hops_pushed - self.net.config.lookahead_hops, 0)
-
-    def push(self, mel_hops: Tensor | np.ndarray) -> Tensor:
-        """Consume new mel hops; return the AU estimates that became final.
-
-        Args:
-            mel_hops: log-mel ``(k, n_mels)`` or ``(batch_size, k, n_mels)``,
-                ``k >= 0`` hops following the previously pushed ones.
-
-        Returns:
-            float32 AUs in ``[0, 5]``, ``(m, n_aus)`` or ``(batch_size, m,
-            n_aus)`` like the input, for hops ``hops_emitted`` (before the
-            call) onwards; ``m = k`` once ``lookahead_hops`` hops have been
-            pushed, fewer before.
-        """
-        mel = torch.as_tensor(mel_hops, dtype=torch.float32, device=self.net.mel_mean.device)
-        shape = tuple(mel.shape)
-        unbatched = mel.dim() == 2
-        if unbatched:
-            if self.batch_size != 1:
-                raise ValueError(f"a (k, n_mels) chunk needs batch_size 1, this stream has {self.batch_size}")
-            mel = mel.unsqueeze(0)
-        if mel.dim() != 3 or mel.shape[0] != self.batch_size or mel.shape[2] != self.net.config.n_mels:
-            raise ValueError(f"expected mel of shape ({self.batch_size}, k, {self.net.config.n_mels}), got {shape}")
-        n_hops = mel.shape[1]
-        n_undelayed = max(self.net.config.lookahead_hops - self._hops_pushed, 0)
-        if n_hops == 0:
-            au = mel.new_zeros((self.batch_size, 0, self.net.config.n_aus))
-        else:
-            with torch.inference_mode():
-                au, *state = self.net.step(mel, *self._state)
-            self._state = tuple(state)
-            au = au[:, n_undelayed:]
-        self._hops_pushed += n_hops
-        return au[0] if unbatched else au
-
-
-class _StepModule(nn.Module):
-    """``CauseNet.step`` as a module's ``forward``, for export."""
-
-    def __init__(self, net: CauseNet) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, mel: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
-        return self.net.step(mel, *state)
-
-
-def _fold_weight_norm(net: CauseNet) -> CauseNet:
+def fold_weight_norm(net: CauseNet) -> CauseNet:
     """An eval-mode ``CauseNet`` sharing no storage with ``net``, with plain weights equal to its normalised ones.
+
+    What the ONNX export traces, so that the graph holds plain weights: weight
+    norm is a training device, and a graph would recompute it on every step.
+    Later changes to ``net`` are not seen by the copy.
 
     Built fresh (restoring torch's CPU random generator after the throw-away
     initialisation) rather than by removing the parametrizations from a deep copy:
@@ -404,128 +300,3 @@ def _fold_weight_norm(net: CauseNet) -> CauseNet:
             plain[key] = getattr(net.get_submodule(module_path), attribute).detach().clone()
     folded.load_state_dict(plain, assign=True)
     return folded.eval()
-
-
-def export_step_onnx(net: CauseNet, path: str | Path) -> Path:
-    """Export ``net.step`` to an ONNX file with plain (weight-norm-folded) weights.
-
-    Uses the ``torch.export``-based exporter (``torch.onnx.export(...,
-    dynamo=True)``, opset ``ONNX_OPSET``, needs ``onnxscript``), the default
-    since torch 2.9; the TorchScript exporter (``dynamo=False``) still works
-    in torch 2.13 but warns that it is deprecated. Graph:
-
-    - inputs ``mel (batch, hops, n_mels)`` float32 and ``state_0`` ..
-      ``state_{n-1}`` ``(batch, context_i, channels)``, ``context_i = (kernel_size - 1) *
-      dilations[i]``;
-    - outputs ``au (batch, hops, n_aus)`` (raw causal outputs, not delayed:
-      the caller drops the first ``lookahead_hops`` of a stream) and
-      ``new_state_0`` .. ``new_state_{n-1}``;
-    - ``batch`` and ``hops`` are dynamic (``hops >= 1``); the state starts as
-      zeros of the shapes above (``CauseNet.initial_state``);
-    - metadata ``lookahead_hops``, ``hop_rate_hz``, ``n_aus``, ``format``.
-
-    The input normalisation is baked in. Returns the path written.
-    """
-    path = Path(path)
-    folded = _fold_weight_norm(net).cpu()
-    n_state = len(folded.blocks)
-    example_batch, example_hops = 2, 3  # > 1 so that neither axis is specialised to a constant
-    mel = torch.zeros((example_batch, example_hops, folded.config.n_mels))
-    state = folded.initial_state(example_batch)
-    batch = torch.export.Dim("batch", min=1)
-    hops = torch.export.Dim("hops", min=1)
-    dynamic_shapes = ({0: batch, 1: hops}, tuple({0: batch} for _ in range(n_state)))  # forward(mel, *state)
-    with torch.no_grad(), quiet_onnx_export():
-        program = torch.onnx.export(
-            _StepModule(folded).eval(),
-            (mel, *state),
-            dynamo=True,
-            opset_version=ONNX_OPSET,
-            input_names=["mel", *(f"state_{i}" for i in range(n_state))],
-            output_names=["au", *(f"new_state_{i}" for i in range(n_state))],
-            dynamic_shapes=dynamic_shapes,
-            verbose=False,
-        )
-    assert program is not None  # dynamo export returns the program
-    program.model.metadata_props.update(
-        {
-            "format": CHECKPOINT_FORMAT,
-            "lookahead_hops": str(folded.config.lookahead_hops),
-            "hop_rate_hz": str(HOP_RATE_HZ),
-            "n_aus": str(folded.config.n_aus),
-        }
-    )
-    program.save(path, external_data=False)
-    return path
-
-
-def save_cause(net: CauseNet, path: str | Path) -> None:
-    """Write ``net`` in our checkpoint format.
-
-    A ``torch.save`` file holding ``{"format": "avatar-engine/cause",
-    "version": 1, "config": CauseConfig.to_dict(), "state_dict": ...}`` (CPU
-    tensors, weight-norm parametrizations and normalisation buffers included).
-    """
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "config": net.config.to_dict(),
-        "state_dict": {key: value.detach().cpu() for key, value in net.state_dict().items()},
-    }
-    torch.save(payload, Path(path))
-
-
-def load_cause(path: str | Path) -> CauseNet:
-    """Read a checkpoint written by ``save_cause``; returns an eval-mode CPU ``CauseNet``.
-
-    Raises:
-        CheckpointError: the file is unreadable (e.g. truncated), not our
-            format or version, its config is invalid, or its tensors do not fit
-            the config (missing / unexpected keys, shape mismatches). The
-            message names the file.
-        OSError: the file cannot be opened.
-    """
-    path = Path(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as error:
-        raise CheckpointError(
-            f"{path}: not a readable torch checkpoint of plain tensors (truncated or corrupt?; {type(error).__name__})"
-        ) from error
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{path}: not a CAUSE checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(
-            f"{path}: unsupported CAUSE checkpoint version {payload.get('version')!r}, expected {CHECKPOINT_VERSION}"
-        )
-    try:
-        config = CauseConfig.from_dict(payload["config"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: invalid config: {error}") from error
-    state_dict = payload.get("state_dict")
-    if not isinstance(state_dict, dict):
-        raise CheckpointError(f"{path}: no state_dict")
-    net = CauseNet(config)
-    expected = net.state_dict()
-    not_tensors = sorted(key for key, value in state_dict.items() if not isinstance(value, Tensor))
-    if not_tensors:
-        raise CheckpointError(f"{path}: state_dict entries that are not tensors: {not_tensors}")
-    problems = []
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    if missing:
-        problems.append(f"missing keys {missing}")
-    if unexpected:
-        problems.append(f"unexpected keys {unexpected}")
-    mismatched = [
-        f"{key}: file {tuple(state_dict[key].shape)}, config {tuple(expected[key].shape)}"
-        for key in sorted(set(expected) & set(state_dict))
-        if tuple(state_dict[key].shape) != tuple(expected[key].shape)
-    ]
-    if mismatched:
-        problems.append(f"shape mismatches [{'; '.join(mismatched)}]")
-    if problems:
-        raise CheckpointError(f"{path}: checkpoint does not fit its config {config}: {', '.join(problems)}")
-    net.load_state_dict(state_dict)
-    return net.eval()
