@@ -43,11 +43,15 @@ def load_network(kind: NetworkKind, path: Path | None, *, untrained_seed: int, u
     return load_cause(path).eval()
 
 
-def export_onnx(net: nn.Module, kind: NetworkKind, target: Path) -> None:
-    """Write ``net`` as the ONNX graph the engine's runtimes run (generator, or CAUSE's streaming step)."""
+def export_onnx(net: nn.Module, kind: NetworkKind, target: Path, *, card: GeneratorCard | None = None) -> None:
+    """Write ``net`` as the ONNX graph the engine's runtimes run (generator, or CAUSE's streaming step).
+
+    card: the generator checkpoint's card, kept in the ONNX file so that the export still says whose face it
+    animates (``--renderer auto`` reads it there).
+    """
     if kind == "generator":
         assert isinstance(net, Generator)
-        export_generator_onnx(net, target)
+        export_generator_onnx(net, target, card=card)
     else:
         assert isinstance(net, CauseNet)
         export_step_onnx(net, target)

@@ -33,7 +33,7 @@ UNTRAINED_SEED = 0
 UNTRAINED_GENERATOR_WIDTH = 32
 """conv_dim of the untrained default generator: width 32 runs in real time on a
 2-core CPU (FIELD_NOTES.md), the reference width 64 does not."""
-EXPORT_FORMAT_VERSION = 1
+EXPORT_FORMAT_VERSION = 2
 """Bumped whenever an export changes, so stale cached ONNX files are not reused."""
 
 
@@ -114,17 +114,23 @@ def onnx_file(source: ModelSource) -> Path:
         key = hashlib.sha256(source.path.read_bytes()).hexdigest()[:16]
     target = cache_dir() / f"{source.kind}-{key}-v{EXPORT_FORMAT_VERSION}.onnx"
     if not target.is_file():
-        export_onnx(load_torch_network(source), source.kind, target)
+        card_path = source.path if source.kind == "generator" else None
+        export_onnx(load_torch_network(source), source.kind, target, card_path=card_path)
     return target
 
 
-def export_onnx(net: Any, kind: NetworkKind, target: Path) -> None:
-    """Export ``net`` atomically (a half-written file must never be picked up as cached)."""
+def export_onnx(net: Any, kind: NetworkKind, target: Path, *, card_path: Path | None = None) -> None:
+    """Export ``net`` atomically (a half-written file must never be picked up as cached).
+
+    card_path: the generator checkpoint whose card (whose face it animates) goes into the export too.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     require("onnx", extra="train", purpose="exporting a PyTorch checkpoint to ONNX")
+    support = torch_support("exporting a PyTorch checkpoint to ONNX")
     try:
-        torch_support("exporting a PyTorch checkpoint to ONNX").export_onnx(net, kind, partial)
+        card = support.generator_card(card_path) if card_path is not None else None
+        support.export_onnx(net, kind, partial, card=card)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)

@@ -11,8 +11,9 @@ from torch import nn
 
 from engine.avatar.identity import PortraitIdentity
 from engine.backends.generator_card import GeneratorCard, read_card
-from engine.backends.model_files import ModelSource
+from engine.backends.model_files import ModelSource, onnx_file
 from models.errors import CheckpointError
+from models.export import export_networks
 from models.ganimation.export import export_generator_onnx, write_onnx_card
 from models.ganimation.io import (
     NATIVE_FORMAT,
@@ -357,6 +358,10 @@ def test_onnx_export_matches_torch_at_batch_1_and_3(tmp_path: Path) -> None:
         assert abs(mask - want_mask.numpy()).max() <= 1e-4
 
 
+def _card_json(card: GeneratorCard | None) -> str | None:
+    return None if card is None else card.to_json()
+
+
 def test_cards_travel_in_the_checkpoint_and_the_onnx_export(tmp_path: Path) -> None:
     pytest.importorskip("onnxscript", reason="the torch.export-based ONNX exporter needs the train extra")
     identity = PortraitIdentity("ab" * 32, np.linspace(-0.2, 0.2, 128, dtype=np.float32))
@@ -374,6 +379,14 @@ def test_cards_travel_in_the_checkpoint_and_the_onnx_export(tmp_path: Path) -> N
     assert read_card(ModelSource("generator", tmp_path / "g.onnx")) == GeneratorCard("any-face")
     save_generator(generator, generator.config, tmp_path / "bare.pth")
     assert read_generator_card(tmp_path / "bare.pth") is None
+    # The engine's export of the checkpoint (cached for the runtimes, and what `avatar export` writes) keeps it:
+    # a deployed generator.onnx still tells --renderer auto whose face it animates.
+    exported = onnx_file(ModelSource("generator", tmp_path / "g.pth"))
+    assert exported.suffix == ".onnx" and _card_json(read_card(ModelSource("generator", exported))) == card.to_json()
+    checkpoint = ModelSource("generator", tmp_path / "g.pth")
+    manifest = export_networks(checkpoint, ModelSource("cause", None), tmp_path / "out")
+    deployed = tmp_path / "out" / manifest["networks"]["generator"]["file"]
+    assert _card_json(read_card(ModelSource("generator", deployed))) == card.to_json()
 
 
 def test_upstream_checkpoints_are_person_agnostic(tmp_path: Path) -> None:
