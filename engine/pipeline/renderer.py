@@ -29,7 +29,7 @@ from engine.avatar import Avatar
 from engine.avatar.warp.rig import WarpRig
 from engine.backends.base import GeneratorBackend
 from engine.pipeline.frames import AUFrame, HeadPose, VideoFrame
-from kernels.compose import ComposedFrame
+from kernels.compose import ComposedFrame, host_kernels
 from kernels.device_compose import DeviceCompositor, DeviceFace
 from kernels.layers import FaceLayers, HeadMotion
 
@@ -203,6 +203,7 @@ class Renderer:
 
     def __init__(self, faces: FaceRenderer | GeneratorBackend) -> None:
         self.faces = faces if isinstance(faces, FaceRenderer) else GanimationFaces(faces)
+        host_kernels()  # the CPU compositor is built now, not on the first frame
 
     @property
     def parallel_runs(self) -> int:
