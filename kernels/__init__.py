@@ -4,7 +4,9 @@ One function per fused step, the numpy implementation and the CUDA one behind it
 
 - post-processing (face layers composed into the portrait at full resolution,
   head motion, feathered edge, I420 of the changed blocks): on the CPU
-  ``compose.compose_frame`` (``reference.compose`` + ``reference.update_i420``),
+  ``compose.compose_frame`` (the ``postprocess`` kernel's code compiled for the
+  CPU, ``host_build``; without a compiler ``reference.compose`` +
+  ``reference.update_i420``),
   on the GPU ``device_compose.DeviceCompositor.compose`` (a batch, the layers
   already on the device; the ``postprocess`` kernel);
 - pre-processing (crop, resize, normalise): ``reference.crop_resize_normalize``,
