@@ -48,10 +48,12 @@ from engine.avatar.framing import framing_window
 from engine.avatar.identity import descriptor_distance
 from engine.avatar.landmarks import detect_landmarks, face_descriptor
 from engine.avatar.photo_aus import mouth_measures
+from engine.backends.generator_card import read_card
 from engine.backends.model_files import resolve_source
 from engine.pipeline import Renderer, RenderRequest, Session
 from engine.pipeline.frames import AUFrame, FrameTrace
 from engine.pipeline.renderer import FaceRenderer, GanimationFaces, WarpFaces
+from engine.pipeline.renderer_choice import choose_renderer
 
 NAME = "renderers"
 SUMMARY = "per-frame cost, set-up, identity, sharpness and lip sync of each renderer on three portraits"
@@ -198,7 +200,9 @@ def contact_sheet(avatar: Avatar, faces: FaceRenderer, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> Report:
-    generator, au_backend, setup = build_backends("openvino", resolve_source("generator", None))
+    generator_source = resolve_source("generator", None)
+    generator, au_backend, setup = build_backends("openvino", generator_source)
+    card = read_card(generator_source)
     audio = looped_speech(args.seconds)
     session = Session(au_backend, fps=FPS)
     au_frames = [frame.aus for frame in session.push_audio(audio) + session.finish()]
@@ -214,8 +218,9 @@ def run(args: argparse.Namespace) -> Report:
         setups[name] = seconds
         print(f"renderers: {name}: set up in {seconds * 1e3:.0f} ms; rendering {len(au_frames)} frames ...", flush=True)
         candidates: list[FaceRenderer] = [warp]
-        if name == "astronaut":
-            candidates.append(GanimationFaces(generator, relative_aus=True))  # the default generator: hers
+        if name == "astronaut":  # the default generator is hers; its card says how it reads AUs
+            choice = choose_renderer("ganimation", card, avatar)
+            candidates.append(GanimationFaces(generator, relative_aus=choice.relative_aus))
         for faces in candidates:
             results.append(measure(name, avatar, faces, au_frames, audio, args.every))
         if not args.smoke:
