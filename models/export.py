@@ -131,7 +131,7 @@ def _export_one(source: ModelSource, folder: Path) -> dict[str, Any]:
         net = load_torch_network(source)
         # plain JSON types: CauseConfig.to_dict turns its dilations tuple into a list
         config = net.config.to_dict() if source.kind == "cause" else dataclasses.asdict(net.config)
-        export_onnx(net, source.kind, target, card_path=source.path if source.kind == "generator" else None)
+        export_onnx(net, source.kind, target, checkpoint=source.path)
     entry: dict[str, Any] = {
         "file": target.name,
         "sha256": file_sha256(target),

@@ -114,22 +114,22 @@ def onnx_file(source: ModelSource) -> Path:
         key = hashlib.sha256(source.path.read_bytes()).hexdigest()[:16]
     target = cache_dir() / f"{source.kind}-{key}-v{EXPORT_FORMAT_VERSION}.onnx"
     if not target.is_file():
-        card_path = source.path if source.kind == "generator" else None
-        export_onnx(load_torch_network(source), source.kind, target, card_path=card_path)
+        export_onnx(load_torch_network(source), source.kind, target, checkpoint=source.path)
     return target
 
 
-def export_onnx(net: Any, kind: NetworkKind, target: Path, *, card_path: Path | None = None) -> None:
+def export_onnx(net: Any, kind: NetworkKind, target: Path, *, checkpoint: Path | None = None) -> None:
     """Export ``net`` atomically (a half-written file must never be picked up as cached).
 
-    card_path: the generator checkpoint whose card (whose face it animates) goes into the export too.
+    checkpoint: the file ``net`` was loaded from; a generator's card (whose face it animates) goes into the
+    export too.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     require("onnx", extra="train", purpose="exporting a PyTorch checkpoint to ONNX")
     support = torch_support("exporting a PyTorch checkpoint to ONNX")
     try:
-        card = support.generator_card(card_path) if card_path is not None else None
+        card = support.generator_card(checkpoint) if kind == "generator" and checkpoint is not None else None
         support.export_onnx(net, kind, partial, card=card)
         os.replace(partial, target)
     finally:
