@@ -132,8 +132,8 @@ async def test_a_destination_in_use_is_unavailable_to_a_second_session(server: L
     await settle_packets(apps.link, len(records))
     assert len(apps.link.packets) == len(records) == 13 and apps.vmc.frames == []  # all or nothing
     await server.wait_until_idle()
-    async with await AvatarClient.connect(server.ws_url, Hello(forward={"livelink": None})):
-        pass  # free again once the first session ended
+    async with await AvatarClient.connect(server.ws_url, Hello(forward={"livelink": None})) as again:
+        assert again.ready.forward == {"livelink": "default"}  # free again once the first session ended
 
 
 async def test_an_app_failing_mid_session_is_reported_and_the_rest_goes_on(
