@@ -16,6 +16,7 @@ from engine.avatar import CROP_SIZE
 from engine.avatar.lips import refine_upper_lip
 from engine.avatar.photo_aus import estimate_photo_aus
 from engine.avatar.warp.rig import WarpRig
+from kernels.compose import host_kernels
 from kernels.geometry import CropBox
 from kernels.reference import compose
 from models.enroll.au_sampler import sample_aus
@@ -53,8 +54,19 @@ class ExpressionSynthesizer:
         return self.rig.moved_points(aus)
 
     def render(self, aus: np.ndarray) -> np.ndarray:
-        """The crop showing ``aus`` (17,) intensities 0..5 (AU_NAMES order): (128, 128, 3) uint8."""
-        return compose(self.crop, self._box, self.rig.layers(aus), self._whole)
+        """The crop showing ``aus`` (17,) intensities 0..5 (AU_NAMES order): (128, 128, 3) uint8.
+
+        Composed by the compiled compositor where there is one (the same bytes
+        as ``kernels.reference.compose``, in half the time: enrolment renders
+        a batch of these every step).
+        """
+        layers = self.rig.layers(aus)
+        host = host_kernels()
+        if host is None:
+            return compose(self.crop, self._box, layers, self._whole)
+        frame = self.crop.copy()
+        host.postprocess([self.crop], [self._box], [layers], self._whole, frames=[frame])
+        return frame
 
     def sample_aus(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """(n, 17) float32 training AU vectors (see :func:`models.enroll.au_sampler.sample_aus`)."""

@@ -16,11 +16,12 @@ ENROLL_HELP = "train a generator for one portrait on its synthesized expressions
 ENROLL_DEFAULTS = {
     "width": 16,
     "repeat_num": 6,
-    "steps": 600,
+    "steps": 400,
     "batch_size": 8,
-    "lr": 5e-4,
+    "lr": 1e-3,
     "seed": 0,
     "threads": 2,
+    "precision": "auto",
     "eval_every": 100,
     "heldout": 64,
     "init": "default",
@@ -87,6 +88,13 @@ def add_enroll_parser(commands: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--seed", type=int, default=d["seed"], help="default %(default)s")
     parser.add_argument("--threads", type=int, default=d["threads"], help="torch CPU threads (default %(default)s)")
     parser.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default=d["precision"],
+        help="training arithmetic: bf16 (autocast; about 1.8x faster on CPUs with AVX512-BF16 or AMX), fp32, or "
+        "auto: bf16 where the CPU has it (default %(default)s)",
+    )
+    parser.add_argument(
         "--eval-every", type=int, default=d["eval_every"], help="steps between held-out checks (default %(default)s)"
     )
     parser.add_argument("--heldout", type=int, default=d["heldout"], help="held-out AU vectors (default %(default)s)")
@@ -117,6 +125,7 @@ def run_enroll(args: argparse.Namespace) -> int:
         lr=args.lr,
         seed=args.seed,
         threads=args.threads,
+        precision=args.precision,
         eval_every=args.eval_every,
         heldout_size=args.heldout,
         adversarial=args.adversarial,

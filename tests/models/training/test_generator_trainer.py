@@ -229,3 +229,24 @@ def test_warm_start_begins_where_the_default_generator_is_and_stops_at_the_targe
     assert "identity_distance" in history["eval"]
     with pytest.raises(ValueError, match="--width 16 --repeat-num 6"):
         train_enrollment(enrollment, tmp_path / "bad", tiny_config(4, init="default"), progress=False, say=str)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_both_precisions_learn_and_the_run_records_which(
+    enrollment: Enrollment, tmp_path: Path, precision: str
+) -> None:
+    history = train_enrollment(enrollment, tmp_path, tiny_config(12, precision=precision), progress=False, say=str)
+    losses = [record["train_l1"] for record in history["log"]]
+    assert history["precision"] == precision
+    assert json.loads((tmp_path / "history.json").read_text())["precision"] == precision
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(generator_trainer, "native_bf16", lambda: False)
+    assert generator_trainer.resolve_precision("auto") == "fp32"
+    monkeypatch.setattr(generator_trainer, "native_bf16", lambda: True)
+    assert generator_trainer.resolve_precision("auto") == "bf16"
+    assert generator_trainer.resolve_precision("fp32") == "fp32"
+    with pytest.raises(ValueError, match="choose one of auto, bf16, fp32"):
+        generator_trainer.resolve_precision("fp16")
