@@ -14,6 +14,7 @@ never in the source tree.
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -48,6 +49,10 @@ CXX_FLAGS = (
     "-Wall",
     "-Wextra",
     "-Werror",
+) + (
+    # SSE4.1 has instructions for floorf and rintf (roundss), which the compositor calls for every
+    # tap; without it g++ emits slow sequences or calls. IEEE-exact either way: the bytes do not change.
+    ("-msse4.1",) if platform.machine().lower() in ("x86_64", "amd64") else ()
 )
 
 I420Planes = tuple[np.ndarray, np.ndarray, np.ndarray]

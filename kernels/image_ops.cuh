@@ -230,6 +230,46 @@ IMAGE_OPS_FN const unsigned char* pixel_at(const ImageU8& image, int y, int x) {
     return image.data + y * image.stride_y + x * image.stride_x;
 }
 
+// Catmull-Rom cubic sampling (reference.py module docstring): the four taps
+// floor(coord) - 1 .. + 2 along one axis of an image n pixels long, edge
+// clamped, and their weights.
+struct CubicTaps {
+    int i[4];
+    float w[4];
+};
+
+IMAGE_OPS_FN CubicTaps make_cubic_taps(float coord, int n) {
+    const float whole = floorf(coord);
+    const float t = sub_rn(coord, whole);
+    const float last = (float)(n - 1);
+    CubicTaps taps;
+    IMAGE_OPS_UNROLL for (int k = 0; k < 4; ++k) taps.i[k] = (int)clamp_f(add_rn(whole, (float)(k - 1)), 0.0f, last);
+    taps.w[0] = mul_rn(sub_rn(mul_rn(add_rn(mul_rn(-0.5f, t), 1.0f), t), 0.5f), t);
+    taps.w[1] = add_rn(mul_rn(mul_rn(sub_rn(mul_rn(1.5f, t), 2.5f), t), t), 1.0f);
+    taps.w[2] = mul_rn(add_rn(mul_rn(add_rn(mul_rn(-1.5f, t), 2.0f), t), 0.5f), t);
+    taps.w[3] = mul_rn(mul_rn(sub_rn(mul_rn(0.5f, t), 0.5f), t), t);
+    return taps;
+}
+
+// The three channels of image at the taps: per channel, each row's four
+// columns summed in order, then the four rows.
+IMAGE_OPS_FN void cubic_sample_rgb(const ImageU8& image, const CubicTaps& rows, const CubicTaps& cols, float out[3]) {
+    IMAGE_OPS_UNROLL for (int r = 0; r < 4; ++r) {
+        const unsigned char* line = image.data + rows.i[r] * image.stride_y;
+        const unsigned char* p[4];
+        IMAGE_OPS_UNROLL for (int k = 0; k < 4; ++k) p[k] = line + cols.i[k] * image.stride_x;
+        IMAGE_OPS_UNROLL for (int c = 0; c < 3; ++c) {
+            const long long at = c * image.stride_c;
+            float h = mul_rn(cols.w[0], (float)p[0][at]);
+            h = add_rn(h, mul_rn(cols.w[1], (float)p[1][at]));
+            h = add_rn(h, mul_rn(cols.w[2], (float)p[2][at]));
+            h = add_rn(h, mul_rn(cols.w[3], (float)p[3][at]));
+            const float weighted = mul_rn(h, rows.w[r]);
+            out[c] = r == 0 ? weighted : add_rn(out[c], weighted);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Preprocessing: reference.crop_resize_normalize.
 
@@ -271,8 +311,8 @@ IMAGE_OPS_FN float to_grid(float q, float origin, float inverse) {
 }
 
 // Portrait pixel (x, y) inside the compose rect: head motion, face layers
-// sampled at the moved position, the photo resampled where the layers shift it,
-// colour blended in. feather: float32 (size, size) in [0, 1].
+// sampled at the moved position, the photo resampled (cubic) where the layers
+// shift it or the head moves it, colour blended in. feather: float32 (size, size) in [0, 1].
 //
 // Two shortcuts skip work whose result is known, and give the same bytes:
 // where the head's weight is exactly 0 the pixel does not move (the motion
@@ -319,15 +359,17 @@ IMAGE_OPS_FN void composed_pixel(
         w = mul_rn(sub_rn(1.0f, attention), alpha);
     }
     const float keep = sub_rn(1.0f, w);
-    const Taps pcols = make_taps(sub_rn(qx, 0.5f), item.portrait.width);
-    const Taps prows = make_taps(sub_rn(qy, 0.5f), item.portrait.height);
-    const unsigned char* p00 = pixel_at(item.portrait, prows.i0, pcols.i0);
-    const unsigned char* p01 = pixel_at(item.portrait, prows.i0, pcols.i1);
-    const unsigned char* p10 = pixel_at(item.portrait, prows.i1, pcols.i0);
-    const unsigned char* p11 = pixel_at(item.portrait, prows.i1, pcols.i1);
+    float photos[3];
+    if (qx == add_rn((float)x, 0.5f) && qy == add_rn((float)y, 0.5f)) {  // not moved: the cubic gives the pixel
+        const unsigned char* p = pixel_at(item.portrait, y, x);
+        for (int c = 0; c < 3; ++c) photos[c] = (float)p[c * item.portrait.stride_c];
+    } else {
+        const CubicTaps pcols = make_cubic_taps(sub_rn(qx, 0.5f), item.portrait.width);
+        const CubicTaps prows = make_cubic_taps(sub_rn(qy, 0.5f), item.portrait.height);
+        cubic_sample_rgb(item.portrait, prows, pcols, photos);
+    }
     for (int c = 0; c < 3; ++c) {
-        const long long at = c * item.portrait.stride_c;
-        const float photo = bilinear(p00[at], p01[at], p10[at], p11[at], prows, pcols);
+        const float photo = photos[c];
         if (w == 0.0f) {
             rgb[c] = (unsigned char)clamp_f(rintf(photo), 0.0f, 255.0f);
             continue;

@@ -28,6 +28,21 @@ Conventions shared by all ops:
   Out-of-range taps are clamped to the edge ("edge clamp"). The implementation
   below does the same arithmetic separably (horizontal pass on the rows it
   needs, then vertical), which yields the very same float32 values.
+- Cubic sampling (Catmull-Rom, Keys' a = -0.5), for the photo where the
+  compositor moves it: bilinear interpolation at a fractional position
+  averages neighbours and visibly softens a photo (half the variance of its
+  Laplacian at a half-pixel shift), a cubic keeps edges. Per axis, with
+  ``f = floor(xs); t = xs - f``, taps ``clamp(f + k, 0, n - 1)`` for
+  k = -1, 0, 1, 2 with weights::
+
+      w0 = (((-0.5 * t) + 1) * t - 0.5) * t
+      w1 = (((1.5 * t) - 2.5) * t) * t + 1
+      w2 = (((-1.5 * t) + 2) * t + 0.5) * t
+      w3 = (((0.5 * t) - 0.5) * t) * t
+
+  each row ``h_r = ((w0 * P[r, c0] + w1 * P[r, c1]) + w2 * P[r, c2]) + w3 * P[r, c3]``,
+  then ``value = ((v0 * h_0 + v1 * h_1) + v2 * h_2) + v3 * h_3`` with the row
+  weights v. At t = 0 the weights are (-0, 1, 0, -0): a pixel's own value, exactly.
 """
 
 import numpy as np
@@ -203,6 +218,37 @@ def _sample_points(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndar
     return _lerp_into(top, bottom, fy)
 
 
+def _cubic_taps(coords: np.ndarray, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Edge-clamped Catmull-Rom taps of float32 coordinates (module docstring): 4 indices, 4 weights."""
+    floor = np.floor(coords)
+    t = coords - floor
+    indices = [np.clip(floor + _F32(k), 0, n - 1).astype(np.intp) for k in (-1, 0, 1, 2)]
+    weights = [
+        (((_F32(-0.5) * t) + _F32(1)) * t - _F32(0.5)) * t,
+        (((_F32(1.5) * t) - _F32(2.5)) * t) * t + _F32(1),
+        (((_F32(-1.5) * t) + _F32(2)) * t + _F32(0.5)) * t,
+        (((_F32(0.5) * t) - _F32(0.5)) * t) * t,
+    ]
+    return indices, weights
+
+
+def _sample_points_cubic(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Catmull-Rom samples (N, K) float32 of ``image`` (R, C, K) at the points ``(xs, ys)`` (N,) float32."""
+    cols, col_weights = _cubic_taps(xs, image.shape[1])
+    rows, row_weights = _cubic_taps(ys, image.shape[0])
+    value = np.zeros((xs.size, image.shape[2]), np.float32)
+    for r, (row, v) in enumerate(zip(rows, row_weights)):
+        h = col_weights[0][:, None] * image[row, cols[0]].astype(np.float32)
+        for col, w in zip(cols[1:], col_weights[1:]):
+            h += w[:, None] * image[row, col].astype(np.float32)
+        h *= v[:, None]
+        if r == 0:
+            value = h
+        else:
+            value += h
+    return value
+
+
 def compose(
     portrait: np.ndarray,
     box: CropBox,
@@ -238,12 +284,12 @@ def compose(
             c = (bilinear(color[ch], u, v) + 1) * 127.5           # 0..255
             rx = qx + alpha * bilinear(shift[0], u, v)            # rx = qx without a shift
             ry = qy + alpha * bilinear(shift[1], u, v)
-            p = bilinear(portrait[:, :, ch], rx - 0.5, ry - 0.5)  # the photo, full resolution
+            p = cubic(portrait[:, :, ch], rx - 0.5, ry - 0.5)     # the photo, full resolution
             w = alpha * (1 - a)                                   # how much colour replaces the photo
             o = (1 - w) * p + w * c                               # two products, then the sum
             out[y, x, ch] = clamp(rint(o), 0, 255)
 
-        Bilinear samples clamp to the edge (module docstring). A pixel the
+        Bilinear and cubic samples clamp to the edge (module docstring). A pixel the
         layers leave alone (w = 0, no shift, no motion) samples the photo at its
         own centre, so it comes out bit-identical: A = 1 keeps the photo's full
         detail, whatever S is. Without motion and shift this is GANimation's
@@ -297,7 +343,7 @@ def compose(
         photo = region.astype(np.float32)
         resample = (qx != centres_x) | (qy != centres_y[:, None])
         if resample.any():
-            photo[resample] = _sample_points(portrait, qx[resample] - _F32(0.5), qy[resample] - _F32(0.5))
+            photo[resample] = _sample_points_cubic(portrait, qx[resample] - _F32(0.5), qy[resample] - _F32(0.5))
         # w = alpha * (1 - a); o = (1 - w) * p + w * c, c = (color + 1) * 127.5; in place.
         w = (1 - sampled[:, :, 1]) * alpha
         colour = sampled[:, :, 2:5]
