@@ -7,8 +7,10 @@ at its own random phase within the 20 ms (seeded), as independent clients'
 packets do; the AU thread, the render scheduler (as many batches at once as
 the generator runtime allows, ``parallel_runs``), the deadline and newest-wins
 rules are the live session's. Its one video output converts each frame to
-I420 (``PictureFormatter``, in a thread) and encodes it with aiortc's VP8
-encoder in the default executor, as aiortc's sender does. Only the network is
+I420 (``PictureFormatter``, in a thread) and encodes it with the server's
+VP8 encoder (aiortc's, with the engine's speed options:
+``engine.output.video_encoder.FastVp8Encoder``) in the default executor, as
+aiortc's sender does. Only the network is
 missing: no Opus decode, no RTP, no pacing track, no client.
 
 A frame is on time when it was rendered by its deadline (``render_deadline_s``)
@@ -23,8 +25,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from aiortc import RTCRtpCodecParameters
-from aiortc.codecs import get_encoder
 
 from bench.speech import WEBRTC_RATE_HZ
 from engine.avatar import Avatar
@@ -32,6 +32,7 @@ from engine.backends.base import AUStepBackend, GeneratorBackend
 from engine.live import AUWorker, LiveParts, LiveSession, render_deadline_s
 from engine.output.pictures import PictureFormatter
 from engine.output.tracks import VIDEO_CLOCK_RATE_HZ, VIDEO_TIME_BASE
+from engine.output.video_encoder import FastVp8Encoder
 from engine.pipeline import AUFrame, Renderer, VideoFrame
 from engine.scheduler import RenderScheduler
 
@@ -157,7 +158,7 @@ class _DueCounter:
 
 
 class _EncoderOutput:
-    """A session's way out: I420 conversion and its VP8 encoder, as aiortc's sender does it, newest first."""
+    """A session's way out: I420 conversion and the server's VP8 encoder, as aiortc's sender does it, newest first."""
 
     name = "sim"
 
@@ -166,7 +167,7 @@ class _EncoderOutput:
         self._fps = fps
         self._window = window
         self._outcome = outcome
-        self._encoder = get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=VIDEO_CLOCK_RATE_HZ))
+        self._encoder = FastVp8Encoder()
 
     async def send_video(self, frame: VideoFrame) -> None:
         if _in_window(frame, self._window):

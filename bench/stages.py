@@ -6,7 +6,8 @@ not latency: nothing waits for real time). Audio goes in as aiortc's Opus
 decoder hands it to the server (48 kHz stereo s16, 20 ms packets); each frame
 the session completes is rendered, converted to I420 at the output size as
 the WebRTC track does it (``PictureFormatter``: swscale) and encoded by
-aiortc's own encoder (VP8 by default, as aiortc negotiates first).
+the server's encoder (aiortc's, with the engine's speed options:
+``engine.output.video_encoder``; VP8 by default, as aiortc negotiates first).
 
 Stages are timed by probes (``bench/probes.py``) on the functions the engine
 calls: ``AudioConverter.push`` (ingest), ``StreamingLogMel.push`` (mel), the
@@ -22,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from aiortc import RTCRtpCodecParameters
-from aiortc.codecs import get_encoder
 
 from bench.models import add_model_arguments, build_backends, generator_source
 from bench.plots import new_figure, save
@@ -37,13 +36,13 @@ from engine.backends.base import AUStepBackend, GeneratorBackend
 from engine.backends.model_files import cache_dir
 from engine.output.pictures import PictureFormatter
 from engine.output.tracks import VIDEO_CLOCK_RATE_HZ, VIDEO_TIME_BASE
+from engine.output.video_encoder import FAST_ENCODERS
 from engine.pipeline import Renderer, RenderRequest, Session
 
 NAME = "stages"
 SUMMARY = "per-frame cost of each pipeline stage (p50/p95/p99) against the ARCHITECTURE.md budget"
 STAGES = ("ingest", "mel", "au_model", "generator", "compose", "i420", "encode")
 """In pipeline order; the probes' stage names."""
-CODECS = {"vp8": "video/VP8", "h264": "video/H264"}
 PACKET_MS = 20
 """The browser's Opus packet: the chunk the server's ingest sees."""
 
@@ -63,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
     )
     parser.add_argument("--fps", type=int, default=25, help="video frame rate (default: 25)")
     parser.add_argument("--size", type=int, default=512, help="output video size, px (default: 512, the server's)")
-    parser.add_argument("--codec", choices=sorted(CODECS), default="vp8", help="video encoder (default: vp8)")
+    parser.add_argument("--codec", choices=sorted(FAST_ENCODERS), default="vp8", help="video encoder (default: vp8)")
     add_model_arguments(parser, default_width=8 if smoke else None)
 
 
@@ -133,7 +132,7 @@ def measure(
     renderer = Renderer(generator)
     height, width = avatar.portrait.shape[:2]
     formatter = PictureFormatter(portrait_height_px=height, portrait_width_px=width, output_size_px=size_px)
-    encoder = get_encoder(RTCRtpCodecParameters(mimeType=CODECS[codec], clockRate=VIDEO_CLOCK_RATE_HZ))
+    encoder = FAST_ENCODERS[codec]()
     timer = StageTimer()
     probes = [
         Probe("ingest", AudioConverter, "push"),
