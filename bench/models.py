@@ -62,7 +62,9 @@ def model_setup(
 ) -> ModelSetup:
     """The setup ``avatar serve`` would run with these flags (None: the backend's default, as the server);
     ``serving=False``: the defaults of ``avatar live`` and ``avatar publish`` (one stream of frames)."""
-    options = default_options(backend, threads=threads, streams=streams, precision=precision, serving=serving)
+    options = default_options(
+        backend, threads=threads, streams=streams, precision=precision, serving=serving, generator=generator
+    )
     return _setup(backend, generator, options)
 
 
@@ -118,7 +120,7 @@ def build_backends(
     int8 on OpenVINO quantizes the generator first when it has not been
     (``avatar quantize``: NNCF, the quantize extra).
     """
-    options = default_options(backend, threads=threads, streams=streams, precision=precision)
+    options = default_options(backend, threads=threads, streams=streams, precision=precision, generator=generator)
     if options.precision == "int8" and not generator.is_openvino_ir:
         _ensure_int8(generator)
     gen, au = create_backends(backend, generator, resolve_source("cause", None), options)
@@ -126,16 +128,16 @@ def build_backends(
 
 
 def _ensure_int8(generator: ModelSource) -> None:
-    """Build the int8 IR ``--precision int8`` loads for ``generator``, unless it is in the cache already."""
+    """Build the int8 IR ``--precision int8`` loads for ``generator``, unless there is one already."""
     from bench.speech import sample_speech
     from engine.avatar import load_default_avatar
     from engine.backends.model_files import onnx_file
-    from engine.backends.openvino_int8 import int8_ir_path
+    from engine.backends.openvino_int8 import find_int8_ir, int8_ir_path
     from engine.cli.quantize import build_int8_generator
 
     onnx = onnx_file(generator)
-    target = int8_ir_path(onnx)
-    if not target.is_file():
+    if find_int8_ir(onnx) is None:
+        target = int8_ir_path(onnx)
         _, report = build_int8_generator(onnx, load_default_avatar().crop, sample_speech(), target)
         print(f"built the int8 generator {target.name}: {report['heldout_speech']['psnr_db']:.1f} dB held-out")
 

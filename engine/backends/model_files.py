@@ -101,8 +101,8 @@ def load_torch_network(source: ModelSource) -> Any:
     )
 
 
-def onnx_file(source: ModelSource) -> Path:
-    """An ONNX file for ``source``: the file itself, or a cached export of it."""
+def onnx_path(source: ModelSource) -> Path:
+    """Where ``source``'s ONNX file is: the file itself, or where its cached export is or will be."""
     if source.is_openvino_ir:
         raise ModelFileError(f"{source.path} is an OpenVINO IR: it runs on --backend openvino only")
     if source.is_onnx:
@@ -112,7 +112,12 @@ def onnx_file(source: ModelSource) -> Path:
         key = f"untrained-seed{UNTRAINED_SEED}-w{UNTRAINED_GENERATOR_WIDTH}"
     else:
         key = hashlib.sha256(source.path.read_bytes()).hexdigest()[:16]
-    target = cache_dir() / f"{source.kind}-{key}-v{EXPORT_FORMAT_VERSION}.onnx"
+    return cache_dir() / f"{source.kind}-{key}-v{EXPORT_FORMAT_VERSION}.onnx"
+
+
+def onnx_file(source: ModelSource) -> Path:
+    """An ONNX file for ``source``: the file itself, or a cached export of it (made now if missing)."""
+    target = onnx_path(source)
     if not target.is_file():
         export_onnx(load_torch_network(source), source.kind, target, checkpoint=source.path)
     return target

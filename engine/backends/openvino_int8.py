@@ -17,17 +17,33 @@ from typing import Any
 import numpy as np
 
 from engine.backends.base import BackendUnavailable
-from engine.backends.model_files import cache_dir
+from engine.backends.model_files import WEIGHTS_DIR, cache_dir
 from engine.backends.onnx_io import generator_feed
 
 INT8_FORMAT_VERSION = 1
 """Bumped whenever the quantization recipe changes, so a stale cached IR is not reused."""
 
 
-def int8_ir_path(onnx_path: Path) -> Path:
-    """Where the int8 IR of ``onnx_path`` is cached (keyed by the ONNX file's content)."""
+def _int8_ir_name(onnx_path: Path) -> str:
     key = hashlib.sha256(onnx_path.read_bytes()).hexdigest()[:16]
-    return cache_dir() / f"generator-{key}-int8-v{INT8_FORMAT_VERSION}.xml"
+    return f"generator-{key}-int8-v{INT8_FORMAT_VERSION}.xml"
+
+
+def int8_ir_path(onnx_path: Path) -> Path:
+    """Where ``avatar quantize`` writes the int8 IR of ``onnx_path``: the cache, keyed by the ONNX file's content."""
+    return cache_dir() / _int8_ir_name(onnx_path)
+
+
+def find_int8_ir(onnx_path: Path) -> Path | None:
+    """The int8 IR made from exactly ``onnx_path``: shipped with the weights (the default generator's), or built
+    into the cache by ``avatar quantize``; None if neither exists (or there is no such ONNX file yet)."""
+    if not onnx_path.is_file():
+        return None
+    name = _int8_ir_name(onnx_path)
+    for candidate in (WEIGHTS_DIR / name, cache_dir() / name):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def is_int8_model(model: Any) -> bool:

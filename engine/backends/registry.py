@@ -139,10 +139,10 @@ def _openvino_generator_file(gen: ModelSource, precision: str) -> Path:
     onnx = onnx_file(gen)
     if precision != "int8":
         return onnx
-    from engine.backends.openvino_int8 import int8_ir_path
+    from engine.backends.openvino_int8 import find_int8_ir
 
-    int8 = int8_ir_path(onnx)
-    if not int8.is_file():
+    int8 = find_int8_ir(onnx)
+    if int8 is None:
         given = f" --generator {gen.path}" if gen.path is not None else ""
         raise BackendUnavailable(
             f"no int8 generator built from {onnx} yet; build it once (needs pip install 'avatar-engine[quantize]'): "

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.backends.model_files import ModelSource, onnx_path
 from engine.backends.registry import BACKENDS, DEFAULT_BACKEND, BackendOptions, check_streams
 from engine.errors import UsageError
 
@@ -81,19 +82,33 @@ def select_backend(requested: str) -> BackendChoice:
     return BackendChoice(TENSORRT, f"CUDA GPU {gpus[0]} and TensorRT found")
 
 
-def default_precision(backend: str) -> str:
+def default_precision(backend: str, generator: ModelSource | None = None) -> str:
     """Generator precision for ``backend`` when the user gives none.
 
     The first of the backend's ``BackendSpec.precisions`` (f16 on TensorRT, f32
-    elsewhere), except on OpenVINO: bf16 where the CPU runs it natively
-    (AVX-512 BF16 or AMX): faster, and its blended crops close to f32
-    (``python -m bench backends``; figures in bench/README.md).
+    elsewhere), except on OpenVINO: int8 where an int8 generator was made from
+    exactly ``generator``'s weights (shipped with the default weights; built
+    by ``avatar quantize`` for others, which refuses to keep one that loses
+    quality), the least CPU per frame; else bf16 where the CPU runs it
+    natively (AVX-512 BF16 or AMX): faster than f32, its blended crops close
+    to f32 (``python -m bench backends``; figures in bench/README.md).
     """
     if backend == OPENVINO:
+        if generator is not None and has_int8_generator(generator):
+            return "int8"
         from engine.backends.openvino_backend import bf16_supported
 
         return "bf16" if bf16_supported() else "f32"
     return BACKENDS[backend].precisions[0]
+
+
+def has_int8_generator(generator: ModelSource) -> bool:
+    """Whether an int8 OpenVINO generator exists for ``generator``'s weights (nothing is exported to find out)."""
+    if generator.is_openvino_ir:
+        return False
+    from engine.backends.openvino_int8 import find_int8_ir
+
+    return find_int8_ir(onnx_path(generator)) is not None
 
 
 def default_max_batch(backend: str) -> int:
@@ -135,6 +150,7 @@ def default_options(
     streams: int | None = None,
     precision: str | None = None,
     serving: bool = True,
+    generator: ModelSource | None = None,
 ) -> BackendOptions:
     """``backend``'s options with every value not given filled with its default.
 
@@ -143,7 +159,8 @@ def default_options(
     given ``threads`` alone, as many streams as the cores hold, at least one.
     Not serving (``avatar render``: one frame at a time), and on the other
     backends: one run at a time on every core. ValueError for streams > 1
-    where the backend runs one call at a time.
+    where the backend runs one call at a time. ``generator``: the weights the
+    generator will run, for the default precision (``default_precision``).
     """
     cores = usable_cores()
     spec = BACKENDS.get(backend)
@@ -154,7 +171,9 @@ def default_options(
         threads = threads or cores
         streams = streams or 1
     check_streams(backend, streams)
-    return BackendOptions(threads=threads, streams=streams, precision=precision or default_precision(backend))
+    return BackendOptions(
+        threads=threads, streams=streams, precision=precision or default_precision(backend, generator)
+    )
 
 
 def _importable(module: str) -> bool:

@@ -45,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
         mark = " (default)" if name == DEFAULT_BACKEND else ""
         print(f"  {name}{mark}: {'installed' if installed else 'not installed'}")
     choice = select_backend(args.backend)
-    serving = default_options(choice.name, threads=args.threads, streams=args.streams, precision=args.precision)
+    serving = default_options(
+        choice.name, threads=args.threads, streams=args.streams, precision=args.precision, generator=generator
+    )
     print(f"serving here: {choice.describe()}; {serving.describe()}")
     if importlib.util.find_spec("torch") is None:
         print("networks: install the train extra (torch) to inspect checkpoints")

@@ -8,7 +8,7 @@ from engine.au.liveness import LivenessSettings
 from engine.avatar import FRAMINGS
 from engine.backends import BACKENDS, DEFAULT_BACKEND, AUStepBackend, BackendOptions, GeneratorBackend, create_backends
 from engine.backends.model_files import ModelSource, resolve_source
-from engine.backends.selection import AUTO, default_options, select_backend
+from engine.backends.selection import AUTO, OPENVINO, default_options, select_backend
 from engine.errors import UsageError
 from engine.output.destinations import DEFAULT_HOST, DEFAULT_PORTS, Destinations
 from engine.output.forward import ForwardSettings
@@ -253,14 +253,22 @@ def runtime_options(args: argparse.Namespace, *, serving: bool = True) -> tuple[
 
     ``serving``: defaults for many sessions at once (``avatar serve``), else
     for one stream of frames (``avatar render``); see ``default_options``.
+    The generator's weights are looked at only where they decide the default
+    precision (OpenVINO: int8 where they have an int8 build).
     """
     for flag, value in (("--threads", args.threads), ("--streams", args.streams)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
     choice = select_backend(args.backend)
     print(choice.describe(), file=sys.stderr)
+    generator = resolve_source("generator", args.generator) if choice.name == OPENVINO and not args.precision else None
     options = default_options(
-        choice.name, threads=args.threads, streams=args.streams, precision=args.precision, serving=serving
+        choice.name,
+        threads=args.threads,
+        streams=args.streams,
+        precision=args.precision,
+        serving=serving,
+        generator=generator,
     )
     print(options.describe(), file=sys.stderr)
     return choice.name, options

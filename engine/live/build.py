@@ -75,14 +75,15 @@ def build_parts(settings: PartsSettings) -> BuiltParts:
     """Load the avatar and the networks; nothing runs yet (see :func:`running_parts`)."""
     face_box = parse_face_box(settings.face_box) if settings.face_box else None
     avatar = load_avatar(settings.avatar_path, face_box, cast(Framing, settings.framing))
+    generator_source = resolve_source("generator", settings.generator_path)
     options = default_options(
         settings.backend,
         threads=settings.threads,
         streams=settings.streams,
         precision=settings.precision,
         serving=settings.serving,
+        generator=generator_source,
     )
-    generator_source = resolve_source("generator", settings.generator_path)
     generator, au_backend = create_backends(
         settings.backend, generator_source, resolve_source("cause", settings.cause_path), options
     )

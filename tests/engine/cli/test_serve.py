@@ -8,7 +8,6 @@ import pytest
 from engine.au.liveness import LivenessSettings
 from engine.backends import BackendOptions, create_backends
 from engine.backends.model_files import ModelSource
-from engine.backends.openvino_backend import bf16_supported
 from engine.backends.selection import usable_cores
 from engine.cli.main import build_parser
 from engine.cli.serve import browser_url, config_from_args
@@ -87,7 +86,9 @@ def test_liveness_flags_map_onto_the_settings() -> None:
 def test_openvino_serves_with_one_single_threaded_run_per_core_by_default() -> None:
     config = config_from_args(build_parser().parse_args(["serve", "--backend", "openvino"]))
     assert config.threads == 1 and config.streams == usable_cores()
-    assert config.precision == ("bf16" if bf16_supported() else "f32")
+    assert config.precision == "int8"  # the default weights ship their int8 build
+    asked = config_from_args(build_parser().parse_args("serve --backend openvino --precision f32".split()))
+    assert asked.precision == "f32"
     config = config_from_args(build_parser().parse_args("serve --backend openvino --threads 2 --streams 3".split()))
     assert (config.threads, config.streams) == (2, 3)
 
