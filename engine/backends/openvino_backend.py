@@ -93,7 +93,13 @@ class OpenVinoGenerator(GeneratorBackend):
         self.parallel_runs = streams
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         for _ in range(streams):
-            self._idle.put(compiled.create_infer_request())
+            request = compiled.create_infer_request()
+            # OpenVINO's bindings (pybind11) look numpy's C API up once, on the first call that makes an
+            # array, and two threads making that first call together deadlock: one waits for the GIL while
+            # holding the lookup's once-flag, the other holds the GIL waiting on that flag (a server hung so on
+            # its first two frames). Making the first such call here, on one thread, settles the lookup.
+            _ = request.get_tensor(GENERATOR_OUTPUTS[0]).data
+            self._idle.put(request)
 
     def run(self, images: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         request = self._idle.get()

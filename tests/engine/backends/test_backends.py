@@ -1,5 +1,7 @@
 """Every runtime computes the same networks; weights resolve and export as documented."""
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -136,3 +138,32 @@ def test_bad_choices_are_explained(tmp_path: Path) -> None:
     onnx_only.write_bytes(b"")
     with pytest.raises(ValueError, match="torch backend needs a PyTorch checkpoint"):
         create_backends("torch", resolve_source("generator", onnx_only), untrained[1])
+
+
+FIRST_RUNS_AT_ONCE = """
+import sys, threading
+from pathlib import Path
+import numpy as np
+from engine.backends.openvino_backend import OpenVinoGenerator
+generator = OpenVinoGenerator(Path(sys.argv[1]), threads=1, precision="f32", streams=4)
+barrier = threading.Barrier(4)
+def first_frame():
+    barrier.wait()
+    generator.run(np.zeros((1, 3, 128, 128), np.float32), np.zeros((1, 17), np.float32))
+threads = [threading.Thread(target=first_frame) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+"""
+
+
+@pytest.mark.slow
+def test_openvino_first_runs_on_several_threads_at_once_do_not_hang() -> None:
+    # A regression: the first array-making call into OpenVINO's bindings from two threads at once deadlocked
+    # (pybind11's one-time numpy lookup), about one process in four this way; a fresh process each time,
+    # since the lookup happens once per process.
+    generator = onnx_file(resolve_source("generator", None))
+    for attempt in range(8):
+        done = subprocess.run([sys.executable, "-c", FIRST_RUNS_AT_ONCE, str(generator)], timeout=60, check=False)
+        assert done.returncode == 0, f"attempt {attempt}"
