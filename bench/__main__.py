@@ -30,6 +30,7 @@ from bench import (
     vcam,
     whip,
 )
+from bench.machine import NOTICEABLE_STEAL, cpu_times, steal_share
 from bench.report import RESULTS_DIR, format_table, format_targets, write_report
 
 SCENARIOS: dict[str, ModuleType] = {
@@ -79,7 +80,10 @@ def build_parser(smoke: bool) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(smoke="--smoke" in argv).parse_args(argv)
+    started = cpu_times()
     report = SCENARIOS[args.scenario].run(args)
+    steal = steal_share(started)
+    report.setup["cpu_steal_share"] = steal
     print()
     print(format_table(report.headers, report.rows))
     if report.targets:
@@ -87,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_targets(report.targets))
     json_path, png_path = write_report(report, out_dir=args.out_dir, command="python -m bench " + " ".join(argv))
     print(f"\nwrote {json_path}" + (f" and {png_path.name}" if png_path else ""))
+    if steal is not None and steal > NOTICEABLE_STEAL:
+        print(f"the hypervisor took {steal:.0%} of this machine's CPU time during the run: not a quiet-machine figure")
     if report.smoke:
         print("(smoke run: checks the scenario works; its figures are not representative)")
     return 0
