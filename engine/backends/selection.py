@@ -123,6 +123,28 @@ def default_max_batch(backend: str) -> int:
     return BACKENDS[backend].default_max_batch
 
 
+CORES_PER_CPU_SESSION = 2
+"""Cores one 25 fps session needs when the networks run on the CPU, by default (``default_max_sessions``)."""
+GPU_MAX_SESSIONS = 4
+"""The default session limit with the generator on a GPU: not measured on one yet, so the old default."""
+
+
+def default_max_sessions(backend: str) -> int:
+    """How many sessions a server admits when ``--max-sessions`` is not given.
+
+    On the CPU, one per ``CORES_PER_CPU_SESSION`` cores this process may use
+    (``usable_cores``), at least one: on a 2-core VM one session keeps its
+    frames on time (within a frame interval of their audio) and two do not
+    (``python -m bench throughput`` and ``peers``; bench/README.md), and a
+    session past what the CPU holds makes every session late, not only
+    itself. Raise it with ``--max-sessions`` where later frames are
+    acceptable. On TensorRT, ``GPU_MAX_SESSIONS``.
+    """
+    if backend == TENSORRT:
+        return GPU_MAX_SESSIONS
+    return max(1, usable_cores() // CORES_PER_CPU_SESSION)
+
+
 def usable_cores() -> int:
     """CPU cores this process may keep busy: its affinity mask, capped by a cgroup v2 CPU quota.
 

@@ -21,6 +21,14 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from engine.backends.selection import (
+    CORES_PER_CPU_SESSION,
+    GPU_MAX_SESSIONS,
+    OPENVINO,
+    TENSORRT,
+    default_max_sessions,
+    usable_cores,
+)
 from engine.cli.options import (
     add_avatar_options,
     add_forward_options,
@@ -81,9 +89,10 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument(
         "--max-sessions",
         type=int,
-        default=DEFAULTS.max_sessions,
+        default=None,
         help="concurrent sessions, WebRTC and WebSocket together; one more gets HTTP 503 "
-        f"(default: {DEFAULTS.max_sessions})",
+        f"(default: what the CPU holds on time, one per {CORES_PER_CPU_SESSION} cores, at least one, here "
+        f"{default_max_sessions(OPENVINO)}; {GPU_MAX_SESSIONS} with --backend tensorrt)",
     )
     parser.add_argument(
         "--publish-whip",
@@ -260,7 +269,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise UsageError(f"--fps must be in 1..100, got {args.fps}")
     if args.size < 2 or args.size % 2:
         raise UsageError(f"--size must be an even number of pixels >= 2, got {args.size}")
-    if args.max_sessions < 1:
+    if args.max_sessions is not None and args.max_sessions < 1:
         raise UsageError(f"--max-sessions must be at least 1, got {args.max_sessions}")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be in 0..65535, got {args.port}")
@@ -302,7 +311,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         port=args.port,
         fps=args.fps,
         output_size_px=args.size,
-        max_sessions=args.max_sessions,
+        max_sessions=args.max_sessions or default_max_sessions(backend),
         avatar_path=args.avatar,
         face_box=args.face_box,
         backend=backend,
@@ -377,6 +386,10 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     announce_weights(*model_sources(args))
     print(config.liveness.describe(), file=sys.stderr)
+    chosen = "--max-sessions" if args.max_sessions else f"the default for {usable_cores()} CPU cores"
+    if config.backend == TENSORRT and not args.max_sessions:
+        chosen = "the default on a GPU, not measured there yet"
+    print(f"sessions: at most {config.max_sessions} at once ({chosen})", file=sys.stderr)
     if config.forwarding.destinations.allowed:
         print(f"avatar apps sessions may forward to: {config.forwarding.destinations.describe()}", file=sys.stderr)
     _event_loop_runner()(_serve(config))

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.au.liveness import LivenessSettings
+from engine.backends.selection import OPENVINO, default_max_sessions
 from engine.output.forward import ForwardSettings
 
 AUTH_MODES = ("auto", "on", "off")
@@ -42,7 +43,9 @@ class ServerConfig:
     output_size_px: side of the square video sent to peers, pixels (the portrait
         is scaled to it; even, for 4:2:0 chroma).
     max_sessions: concurrent sessions of all kinds (WebRTC and WebSocket); one
-        more is refused with HTTP 503 and a JSON error.
+        more is refused with HTTP 503 and a JSON error. Default: what the CPU
+        holds (``engine.backends.selection.default_max_sessions``; ``avatar
+        serve`` applies its backend's).
     session_idle_timeout_s: a session that receives less than half real time of
         audio for this long is closed (empty or tiny keep-alive messages do not count).
     ice_timeout_s: a WebRTC session whose connection (ICE and DTLS) is not
@@ -120,7 +123,7 @@ class ServerConfig:
     face_box: str | None = None
     generator_path: Path | None = None
     cause_path: Path | None = None
-    max_sessions: int = 4
+    max_sessions: int = field(default_factory=lambda: default_max_sessions(OPENVINO))
     session_idle_timeout_s: float = 12.0
     ice_timeout_s: float = 8.0
     max_message_bytes: int = 1 << 20

@@ -11,6 +11,7 @@ from engine.backends.model_files import ModelSource
 from engine.backends.selection import usable_cores
 from engine.cli.main import build_parser
 from engine.cli.serve import browser_url, config_from_args
+from engine.errors import UsageError
 from engine.server.config import ServerConfig
 
 
@@ -91,6 +92,16 @@ def test_openvino_serves_with_one_single_threaded_run_per_core_by_default() -> N
     assert asked.precision == "f32"
     config = config_from_args(build_parser().parse_args("serve --backend openvino --threads 2 --streams 3".split()))
     assert (config.threads, config.streams) == (2, 3)
+
+
+def test_the_session_limit_defaults_to_what_the_cpu_holds() -> None:
+    cpu = config_from_args(build_parser().parse_args("serve --backend openvino".split()))
+    assert cpu.max_sessions == max(1, usable_cores() // 2)  # one session per 2 cores (bench throughput, peers)
+    assert config_from_args(build_parser().parse_args("serve --backend tensorrt".split())).max_sessions == 4
+    asked = config_from_args(build_parser().parse_args("serve --backend openvino --max-sessions 6".split()))
+    assert asked.max_sessions == 6
+    with pytest.raises(UsageError, match="--max-sessions must be at least 1"):
+        config_from_args(build_parser().parse_args("serve --max-sessions 0".split()))
 
 
 def test_streams_need_openvino_and_are_refused_before_anything_loads() -> None:
