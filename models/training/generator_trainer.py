@@ -98,9 +98,9 @@ class EnrollConfig:
     heldout_size: held-out AU vectors (fixed by ``seed``).
     threads: torch CPU threads.
     precision: ``"bf16"``: forward and backward under bfloat16 autocast
-        (weights, optimiser and held-out checks stay float32), about 1.8x
-        faster a step where the CPU computes bfloat16 natively (AVX512-BF16,
-        AMX) and slower where it does not; ``"fp32"``: all float32.
+        (weights, optimiser and held-out checks stay float32), faster where
+        the CPU computes bfloat16 natively (AVX512-BF16, AMX) and slower
+        where it does not (the model card has both runs); ``"fp32"``: all float32.
         ``"auto"`` (default) picks bf16 where the CPU has it, and the run
         records what it used.
     adversarial: add the critic; critic_width is its first layer's channels (64 in the reference).
@@ -272,7 +272,7 @@ def check_output_folder(out: Path, *, resume: bool, overwrite: bool) -> None:
         )
 
 
-def describe_plan(config: EnrollConfig, enrollment: Enrollment, out: Path, step: int) -> str:
+def describe_plan(config: EnrollConfig, enrollment: Enrollment, out: Path, step: int, precision: str) -> str:
     """What a run will do, in a few lines, said before its first step."""
     face = enrollment.avatar.face_box
     init = resolve_init(config.init)
@@ -281,7 +281,7 @@ def describe_plan(config: EnrollConfig, enrollment: Enrollment, out: Path, step:
     model = config.model
     return "\n".join([
         f"enrolment into {out}: generator width {model.conv_dim}, {model.repeat_num} residual blocks, "
-        f"{config.threads} threads, {resolve_precision(config.precision)}",
+        f"{config.threads} threads, {precision}",
         f"  face at {face.x:.0f},{face.y:.0f}, {face.width:.0f}x{face.height:.0f} px in the portrait",
         f"  from {start}" + (f", resuming at step {step}" if step else ""),
         f"  until {stop}step {config.steps} (held-out check every {config.eval_every} steps on "
@@ -350,9 +350,9 @@ def train_enrollment(
     else:
         _warm_start(nets, config)
     history.pop("interrupted", None)
-    bf16 = history.setdefault("precision", resolve_precision(config.precision)) == "bf16"  # a resumed run keeps its own
+    precision = history.setdefault("precision", resolve_precision(config.precision))  # a resumed run keeps its own
 
-    say(describe_plan(config, enrollment, out, step))
+    say(describe_plan(config, enrollment, out, step, precision))
     source = enrollment.input_image()
     eval_aus = heldout_aus(config.seed, config.heldout_size)
     eval_targets = enrollment.render(eval_aus)
@@ -381,7 +381,7 @@ def train_enrollment(
             nets.set_lr(learning_rate(config, step))
             aus = training_aus(config.seed, step, config.batch_size)
             targets = images_to_tensor(enrollment.render(aus))
-            parts = _train_step(nets, source, aus, targets, config.weights, bf16=bf16)
+            parts = _train_step(nets, source, aus, targets, config.weights, bf16=precision == "bf16")
             recent.append(parts["l1"])
             step += 1
             clock.step_done(time.perf_counter() - step_started)
