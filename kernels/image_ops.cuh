@@ -322,9 +322,10 @@ IMAGE_OPS_FN float to_grid(float q, float origin, float inverse) {
 // rect is such pixels: the head's box is about three face heights across.
 IMAGE_OPS_FN void composed_pixel(
     const PostprocessItem& item, const float* feather, int size, int x, int y, unsigned char rgb[3]) {
-    float qx = add_rn((float)x, 0.5f);
-    float qy = add_rn((float)y, 0.5f);
-    bool moved = false;
+    const float cx = add_rn((float)x, 0.5f);
+    const float cy = add_rn((float)y, 0.5f);
+    float qx = cx;
+    float qy = cy;
     if (item.motion_weight) {
         const int msize = item.motion_size;
         const float minv = div_rn((float)msize, item.motion_box.size);
@@ -337,14 +338,13 @@ IMAGE_OPS_FN void composed_pixel(
             const float hy = add_rn(add_rn(mul_rn(k[3], qx), mul_rn(k[4], qy)), k[5]);
             qx = add_rn(qx, mul_rn(sub_rn(hx, qx), follow));
             qy = add_rn(qy, mul_rn(sub_rn(hy, qy), follow));
-            moved = true;
         }
     }
     const float inverse = div_rn((float)size, item.box.size);
     const Taps cols = make_taps(to_grid(qx, item.box.x0, inverse), size);
     const Taps rows = make_taps(to_grid(qy, item.box.y0, inverse), size);
     const float alpha = sample_plane(feather, size, rows, cols);
-    if (alpha == 0.0f && !moved) {  // the photo's own pixel
+    if (alpha == 0.0f && qx == cx && qy == cy) {  // the photo's own pixel (most of the head's box)
         const unsigned char* p = pixel_at(item.portrait, y, x);
         for (int c = 0; c < 3; ++c) rgb[c] = p[c * item.portrait.stride_c];
         return;
@@ -360,7 +360,7 @@ IMAGE_OPS_FN void composed_pixel(
     }
     const float keep = sub_rn(1.0f, w);
     float photos[3];
-    if (qx == add_rn((float)x, 0.5f) && qy == add_rn((float)y, 0.5f)) {  // not moved: the cubic gives the pixel
+    if (qx == cx && qy == cy) {  // not moved: the cubic would give the pixel itself
         const unsigned char* p = pixel_at(item.portrait, y, x);
         for (int c = 0; c < 3; ++c) photos[c] = (float)p[c * item.portrait.stride_c];
     } else {

@@ -236,16 +236,16 @@ def _sample_points_cubic(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> n
     """Catmull-Rom samples (N, K) float32 of ``image`` (R, C, K) at the points ``(xs, ys)`` (N,) float32."""
     cols, col_weights = _cubic_taps(xs, image.shape[1])
     rows, row_weights = _cubic_taps(ys, image.shape[0])
-    value = np.zeros((xs.size, image.shape[2]), np.float32)
-    for r, (row, v) in enumerate(zip(rows, row_weights)):
+    weighted_rows = []
+    for row, v in zip(rows, row_weights):
         h = col_weights[0][:, None] * image[row, cols[0]].astype(np.float32)
         for col, w in zip(cols[1:], col_weights[1:]):
             h += w[:, None] * image[row, col].astype(np.float32)
         h *= v[:, None]
-        if r == 0:
-            value = h
-        else:
-            value += h
+        weighted_rows.append(h)
+    value = weighted_rows[0]
+    for h in weighted_rows[1:]:
+        value += h
     return value
 
 
