@@ -82,6 +82,20 @@ def compose_frame(
     return ComposedFrame(rgb=rgb, i420=update_i420(portrait_i420, rgb, rect))
 
 
+def compose_rgb(portrait: np.ndarray, box: CropBox, layers: FaceLayers, feather: np.ndarray) -> np.ndarray:
+    """``reference.compose`` (RGB only, no head motion, any feather), by the compiled kernel where there is one.
+
+    For callers that need no I420, such as the enrolment's synthesizer, which
+    composes a batch of training targets every step.
+    """
+    host = host_kernels()
+    if host is None:
+        return compose(portrait, box, layers, feather)
+    rgb = portrait.copy()
+    host.postprocess([portrait], [box], [layers], feather, frames=[rgb])
+    return rgb
+
+
 @cache
 def host_kernels() -> HostOps | None:
     """The compiled post-processing kernel for the CPU, built on first use; None: compose with numpy.

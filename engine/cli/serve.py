@@ -386,9 +386,12 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     announce_weights(*model_sources(args))
     print(config.liveness.describe(), file=sys.stderr)
-    chosen = "--max-sessions" if args.max_sessions else f"the default for {usable_cores()} CPU cores"
-    if config.backend == TENSORRT and not args.max_sessions:
+    if args.max_sessions:
+        chosen = "--max-sessions"
+    elif config.backend == TENSORRT:
         chosen = "the default on a GPU, not measured there yet"
+    else:
+        chosen = f"the default for {usable_cores()} CPU cores"
     print(f"sessions: at most {config.max_sessions} at once ({chosen})", file=sys.stderr)
     if config.forwarding.destinations.allowed:
         print(f"avatar apps sessions may forward to: {config.forwarding.destinations.describe()}", file=sys.stderr)

@@ -16,9 +16,8 @@ from engine.avatar import CROP_SIZE
 from engine.avatar.lips import refine_upper_lip
 from engine.avatar.photo_aus import estimate_photo_aus
 from engine.avatar.warp.rig import WarpRig
-from kernels.compose import host_kernels
+from kernels.compose import compose_rgb
 from kernels.geometry import CropBox
-from kernels.reference import compose
 from models.enroll.au_sampler import sample_aus
 
 
@@ -60,13 +59,7 @@ class ExpressionSynthesizer:
         as ``kernels.reference.compose``, in half the time: enrolment renders
         a batch of these every step).
         """
-        layers = self.rig.layers(aus)
-        host = host_kernels()
-        if host is None:
-            return compose(self.crop, self._box, layers, self._whole)
-        frame = self.crop.copy()
-        host.postprocess([self.crop], [self._box], [layers], self._whole, frames=[frame])
-        return frame
+        return compose_rgb(self.crop, self._box, self.rig.layers(aus), self._whole)
 
     def sample_aus(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """(n, 17) float32 training AU vectors (see :func:`models.enroll.au_sampler.sample_aus`)."""
