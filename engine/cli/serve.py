@@ -43,7 +43,7 @@ from engine.cli.options import (
 from engine.errors import UsageError
 from engine.output.whip import check_whip_url
 from engine.server.auth import auth_required, is_loopback
-from engine.server.config import AUTH_MODES, IceServer, ServerConfig
+from engine.server.config import AUTH_MODES, PLAYOUT_DELAYS, IceServer, ServerConfig
 
 DEFAULTS = ServerConfig()
 TOKEN_ENV = "AVATAR_TOKEN"
@@ -102,6 +102,15 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
     )
     parser.add_argument(
         "--publish-whip-token", metavar="T", help="bearer token for --publish-whip (default: $AVATAR_WHIP_TOKEN)"
+    )
+    parser.add_argument(
+        "--playout-delay",
+        choices=PLAYOUT_DELAYS,
+        default=DEFAULTS.playout_delay,
+        help="zero: ask the browser to show each video frame as soon as it is decoded (RTP playout-delay 0, "
+        "the lowest latency; network jitter shows as uneven motion); browser: leave the delay to the browser's "
+        "jitter buffer (smoother on a jittery network, ~25 ms later on a good one) "
+        f"(default: {DEFAULTS.playout_delay})",
     )
     add_avatar_options(parser)
     add_liveness_options(parser)
@@ -325,6 +334,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         publish_whip_token=args.publish_whip_token or os.environ.get("AVATAR_WHIP_TOKEN"),
         renderer=args.renderer,
         framing=args.framing,
+        playout_delay=args.playout_delay,
         forwarding=forwarding,
         auth=args.auth,
         access_token=access_token,

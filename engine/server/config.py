@@ -9,6 +9,8 @@ from engine.output.forward import ForwardSettings
 
 AUTH_MODES = ("auto", "on", "off")
 """``auto``: tokens required whenever the server listens on a non-loopback address."""
+PLAYOUT_DELAYS = ("zero", "browser")
+"""``zero``: WebRTC receivers are asked to show frames on arrival (``engine.output.playout_delay``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +67,9 @@ class ServerConfig:
         to this WHIP endpoint (``engine.output.whip_sessions``); None: not.
     renderer: ``auto``, ``ganimation`` or ``warp`` (``engine.pipeline.renderer_choice``).
     framing: ``portrait``, ``head`` or ``head-wide`` (``engine.avatar.framing``).
+    playout_delay: ``zero`` (ask WebRTC receivers to show each frame as soon as
+        it is decoded, ``engine.output.playout_delay``) or ``browser`` (leave
+        the delay to the receiver's jitter buffer).
     forwarding: the avatar apps (VMC, VTube Studio, Live Link) sessions may
         forward to, and how (``engine.output.forward``); none by default.
 
@@ -134,6 +139,7 @@ class ServerConfig:
     publish_whip_token: str | None = None
     renderer: str = "auto"
     framing: str = "portrait"
+    playout_delay: str = "zero"
     forwarding: ForwardSettings = field(default_factory=ForwardSettings)
 
     auth: str = "auto"

@@ -39,6 +39,7 @@ from aiortc.mediastreams import MediaStreamError
 from engine.audio import AudioFormatError, frame_samples
 from engine.live import LiveSession
 from engine.output.pictures import PictureFormatter
+from engine.output.playout_delay import request_zero_playout_delay
 from engine.output.tracks import AvatarVideoTrack, DelayedVoiceTrack, TrackOutput
 from engine.output.video_encoder import speed_up_video_encoder
 from engine.pipeline import VideoFrame
@@ -137,6 +138,8 @@ class WebRTCSession:
         for transceiver in audio_in:
             reduce_audio_prefetch(transceiver)
         speed_up_video_encoder(video_out[0])
+        if self._config.playout_delay == "zero":
+            request_zero_playout_delay(video_out[0], offer_sdp)
         portrait = self._context.avatar.portrait
         formatter = PictureFormatter(
             portrait_height_px=portrait.shape[0],
