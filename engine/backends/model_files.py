@@ -33,7 +33,7 @@ UNTRAINED_SEED = 0
 UNTRAINED_GENERATOR_WIDTH = 32
 """conv_dim of the untrained default generator: width 32 runs in real time on a
 2-core CPU (FIELD_NOTES.md), the reference width 64 does not."""
-EXPORT_FORMAT_VERSION = 2
+EXPORT_FORMAT_VERSION = 3
 """Bumped whenever an export changes, so stale cached ONNX files are not reused."""
 
 

@@ -131,3 +131,20 @@ def test_generator_macs_of_the_reference_width() -> None:
 @pytest.mark.parametrize(("config", "image_size"), [(GeneratorConfig(16, 3, 5), 128), (GeneratorConfig(8, 0, 17), 64)])
 def test_generator_macs_match_the_layers(config: GeneratorConfig, image_size: int) -> None:
     assert generator_macs(config, image_size) == _counted_macs(Generator.from_config(config), image_size)
+
+
+@pytest.mark.parametrize(("image_size", "batch"), [(16, 1), (24, 3)])
+def test_the_serving_graph_computes_what_the_generator_computes(image_size: int, batch: int) -> None:
+    """AU share of the first convolution from tables and the heads as one convolution: same colour and mask."""
+    from models.ganimation.export import ServingGraph
+
+    torch.manual_seed(0)
+    generator = Generator(conv_dim=8, repeat_num=1).eval()
+    with torch.no_grad():
+        images = torch.rand(batch, 3, image_size, image_size) * 2 - 1
+        aus = torch.rand(batch, generator.config.c_dim)
+        color, mask = generator(images, aus)
+        served_color, served_mask = ServingGraph(generator, image_size).eval()(images, aus)
+    assert torch.allclose(served_color, color, atol=1e-5)
+    assert torch.allclose(served_mask, mask, atol=1e-5)
+    assert mask.std() > 0.05 and color.std() > 0.05  # not saturated: the comparison means something
