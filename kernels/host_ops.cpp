@@ -1,12 +1,239 @@
-// The kernels' per-pixel functions compiled for the CPU, for the tests: each
-// entry point loops over the pixels (or 2x2 blocks) that one kernel launch
-// covers and calls the same image_ops.cuh function the kernel's thread calls.
+// The kernels' per-pixel functions compiled for the CPU, for the tests and the
+// CPU server's compositor: each entry point loops over the pixels (or 2x2
+// blocks) that one kernel launch covers and calls the same image_ops.cuh
+// function the kernel's thread calls; host_postprocess has an AVX2 path for
+// packed RGB frames (below) that computes the same bytes 8 pixels at a time.
 // Built by kernels/host_build.py with -ffp-contract=off; loaded with ctypes.
 
 #include <stddef.h>
 #include <string.h>
 
 #include "image_ops.cuh"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define HOST_OPS_AVX2 1
+#endif
+
+#if HOST_OPS_AVX2
+// ---------------------------------------------------------------------------
+// The compositor's photo resampling, 8 pixels at a time (AVX2), for the CPU
+// that serves without a GPU. With head motion, most of the compose rect is the
+// head's box outside the face layers (feather 0): there a pixel is
+// composed_pixel's photo term alone, the Catmull-Rom cubic of the portrait at
+// the moved position. This path computes exactly that, lane by lane, with
+// the same float32 operations in the same order (IEEE single per lane, no
+// FMA), so the bytes are composed_pixel's: the tests compare the two. A group
+// of 8 where any pixel has feather != 0 goes through composed_pixel instead.
+// A cubic at an unmoved position weighs its own pixel by exactly 1 and the
+// others by +-0, so unmoved lanes need no separate case.
+
+namespace {
+
+struct Lanes {
+    __m256 x;
+    __m256 y;
+};
+
+__attribute__((target("avx2"))) inline __m256 clamp8(__m256 v, float lo, float hi) {
+    // composed_pixel's clamp_f: NaN -> lo (max_ps returns its second operand when unordered).
+    return _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
+}
+
+// make_taps on both axes of a float32 (n, n) plane, for 8 grid positions: the four taps' element
+// indices and the fractions.
+struct PlaneTaps8 {
+    __m256i i00, i01, i10, i11;
+    __m256 fx, fy;
+};
+
+__attribute__((target("avx2"))) inline PlaneTaps8 plane_taps8(int n, __m256 gx, __m256 gy) {
+    const float last = (float)(n - 1);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 wx = _mm256_floor_ps(gx);
+    const __m256 wy = _mm256_floor_ps(gy);
+    const __m256i x0 = _mm256_cvttps_epi32(clamp8(wx, 0.0f, last));
+    const __m256i x1 = _mm256_cvttps_epi32(clamp8(_mm256_add_ps(wx, one), 0.0f, last));
+    const __m256i row0 = _mm256_mullo_epi32(_mm256_cvttps_epi32(clamp8(wy, 0.0f, last)), _mm256_set1_epi32(n));
+    const __m256i row1 =
+        _mm256_mullo_epi32(_mm256_cvttps_epi32(clamp8(_mm256_add_ps(wy, one), 0.0f, last)), _mm256_set1_epi32(n));
+    PlaneTaps8 taps;
+    taps.i00 = _mm256_add_epi32(row0, x0);
+    taps.i01 = _mm256_add_epi32(row0, x1);
+    taps.i10 = _mm256_add_epi32(row1, x0);
+    taps.i11 = _mm256_add_epi32(row1, x1);
+    taps.fx = _mm256_sub_ps(gx, wx);
+    taps.fy = _mm256_sub_ps(gy, wy);
+    return taps;
+}
+
+// sample_plane: lerp per row, then between the rows; lerp(a, b, f) = (1 - f) * a + f * b.
+__attribute__((target("avx2"))) inline __m256 sample8(const float* plane, const PlaneTaps8& taps) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 gx = _mm256_sub_ps(one, taps.fx);
+    const __m256 top = _mm256_add_ps(_mm256_mul_ps(gx, _mm256_i32gather_ps(plane, taps.i00, 4)),
+                                     _mm256_mul_ps(taps.fx, _mm256_i32gather_ps(plane, taps.i01, 4)));
+    const __m256 bottom = _mm256_add_ps(_mm256_mul_ps(gx, _mm256_i32gather_ps(plane, taps.i10, 4)),
+                                        _mm256_mul_ps(taps.fx, _mm256_i32gather_ps(plane, taps.i11, 4)));
+    return _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(one, taps.fy), top), _mm256_mul_ps(taps.fy, bottom));
+}
+
+// to_grid: ((q - origin) * inverse) - 0.5.
+__attribute__((target("avx2"))) inline __m256 to_grid8(__m256 q, float origin, float inverse) {
+    return _mm256_sub_ps(_mm256_mul_ps(_mm256_sub_ps(q, _mm256_set1_ps(origin)), _mm256_set1_ps(inverse)), _mm256_set1_ps(0.5f));
+}
+
+// The moved positions of 8 pixels (x .. x + 7, y): composed_pixel's head motion. Where the head's weight
+// is 0 the position is unchanged (q + (h - q) * 0 = q), as composed_pixel's shortcut has it.
+__attribute__((target("avx2"))) inline Lanes moved8(const PostprocessItem& item, int x, int y) {
+    Lanes q;
+    q.x = _mm256_add_ps(_mm256_setr_ps(0.f, 1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f), _mm256_set1_ps((float)x + 0.5f));
+    q.y = _mm256_set1_ps(add_rn((float)y, 0.5f));
+    if (!item.motion_weight) return q;
+    const int msize = item.motion_size;
+    const float minv = div_rn((float)msize, item.motion_box.size);
+    const __m256 follow = sample8(
+        item.motion_weight,
+        plane_taps8(msize, to_grid8(q.x, item.motion_box.x0, minv), to_grid8(q.y, item.motion_box.y0, minv)));
+    const float* k = item.motion_matrix;
+    const __m256 hx = _mm256_add_ps(
+        _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(k[0]), q.x), _mm256_mul_ps(_mm256_set1_ps(k[1]), q.y)), _mm256_set1_ps(k[2]));
+    const __m256 hy = _mm256_add_ps(
+        _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(k[3]), q.x), _mm256_mul_ps(_mm256_set1_ps(k[4]), q.y)), _mm256_set1_ps(k[5]));
+    const __m256 still = _mm256_cmp_ps(follow, _mm256_setzero_ps(), _CMP_EQ_OQ);
+    Lanes moved;
+    moved.x = _mm256_blendv_ps(_mm256_add_ps(q.x, _mm256_mul_ps(_mm256_sub_ps(hx, q.x), follow)), q.x, still);
+    moved.y = _mm256_blendv_ps(_mm256_add_ps(q.y, _mm256_mul_ps(_mm256_sub_ps(hy, q.y), follow)), q.y, still);
+    return moved;
+}
+
+struct CubicTaps8 {
+    __m256i offset[4];  // byte offsets of the taps: rows * stride_y or columns * 3
+    __m256 w[4];
+};
+
+// make_cubic_taps for 8 coordinates; offsets are the taps' indices times `step` bytes.
+__attribute__((target("avx2"))) inline CubicTaps8 cubic_taps8(__m256 coord, int n, int step) {
+    const __m256 whole = _mm256_floor_ps(coord);
+    const __m256 t = _mm256_sub_ps(coord, whole);
+    CubicTaps8 taps;
+    for (int k = 0; k < 4; ++k) {
+        const __m256 index = clamp8(_mm256_add_ps(whole, _mm256_set1_ps((float)(k - 1))), 0.0f, (float)(n - 1));
+        taps.offset[k] = _mm256_mullo_epi32(_mm256_cvttps_epi32(index), _mm256_set1_epi32(step));
+    }
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 half = _mm256_set1_ps(0.5f);
+    taps.w[0] = _mm256_mul_ps(
+        _mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), t), one), t), half), t);
+    taps.w[1] = _mm256_add_ps(
+        _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(1.5f), t), _mm256_set1_ps(2.5f)), t), t), one);
+    taps.w[2] = _mm256_mul_ps(
+        _mm256_add_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(-1.5f), t), _mm256_set1_ps(2.0f)), t), half), t);
+    taps.w[3] = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(half, t), half), t), t);
+    return taps;
+}
+
+// composed_pixel for pixels x .. x + 7 of row y (all inside the rect), into out[8][3]; false, touching
+// nothing, where a tap would read the portrait's last pixel (a 4-byte gather there would pass its end).
+// The portrait is packed RGB (stride_x 3, stride_c 1). Where the feather is 0 the layers' terms are
+// exact no-ops (q + 0 * shift = q, w = (1 - attention) * 0 = 0, keep * photo + 0 * colour = photo), so
+// every lane takes the same sequence; the layers are sampled only when some lane needs them.
+__attribute__((target("avx2"))) bool compose8(
+    const PostprocessItem& item, const float* feather, int size, int x, int y, unsigned char out[8][3]) {
+    Lanes q = moved8(item, x, y);
+    const float inverse = div_rn((float)size, item.box.size);
+    const PlaneTaps8 grid =
+        plane_taps8(size, to_grid8(q.x, item.box.x0, inverse), to_grid8(q.y, item.box.y0, inverse));
+    const __m256 alpha = sample8(feather, grid);
+    const bool layered = _mm256_movemask_ps(_mm256_cmp_ps(alpha, _mm256_setzero_ps(), _CMP_NEQ_UQ)) != 0;
+    __m256 w = _mm256_setzero_ps();
+    if (layered) {
+        const __m256 attention = sample8(item.mask, grid);
+        if (item.shift) {
+            q.x = _mm256_add_ps(q.x, _mm256_mul_ps(alpha, sample8(item.shift, grid)));
+            q.y = _mm256_add_ps(q.y, _mm256_mul_ps(alpha, sample8(item.shift + size * size, grid)));
+        }
+        w = _mm256_mul_ps(_mm256_sub_ps(_mm256_set1_ps(1.0f), attention), alpha);
+    }
+    const ImageU8& photo = item.portrait;
+    const CubicTaps8 cols = cubic_taps8(_mm256_sub_ps(q.x, _mm256_set1_ps(0.5f)), photo.width, 3);
+    const CubicTaps8 rows = cubic_taps8(_mm256_sub_ps(q.y, _mm256_set1_ps(0.5f)), photo.height, (int)photo.stride_y);
+    const int last = (int)((photo.height - 1) * photo.stride_y + (photo.width - 1) * 3);
+    const __m256i end = _mm256_add_epi32(rows.offset[3], cols.offset[3]);  // the largest offset of each lane
+    if (_mm256_movemask_epi8(_mm256_cmpeq_epi32(end, _mm256_set1_epi32(last))) != 0) return false;
+    const __m256i byte = _mm256_set1_epi32(0xff);
+    __m256 sum[3];
+    for (int r = 0; r < 4; ++r) {
+        __m256i taps[4];
+        for (int k = 0; k < 4; ++k)
+            taps[k] = _mm256_i32gather_epi32((const int*)photo.data, _mm256_add_epi32(rows.offset[r], cols.offset[k]), 1);
+        for (int c = 0; c < 3; ++c) {
+            __m256 h = _mm256_setzero_ps();
+            for (int k = 0; k < 4; ++k) {
+                const __m256 value = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(taps[k], 8 * c), byte));
+                const __m256 term = _mm256_mul_ps(cols.w[k], value);
+                h = k == 0 ? term : _mm256_add_ps(h, term);
+            }
+            const __m256 weighted = _mm256_mul_ps(h, rows.w[r]);
+            sum[c] = r == 0 ? weighted : _mm256_add_ps(sum[c], weighted);
+        }
+    }
+    const __m256 keep = _mm256_sub_ps(_mm256_set1_ps(1.0f), w);
+    for (int c = 0; c < 3; ++c) {
+        __m256 value = sum[c];
+        if (layered) {
+            const __m256 colour = _mm256_mul_ps(
+                _mm256_add_ps(sample8(item.color + c * size * size, grid), _mm256_set1_ps(1.0f)), _mm256_set1_ps(127.5f));
+            value = _mm256_add_ps(_mm256_mul_ps(keep, value), _mm256_mul_ps(w, colour));
+        }
+        const __m256 rounded = _mm256_round_ps(value, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        alignas(32) int values[8];
+        _mm256_store_si256((__m256i*)values, _mm256_cvttps_epi32(clamp8(rounded, 0.0f, 255.0f)));
+        for (int lane = 0; lane < 8; ++lane) out[lane][c] = (unsigned char)values[lane];
+    }
+    return true;
+}
+
+// host_postprocess for one item whose portrait and output frame are packed RGB: the rect's pixels
+// into item.rgb (8 at a time, compose8), then the I420 of the blocks around it.
+__attribute__((target("avx2"))) void postprocess_packed(const PostprocessItem& item, const float* feather, int size) {
+    for (int y = item.y_start; y < item.y_stop; ++y) {
+        unsigned char* row = item.rgb.data + y * item.rgb.stride_y;
+        int x = item.x_start;
+        for (; x + 8 <= item.x_stop; x += 8) {
+            unsigned char group[8][3];
+            if (compose8(item, feather, size, x, y, group)) {
+                memcpy(row + 3 * x, group, sizeof(group));
+            } else {
+                for (int lane = 0; lane < 8; ++lane) composed_pixel(item, feather, size, x + lane, y, row + 3 * (x + lane));
+            }
+        }
+        for (; x < item.x_stop; ++x) composed_pixel(item, feather, size, x, y, row + 3 * x);
+    }
+    if (!item.i420.y) return;
+    for (int by = first_block(item.y_start); by < stop_block(item.y_stop); ++by)
+        for (int bx = first_block(item.x_start); bx < stop_block(item.x_stop); ++bx) {
+            unsigned char px[2][2][3];
+            for (int dy = 0; dy < 2; ++dy)
+                for (int dx = 0; dx < 2; ++dx) {
+                    const int x = 2 * bx + dx;
+                    const int y = 2 * by + dy;
+                    const bool inside = y >= item.y_start && y < item.y_stop && x >= item.x_start && x < item.x_stop;
+                    const ImageU8& source = inside ? item.rgb : item.portrait;
+                    memcpy(px[dy][dx], source.data + y * source.stride_y + 3 * x, 3);
+                }
+            store_i420_block(item.i420, bx, by, px);
+        }
+}
+
+// Whether an image is packed RGB: 3 bytes a pixel, 1 a channel, rows forward and wide enough.
+bool packed_rgb(const ImageU8& image) {
+    return image.data && image.stride_c == 1 && image.stride_x == 3 && image.stride_y >= 3LL * image.width &&
+           (long long)image.height * image.stride_y < (1LL << 31);
+}
+
+}  // namespace
+#endif
 
 extern "C" {
 
@@ -31,8 +258,19 @@ void host_preprocess_f16(const PreprocessItem* items, int count, int size, unsig
 }
 
 void host_postprocess(const PostprocessItem* items, int count, const float* feather, int size) {
+#if HOST_OPS_AVX2
+    const bool avx2 = __builtin_cpu_supports("avx2");
+#endif
     for (int b = 0; b < count; ++b) {
         const PostprocessItem& item = items[b];
+#if HOST_OPS_AVX2
+        // Odd frames (a pixel row or column without a block) keep the per-block path.
+        if (avx2 && packed_rgb(item.portrait) && packed_rgb(item.rgb) && item.portrait.height % 2 == 0 &&
+            item.portrait.width % 2 == 0) {
+            postprocess_packed(item, feather, size);
+            continue;
+        }
+#endif
         for (int by = first_block(item.y_start); by < stop_block(item.y_stop); ++by)
             for (int bx = first_block(item.x_start); bx < stop_block(item.x_stop); ++bx)
                 postprocess_block(item, feather, size, bx, by);
