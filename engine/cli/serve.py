@@ -109,7 +109,7 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
         default=DEFAULTS.playout_delay,
         help="zero: ask the browser to show each video frame as soon as it is decoded (RTP playout-delay 0, "
         "the lowest latency; network jitter shows as uneven motion); browser: leave the delay to the browser's "
-        "jitter buffer (smoother on a jittery network, ~25 ms later on a good one) "
+        "jitter buffer (smoother on a jittery network, ~20 ms later on a good one) "
         f"(default: {DEFAULTS.playout_delay})",
     )
     add_avatar_options(parser)
