@@ -81,7 +81,7 @@ class ServingGraph(torch.nn.Module):
       convolution to 1 or 3 channels costs a CPU runtime nearly as much as one
       to 4 (reading the features dominates), and a tanh fuses into it.
 
-    Per-layer profile and timings: bench/README.md, ``backends``. Export only;
+    Per-layer profile and timings: bench/README.md, "CPU serving setup". Export only;
     checkpoints keep the reference's layers.
     """
 
