@@ -84,8 +84,10 @@ __attribute__((target("avx2"))) inline __m256 to_grid8(__m256 q, float origin, f
     return _mm256_sub_ps(_mm256_mul_ps(_mm256_sub_ps(q, _mm256_set1_ps(origin)), _mm256_set1_ps(inverse)), _mm256_set1_ps(0.5f));
 }
 
-// The moved positions of 8 pixels (x .. x + 7, y): composed_pixel's head motion. Where the head's weight
-// is 0 the position is unchanged (q + (h - q) * 0 = q), as composed_pixel's shortcut has it.
+// The moved positions of 8 pixels (x .. x + 7, y): composed_pixel's head motion. Lanes whose head weight
+// is 0 keep their position by a blend, as composed_pixel's test of the weight does (q + (h - q) * 0
+// would be q too, except where h - q is not finite). Pixel centres as (x + 0.5) + lane: exact, as is
+// composed_pixel's (x + lane) + 0.5, for any x below 2^22.
 __attribute__((target("avx2"))) inline Lanes moved8(const PostprocessItem& item, int x, int y) {
     Lanes q;
     q.x = _mm256_add_ps(_mm256_setr_ps(0.f, 1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f), _mm256_set1_ps((float)x + 0.5f));
