@@ -63,7 +63,10 @@ def build_parser(smoke: bool) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="scenario", metavar="SCENARIO", required=True)
     for name, module in SCENARIOS.items():
         sub = commands.add_parser(
-            name, help=module.SUMMARY, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+            name,
+            help=module.SUMMARY.replace("%", "%%"),
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.add_argument(
             "--smoke",

@@ -13,10 +13,20 @@ Reported, p50 / p95 / p99 over the frames presented after the first onset:
 
 - end to end: a speech sample entered the page's outgoing track -> the frame
   showing it presented (``presentationTime``); also to ``expectedDisplayTime``;
-- the browser's share: frame received -> presented (per frame), and the video
-  jitter buffer's delay per emitted frame (``getStats``, per ~1 s window);
-- the server's share (audio arrived -> frame handed to the RTP sender);
+- where it goes, per frame, adding up to the end to end: the audio window
+  (the frame's instant -> the last sample it needs: the lookahead), uplink
+  (that sample entered the track -> arrived at the server), the server's
+  share (audio arrived -> frame handed to the RTP sender), downlink (-> frame
+  received by Chromium) and the browser's share (received -> presented);
+  uplink and downlink set the server's clock beside the page's (both
+  monotonic on one machine: ``_page_clock``);
+- the video jitter buffer's delay per emitted frame (``getStats``, per ~1 s window);
 - presented fps (all frames) and fresh fps (newly rendered ones);
+- the page's WebAudio clock against real time: headless Chromium has no sound
+  card, and its stand-in sometimes renders the speech slower than real time
+  (the page times each sample from when it was rendered, so the latency
+  stays right; the server then gets less than 25 frames' worth of speech a
+  second and repeats frames);
 - the RTP clock against the presentation clock over the run (must stay
   within 1 %: a receiver schedules playout from RTP timestamps).
 
@@ -57,6 +67,7 @@ BUFFER_P95_MS = 60.0
 MIN_PRESENTED_FPS = 24.0
 MAX_RTP_CLOCK_ERROR = 0.01
 SETTLE_S = 2.0
+PAGE_CLOCK_READS = 9
 """Seconds waited after the speech ends, so that the last frames and stats arrive."""
 
 CHROMIUM_ARGS = [
@@ -136,6 +147,7 @@ async def _measure(chromium: str, base_url: str, audio: np.ndarray, seconds: flo
                 raise RuntimeError(f"the page could not start: {status}")
             await asyncio.sleep(seconds + SETTLE_S - (time.perf_counter() - started_s))
             measured: dict[str, Any] = await page.evaluate("() => window.avatarBench.measurements()")
+            measured["page_clock"] = await _page_clock(page)
             await page.evaluate("() => window.avatarBench.stop()")
             if errors:
                 raise RuntimeError(f"the page raised: {errors}")
@@ -145,23 +157,47 @@ async def _measure(chromium: str, base_url: str, audio: np.ndarray, seconds: flo
             await browser.close()
 
 
+async def _page_clock(page: Any) -> dict[str, float]:
+    """Where the page's ``performance.now()`` puts the zero of this machine's monotonic clock, in ms.
+
+    Both are CLOCK_MONOTONIC underneath (Chromium's TimeTicks on Linux; the
+    server's ``time.perf_counter()``), offset by the page's time origin. Read
+    from here around a round trip into the page; the shortest of a few
+    bounds the error: ``uncertainty_ms`` is half of it.
+    """
+    best: tuple[float, float] | None = None
+    for _ in range(PAGE_CLOCK_READS):
+        before = time.perf_counter()
+        page_ms = float(await page.evaluate("() => performance.now()"))
+        after = time.perf_counter()
+        round_trip_ms = (after - before) * 1000
+        if best is None or round_trip_ms < best[1]:
+            best = ((before + after) / 2 * 1000 - page_ms, round_trip_ms)
+    assert best is not None
+    return {"monotonic_minus_page_ms": best[0], "uncertainty_ms": best[1] / 2}
+
+
 def _wav_base64(audio: np.ndarray) -> str:
     """16 kHz mono float32 -> a PCM16 WAV file, base64 (what the page decodes with WebAudio)."""
     return base64.b64encode(wav_bytes(audio)).decode("ascii")
 
 
 def _report(args: argparse.Namespace, setup: dict[str, Any], measured: dict[str, Any]) -> Report:
-    frames = [f for f in measured["frames"] if f["latency_ms"] is not None]
+    frames = [f for f in measured["frames"] if f["latency_ms"] is not None and f["due_entered_ms"] is not None]
     if not frames:
         raise RuntimeError(
             "no presented frame could be paired with the speech: "
             f"{len(measured['frames'])} frames paired with traces, server onsets {measured['server_onsets']}, "
-            f"page onsets {len(measured['page_onsets_ms'])}, RTP offset {measured['rtp_offset']}"
+            f"page onsets {len(measured['page_onsets_s'])}, RTP offset {measured['rtp_offset']}"
         )
     latency = percentiles([f["latency_ms"] for f in frames])
     expected = percentiles([f["expected_display_latency_ms"] for f in frames])
     receive = percentiles([f["receive_to_present_ms"] for f in frames])
     server = percentiles([f["server_ms"] for f in frames])
+    parts = {
+        name: percentiles(values)
+        for name, values in _split(frames, measured["page_clock"]["monotonic_minus_page_ms"]).items()
+    }
     buffer = percentiles([w["jitter_buffer_ms"] for w in measured["jitter_buffer"]])
     first_ms, last_ms = frames[0]["presented_ms"], frames[-1]["presented_ms"]
     presented_s = (last_ms - first_ms) / 1000
@@ -178,6 +214,9 @@ def _report(args: argparse.Namespace, setup: dict[str, Any], measured: dict[str,
         "receive_to_present_ms": receive,
         "jitter_buffer_ms": buffer,
         "server_ms": server,
+        **{f"{name}_ms": stats for name, stats in parts.items()},
+        "page_clock_uncertainty_ms": measured["page_clock"]["uncertainty_ms"],
+        "speech_clock_rate": measured["speech_clock_rate"],
         "presented_fps": presented_fps,
         "fresh_fps": fresh_fps,
         "rtp_clock_error": rtp_clock_error,
@@ -190,11 +229,15 @@ def _report(args: argparse.Namespace, setup: dict[str, Any], measured: dict[str,
     rows = [
         ["end to end: sample entered the page's track -> frame presented", *percentile_cells(latency)],
         ["  ... -> frame's expected display time", *percentile_cells(expected)],
+        ["  audio window: frame's instant -> last sample it needs", *percentile_cells(parts["window"])],
+        ["  uplink: that sample entered the track -> arrived at server", *percentile_cells(parts["uplink"])],
+        ["  server: audio arrived -> frame sent", *percentile_cells(server)],
+        ["  downlink: frame sent -> received by Chromium", *percentile_cells(parts["downlink"])],
         ["  browser: frame received -> presented", *percentile_cells(receive)],
         ["  browser: video jitter buffer per frame (1 s windows)", *percentile_cells(buffer)],
-        ["  server: audio arrived -> frame sent", *percentile_cells(server)],
         ["presented fps (all) / fresh fps", f"{presented_fps:.1f}", f"{fresh_fps:.1f}", "", ""],
         ["RTP clock vs presentation clock", f"{100 * (rtp_clock_error or 0):+.2f} %", "", "", ""],
+        ["page's WebAudio clock vs real time", _rate_cell(measured["speech_clock_rate"]), "", "", ""],
     ]
     targets = [
         _at_most("presented latency p50", latency["p50"], PRESENTED_P50_MS, "ms"),
@@ -224,6 +267,30 @@ def _report(args: argparse.Namespace, setup: dict[str, Any], measured: dict[str,
         targets=targets,
         plot=lambda path: _plot(results, path),
     )
+
+
+def _split(frames: list[dict[str, Any]], monotonic_minus_page_ms: float) -> dict[str, list[float]]:
+    """The end-to-end latency's parts other than the server's and the browser's, per frame, in ms.
+
+    window (the lookahead: the frame's instant to the last sample it needs,
+    on the page's audio clock), uplink (that sample entered the page's track
+    -> arrived at the server) and downlink (frame handed to the server's RTP
+    sender -> received by Chromium). With ``server_ms`` and
+    ``receive_to_present_ms`` they add up to ``latency_ms`` exactly; uplink
+    and downlink carry the page clock's uncertainty (``_page_clock``), with
+    opposite signs.
+    """
+    window, uplink, downlink = [], [], []
+    for frame in frames:
+        window.append(frame["due_entered_ms"] - (frame["presented_ms"] - frame["latency_ms"]))
+        uplink.append(frame["audio_arrival_s"] * 1000 - (frame["due_entered_ms"] + monotonic_minus_page_ms))
+        downlink.append(frame["received_ms"] + monotonic_minus_page_ms - frame["send_s"] * 1000)
+    return {"window": window, "uplink": uplink, "downlink": downlink}
+
+
+def _rate_cell(rate: float | None) -> str:
+    """The speech source's clock rate as a signed percentage off real time (below 0: it fell behind)."""
+    return "-" if rate is None else f"{100 * (rate - 1):+.2f} %"
 
 
 def _at_most(name: str, measured: float | int | None, limit: float, unit: str) -> Target:

@@ -56,6 +56,15 @@ def test_every_scenario_is_registered() -> None:
     ]
 
 
+def test_help_lists_each_scenario_with_its_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    listed = " ".join(capsys.readouterr().out.split())
+    for name, module in SCENARIOS.items():
+        assert f"{name} {' '.join(module.SUMMARY.split())}" in listed, name
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_stages(tmp_path: Path) -> None:
@@ -96,6 +105,11 @@ def test_browser_under_load(tmp_path: Path) -> None:
         _positive(results["receive_to_present_ms"][key], f"receive -> present {key}")
     # The page's figure contains the server's share and the browser's.
     assert results["latency_ms"]["p50"] > results["server_ms"]["p50"]
+    # Its other parts: the lookahead (35 ms of audio by default), an uplink of at least part of a 20 ms
+    # Opus packet, and a downlink a frame cannot cross before it was sent (within the clock reading's error).
+    assert 30 <= results["window_ms"]["p50"] <= 50
+    assert results["uplink_ms"]["p50"] > 0
+    assert results["downlink_ms"]["p50"] > -results["page_clock_uncertainty_ms"]
     _positive(results["presented_fps"], "presented fps")
     assert results["onset_agreement"]["onsets"] >= 1
     assert math.isfinite(results["rtp_clock_error"])

@@ -327,7 +327,8 @@ window.avatarBench = {
       presented_times_ms: current.meter.presentedTimesMs,
       jitter_buffer: current.meter.bufferSamples || [],
       server_onsets: current.meter.serverOnsets,
-      page_onsets_ms: current.audio && current.audio.speech ? current.audio.speech.onsetTimesMs() : [],
+      page_onsets_s: current.audio && current.audio.speech ? current.audio.speech.onsetContextTimesS() : [],
+      speech_clock_rate: current.audio && current.audio.speech ? current.audio.speech.clockRate() : null,
       rtp_offset: current.meter.rtpOffset,
       onset_agreement: current.meter.onsetAgreement,
     };

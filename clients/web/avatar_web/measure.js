@@ -9,9 +9,11 @@
 // the track (speech.js: WebAudio context time mapped onto performance.now()).
 //
 // Pairing: RTP timestamps = server pts + one random offset, found as the most frequent difference;
-// the session's audio clock is pinned to the page's clock by speech onsets heard on both sides
-// (the server's `speech_onsets`, the page's own detector, the same rule: engine/live/onsets.py),
-// taking the offset most onsets agree on.
+// the session's audio clock is pinned to WebAudio's context clock by speech onsets heard on both
+// sides (the server's `speech_onsets`, the page's own detector, the same rule:
+// engine/live/onsets.py), taking the offset most onsets agree on. Both clocks count the same
+// samples, so that offset holds for the whole session even when WebAudio runs slower than real
+// time (speech.js); the instant a sample entered the track is then speech.js's to say.
 "use strict";
 
 export const CLOCK_RATE_HZ = 16000;
@@ -74,28 +76,37 @@ export class LatencyMeter {
     }
   }
 
-  // The page's clock (ms) at the session's audio sample 0: when sample n entered the outgoing track is
-  // this + n / 16 ms. Null while no onset pins the two clocks together.
-  audioClockOriginMs() {
+  // WebAudio's context time (s) of the session's audio sample 0: sample n is the one the speech
+  // source played at this + n / 16000 s. Null while no onset pins the two clocks together.
+  audioClockOriginS() {
     if (!this.speech) return null;
     // The recent onsets are enough to pin the clocks, and keep this cheap in a long session.
-    const pageOnsets = this.speech.onsetTimesMs().filter((t) => t >= performance.now() - KEEP_MS);
+    const recentS = this.speech.context.currentTime - KEEP_MS / 1000;
+    const pageOnsets = this.speech.onsetContextTimesS().filter((t) => t >= recentS);
     const candidates = [];
     for (const s of this.serverOnsets.slice(-MAX_ONSETS)) {
-      for (const p of pageOnsets) candidates.push(p - (s / CLOCK_RATE_HZ) * 1000);
+      for (const p of pageOnsets) candidates.push(p - s / CLOCK_RATE_HZ);
     }
     let best = null;
     let bestSupport = 0;
     for (const candidate of candidates) {
-      const agreeing = candidates.filter((c) => Math.abs(c - candidate) <= ONSET_AGREEMENT_MS);
+      const agreeing = candidates.filter((c) => Math.abs(c - candidate) * 1000 <= ONSET_AGREEMENT_MS);
       if (agreeing.length > bestSupport) {
         bestSupport = agreeing.length;
         best = agreeing.reduce((a, b) => a + b, 0) / agreeing.length;
         // How well the onsets agree: a measure of this pairing's own uncertainty.
-        this.onsetAgreement = { onsets: agreeing.length, spread_ms: Math.max(...agreeing) - Math.min(...agreeing) };
+        this.onsetAgreement = {
+          onsets: agreeing.length,
+          spread_ms: (Math.max(...agreeing) - Math.min(...agreeing)) * 1000,
+        };
       }
     }
     return best;
+  }
+
+  // When the session's audio sample `sample` entered the outgoing track (performance.now() ms), or null.
+  enteredMs(originS, sample) {
+    return originS === null ? null : this.speech.enteredMs(originS + sample / CLOCK_RATE_HZ);
   }
 
   pairPending() {
@@ -117,13 +128,17 @@ export class LatencyMeter {
   }
 
   // Per fresh presented frame: end-to-end latency (sample entered the track -> frame presented;
-  // null without onsets), the browser's share (received -> presented) and the server's share.
+  // null without onsets), the browser's share (received -> presented) and the server's share. For a
+  // benchmark that knows how the server's clock (seconds of CLOCK_MONOTONIC: audio_arrival_s, send_s)
+  // relates to this page's, also the raw instants that split the rest into uplink and downlink:
+  // when the last sample the frame needed entered the track (due_entered_ms) and when it was received.
   results(sinceMs = -Infinity) {
-    const originMs = this.audioClockOriginMs();
+    const originS = this.audioClockOriginS();
     return this.pairs
       .filter((pair) => pair.presentedMs >= sinceMs)
       .map((pair) => {
-        const sampleMs = originMs === null ? null : originMs + (pair.trace.shown_sample / CLOCK_RATE_HZ) * 1000;
+        const sampleMs = this.enteredMs(originS, pair.trace.shown_sample);
+        const dueEnteredMs = this.enteredMs(originS, pair.trace.due_sample - 1);
         return {
           shown_sample: pair.trace.shown_sample,
           pts: pair.trace.pts,
@@ -132,6 +147,11 @@ export class LatencyMeter {
           expected_display_latency_ms: sampleMs === null ? null : pair.expectedMs - sampleMs,
           receive_to_present_ms: pair.presentedMs - pair.receivedMs,
           server_ms: (pair.trace.send_s - pair.trace.audio_arrival_s) * 1000,
+          due_sample: pair.trace.due_sample,
+          due_entered_ms: dueEnteredMs,
+          received_ms: pair.receivedMs,
+          audio_arrival_s: pair.trace.audio_arrival_s,
+          send_s: pair.trace.send_s,
         };
       });
   }

@@ -5,7 +5,11 @@
 // `context.currentTime` is the end of the block processed last. Polled often, the smallest
 // `performance.now() - currentTime` is the moment a block was rendered, that is when its samples
 // reached the MediaStreamAudioDestinationNode and so the outgoing track (within a render burst,
-// a few ms).
+// a few ms). That offset is not constant: without a sound card (headless Chromium's fake output
+// device) the render clock can run slower than real time, 0.7 % to 2.5 % in some runs on a loaded
+// 2-core machine, so each sample's instant is taken from the polls made just after it was rendered,
+// never from one offset for the whole session (which would add up to a second a minute to the
+// latency measured; FIELD_NOTES.md).
 "use strict";
 
 import { CLOCK_RATE_HZ } from "./measure.js";
@@ -14,6 +18,8 @@ const ONSET_LEVEL = 0.1; // engine/live/onsets.py: the server applies the same r
 const ONSET_QUIET_S = 0.25;
 const START_DELAY_S = 0.3;
 const POLL_MS = 20;
+const RENDER_WINDOW_S = 0.1; // the polls that place a block: made within this much context time after it
+const KEEP_POLLS = 6000; // two minutes of them
 
 export class SpeechSource {
   // audioData: the encoded file (ArrayBuffer: WAV, MP3, ...); loop: play it again and again;
@@ -37,7 +43,7 @@ export class SpeechSource {
     this.track = this.destination.stream.getAudioTracks()[0];
     this.bufferOnsets = onsets(buffer.getChannelData(0), buffer.sampleRate);
     this.startContextS = null;
-    this.offsetMs = Infinity; // performance.now() - currentTime * 1000, at its smallest
+    this.polls = []; // {contextS: currentTime, offsetMs: performance.now() - currentTime * 1000}, in order
     this.poller = setInterval(() => this.poll(), POLL_MS);
   }
 
@@ -48,22 +54,51 @@ export class SpeechSource {
   }
 
   poll() {
-    this.offsetMs = Math.min(this.offsetMs, performance.now() - this.context.currentTime * 1000);
+    const contextS = this.context.currentTime;
+    this.polls.push({ contextS, offsetMs: performance.now() - contextS * 1000 });
+    if (this.polls.length > KEEP_POLLS) this.polls.splice(0, this.polls.length - KEEP_POLLS);
   }
 
-  // performance.now() milliseconds at which each onset of the speech played so far entered the track.
-  onsetTimesMs() {
-    if (this.startContextS === null || !Number.isFinite(this.offsetMs)) return [];
+  // performance.now() milliseconds at which the sample at context time `contextS` entered the track:
+  // the smallest offset among the polls made within RENDER_WINDOW_S of context time after it (the
+  // ones that saw its block, or the next ones, rendered). Null until such a poll exists.
+  enteredMs(contextS) {
+    let low = 0;
+    let high = this.polls.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (this.polls[middle].contextS < contextS) low = middle + 1;
+      else high = middle;
+    }
+    let best = Infinity;
+    for (let i = low; i < this.polls.length && this.polls[i].contextS <= contextS + RENDER_WINDOW_S; i += 1) {
+      best = Math.min(best, this.polls[i].offsetMs);
+    }
+    return Number.isFinite(best) ? contextS * 1000 + best : null;
+  }
+
+  // Context times (s) of the onsets of the speech played so far.
+  onsetContextTimesS() {
+    if (this.startContextS === null) return [];
     const playedS = this.context.currentTime - this.startContextS;
     const times = [];
     for (let cycle = 0; cycle * this.buffer.duration <= playedS; cycle += 1) {
       for (const onsetS of this.bufferOnsets) {
         const atS = cycle * this.buffer.duration + onsetS;
-        if (atS <= playedS) times.push((this.startContextS + atS) * 1000 + this.offsetMs);
+        if (atS <= playedS) times.push(this.startContextS + atS);
       }
       if (!this.loop) break;
     }
     return times;
+  }
+
+  // Context seconds per performance.now() second over the polls kept: 1 when WebAudio keeps real time.
+  clockRate() {
+    if (this.polls.length < 2) return null;
+    const first = this.polls[0];
+    const last = this.polls[this.polls.length - 1];
+    const pageS = (last.contextS - first.contextS) + (last.offsetMs - first.offsetMs) / 1000;
+    return pageS > 0 ? (last.contextS - first.contextS) / pageS : null;
   }
 
   close() {
