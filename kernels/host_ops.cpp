@@ -88,10 +88,12 @@ __attribute__((target("avx2"))) inline __m256 to_grid8(__m256 q, float origin, f
 // is 0 keep their position by a blend, as composed_pixel's test of the weight does (q + (h - q) * 0
 // would be q too, except where h - q is not finite). Pixel centres as (x + 0.5) + lane: exact, as is
 // composed_pixel's (x + lane) + 0.5, for any x below 2^22.
-__attribute__((target("avx2"))) inline Lanes moved8(const PostprocessItem& item, int x, int y) {
+// `unmoved`: set when every lane kept its position.
+__attribute__((target("avx2"))) inline Lanes moved8(const PostprocessItem& item, int x, int y, bool& unmoved) {
     Lanes q;
     q.x = _mm256_add_ps(_mm256_setr_ps(0.f, 1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f), _mm256_set1_ps((float)x + 0.5f));
     q.y = _mm256_set1_ps(add_rn((float)y, 0.5f));
+    unmoved = true;
     if (!item.motion_weight) return q;
     const int msize = item.motion_size;
     const float minv = div_rn((float)msize, item.motion_box.size);
@@ -104,6 +106,7 @@ __attribute__((target("avx2"))) inline Lanes moved8(const PostprocessItem& item,
     const __m256 hy = _mm256_add_ps(
         _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(k[3]), q.x), _mm256_mul_ps(_mm256_set1_ps(k[4]), q.y)), _mm256_set1_ps(k[5]));
     const __m256 still = _mm256_cmp_ps(follow, _mm256_setzero_ps(), _CMP_EQ_OQ);
+    unmoved = _mm256_movemask_ps(still) == 0xff;
     Lanes moved;
     moved.x = _mm256_blendv_ps(_mm256_add_ps(q.x, _mm256_mul_ps(_mm256_sub_ps(hx, q.x), follow)), q.x, still);
     moved.y = _mm256_blendv_ps(_mm256_add_ps(q.y, _mm256_mul_ps(_mm256_sub_ps(hy, q.y), follow)), q.y, still);
@@ -140,15 +143,22 @@ __attribute__((target("avx2"))) inline CubicTaps8 cubic_taps8(__m256 coord, int 
 // nothing, where a tap would read the portrait's last pixel (a 4-byte gather there would pass its end).
 // The portrait is packed RGB (stride_x 3, stride_c 1). Where the feather is 0 the layers' terms are
 // exact no-ops (q + 0 * shift = q, w = (1 - attention) * 0 = 0, keep * photo + 0 * colour = photo), so
-// every lane takes the same sequence; the layers are sampled only when some lane needs them.
+// every lane takes the same sequence; the layers are sampled only when some lane needs them. Where no
+// lane moved either (the background inside the head's box: about 40 % of it), each lane's cubic
+// weighs its own photo pixel by exactly 1, so the 8 pixels are the photo's, copied.
 __attribute__((target("avx2"))) bool compose8(
     const PostprocessItem& item, const float* feather, int size, int x, int y, unsigned char out[8][3]) {
-    Lanes q = moved8(item, x, y);
+    bool unmoved;
+    Lanes q = moved8(item, x, y, unmoved);
     const float inverse = div_rn((float)size, item.box.size);
     const PlaneTaps8 grid =
         plane_taps8(size, to_grid8(q.x, item.box.x0, inverse), to_grid8(q.y, item.box.y0, inverse));
     const __m256 alpha = sample8(feather, grid);
     const bool layered = _mm256_movemask_ps(_mm256_cmp_ps(alpha, _mm256_setzero_ps(), _CMP_NEQ_UQ)) != 0;
+    if (unmoved && !layered) {
+        memcpy(out, item.portrait.data + y * item.portrait.stride_y + 3 * x, 8 * 3);
+        return true;
+    }
     __m256 w = _mm256_setzero_ps();
     if (layered) {
         const __m256 attention = sample8(item.mask, grid);
