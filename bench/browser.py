@@ -67,8 +67,9 @@ BUFFER_P95_MS = 60.0
 MIN_PRESENTED_FPS = 24.0
 MAX_RTP_CLOCK_ERROR = 0.01
 SETTLE_S = 2.0
-PAGE_CLOCK_READS = 9
 """Seconds waited after the speech ends, so that the last frames and stats arrive."""
+PAGE_CLOCK_READS = 9
+"""Round trips into the page when setting its clock beside this machine's (``_page_clock``)."""
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

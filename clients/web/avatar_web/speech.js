@@ -6,7 +6,7 @@
 // `performance.now() - currentTime` is the moment a block was rendered, that is when its samples
 // reached the MediaStreamAudioDestinationNode and so the outgoing track (within a render burst,
 // a few ms). That offset is not constant: without a sound card (headless Chromium's fake output
-// device) the render clock can run slower than real time, 0.7 % to 2.5 % in some runs on a loaded
+// device) the render clock can run slower than real time, up to 2.5 % in half the runs on a loaded
 // 2-core machine, so each sample's instant is taken from the polls made just after it was rendered,
 // never from one offset for the whole session (which would add up to a second a minute to the
 // latency measured; FIELD_NOTES.md).
