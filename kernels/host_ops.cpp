@@ -144,7 +144,7 @@ __attribute__((target("avx2"))) inline CubicTaps8 cubic_taps8(__m256 coord, int 
 // The portrait is packed RGB (stride_x 3, stride_c 1). Where the feather is 0 the layers' terms are
 // exact no-ops (q + 0 * shift = q, w = (1 - attention) * 0 = 0, keep * photo + 0 * colour = photo), so
 // every lane takes the same sequence; the layers are sampled only when some lane needs them. Where no
-// lane moved either (the background inside the head's box: about 40 % of it), each lane's cubic
+// lane moved either (the background the head motion leaves alone inside its box), each lane's cubic
 // weighs its own photo pixel by exactly 1, so the 8 pixels are the photo's, copied.
 __attribute__((target("avx2"))) bool compose8(
     const PostprocessItem& item, const float* feather, int size, int x, int y, unsigned char out[8][3]) {
