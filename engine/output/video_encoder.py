@@ -14,8 +14,15 @@ control, packetization, keyframes) stays aiortc's. The sender keeps its
 encoder in a private attribute, filled only when its first frame is encoded:
 one set before media flows is used instead. If a future aiortc moves it, the
 function raises instead of silently leaving the slower settings.
+
+The wrapped context also opens on the RTP video clock (1/90000 s). Left to
+PyAV's default (1/1000000 s), encoding rebases each frame's pts to
+microseconds and aiortc converts it back by truncation: about half the RTP
+timestamps left one tick below the pts the frame was stamped with (and its
+trace reports), so a receiver pairing frames with traces missed them.
 """
 
+from fractions import Fraction
 from typing import Any
 
 from aiortc import RTCRtpTransceiver
@@ -28,12 +35,15 @@ VP8_SPEED_OPTIONS = {"noise-sensitivity": "0", "cpu-used": "-12"}
 H264_SPEED_OPTIONS = {"preset": "ultrafast"}
 """libx264: the fastest preset (aiortc: the default, medium), still with ``tune zerolatency``."""
 
+RTP_VIDEO_TIME_BASE = Fraction(1, 90_000)
+"""The codec's time base: the RTP video clock, so that a frame's pts reaches the wire unchanged."""
+
 _SENDER_ENCODER = "_RTCRtpSender__encoder"
 """aiortc's private attribute holding a sender's encoder (None until its first frame)."""
 
 
 class _ContextWithOptions:
-    """A PyAV codec context that merges ``extra`` into its options the moment before it opens."""
+    """A PyAV codec context that merges ``extra`` into its options, on the RTP clock, the moment before it opens."""
 
     def __init__(self, context: Any, extra: dict[str, str]) -> None:
         object.__setattr__(self, "_context", context)
@@ -51,6 +61,7 @@ class _ContextWithOptions:
         if not self._context.is_open:
             options = {**self._context.options, **self._extra}
             self._context.options = options
+            self._context.time_base = RTP_VIDEO_TIME_BASE
             object.__setattr__(self, "opened_with", options)
         return self._context.encode(frame)
 

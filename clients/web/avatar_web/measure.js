@@ -8,10 +8,10 @@
 // (performance.now() milliseconds). The page knows when each sample of the speech it plays entered
 // the track (speech.js: WebAudio context time mapped onto performance.now()).
 //
-// Pairing: RTP timestamps = server pts + one random offset (within a tick), found as the most
-// frequent difference; the session's audio clock is pinned to WebAudio's context clock by speech
-// onsets heard on both sides (the server's `speech_onsets`, the page's own detector, the same
-// rule: engine/live/onsets.py), taking the offset most onsets agree on. Both clocks count the same
+// Pairing: RTP timestamps = server pts + one random offset, found as the most frequent difference;
+// the session's audio clock is pinned to WebAudio's context clock by speech onsets heard on both
+// sides (the server's `speech_onsets`, the page's own detector, the same rule:
+// engine/live/onsets.py), taking the offset most onsets agree on. Both clocks count the same
 // samples, so that offset holds for the whole session even when WebAudio runs slower than real
 // time (speech.js); the instant a sample entered the track is then speech.js's to say.
 "use strict";
@@ -19,10 +19,6 @@
 export const CLOCK_RATE_HZ = 16000;
 const RTP_MODULO = 2 ** 32;
 const RTP_MATCHES_TO_LOCK = 8;
-// The rtpTimestamp Chromium reports is one 90 kHz tick off the one sent for about half the frames
-// (measured: two offsets one apart; Chromium keeps frame times in microseconds). Frames are 3600
-// ticks apart, so matching within one tick is unambiguous.
-const RTP_TICKS_TOLERATED = 1;
 const ONSET_AGREEMENT_MS = 5;
 const KEEP_MS = 120_000;
 const MAX_ONSETS = 40;
@@ -117,9 +113,10 @@ export class LatencyMeter {
     if (this.rtpOffset === null) return;
     const waiting = [];
     for (const frame of this.presented) {
-      const pts = this.tracedPts(frame.rtp);
-      if (pts !== null) {
-        this.pairs.push({ ...frame, trace: this.traces.get(pts) });
+      const pts = (((frame.rtp - this.rtpOffset) % RTP_MODULO) + RTP_MODULO) % RTP_MODULO;
+      const trace = this.traces.get(pts);
+      if (trace) {
+        this.pairs.push({ ...frame, trace });
         this.traces.delete(pts);
       } else if (performance.now() - frame.presentedMs < 3000) {
         waiting.push(frame); // its trace comes with the next stats message; a repeat never gets one
@@ -128,17 +125,6 @@ export class LatencyMeter {
     this.presented = waiting;
     const oldest = performance.now() - KEEP_MS;
     while (this.pairs.length && this.pairs[0].presentedMs < oldest) this.pairs.shift();
-  }
-
-  // The server pts with a trace that RTP timestamp `rtp` stands for, within RTP_TICKS_TOLERATED; null if none.
-  tracedPts(rtp) {
-    for (let ticks = 0; ticks <= RTP_TICKS_TOLERATED; ticks += 1) {
-      for (const shift of ticks === 0 ? [0] : [ticks, -ticks]) {
-        const pts = (((rtp - this.rtpOffset + shift) % RTP_MODULO) + RTP_MODULO) % RTP_MODULO;
-        if (this.traces.has(pts)) return pts;
-      }
-    }
-    return null;
   }
 
   // Per fresh presented frame: end-to-end latency (sample entered the track -> frame presented;

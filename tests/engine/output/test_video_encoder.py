@@ -71,6 +71,19 @@ def test_h264_stream_says_it_was_made_with_the_fast_preset() -> None:
     assert b"subme=0" in b"".join(payloads)
 
 
+@pytest.mark.parametrize("encoder", [FastVp8Encoder, FastH264Encoder])
+def test_rtp_timestamps_are_the_pts_the_frames_were_stamped_with(encoder: type) -> None:
+    """Frame traces carry the pts set on the picture; a receiver pairs them with RTP timestamps exactly."""
+    coder = encoder()
+    pts = 1_234_567
+    for step in range(50):
+        frame = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24").reformat(format="yuv420p")
+        pts += 3600 + (step * 7919) % 400  # send instants: a frame interval and some jitter, in 90 kHz ticks
+        frame.pts, frame.time_base = pts, fractions.Fraction(1, 90_000)
+        _, timestamp = coder.encode(frame)
+        assert timestamp == pts
+
+
 async def test_audio_transceivers_are_refused() -> None:
     pc = RTCPeerConnection()
     with pytest.raises(ValueError, match="video transceivers only"):
