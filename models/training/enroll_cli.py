@@ -58,7 +58,7 @@ def add_enroll_parser(commands: argparse._SubParsersAction, name: str) -> None:
         help=ENROLL_HELP,
         description=ENROLL_HELP.capitalize() + ": the portrait is cropped as the engine crops it, an AU-driven "
         "warp renders it with random expressions, and a GANimation generator learns to reproduce them from the "
-        "photo and the AUs, starting from the default generator's weights (--init). It stops at --target-psnr "
+        "photo and the AUs, starting from weights enrolled on the default avatar (--init). It stops at --target-psnr "
         "or after --steps, checkpoints every minute and on Ctrl-C (--resume continues), and never replaces a "
         "finished run without --overwrite. Deterministic given --seed. Writes generator.pth, generator.onnx, "
         "eval.json, grid.png and history.json to the output folder.",
@@ -71,7 +71,7 @@ def add_enroll_parser(commands: argparse._SubParsersAction, name: str) -> None:
         "--init",
         default=d["init"],
         metavar="default|none|PATH",
-        help="weights to start from: 'default' (models/weights/generator.pth, needs its width and blocks), "
+        help="weights to start from: 'default' (models/weights/enroll_base.pth, width 16, 6 blocks), "
         "'none' (random: the slow cold start) or a generator checkpoint (default %(default)s)",
     )
     parser.add_argument(

@@ -218,7 +218,7 @@ def test_the_plan_is_said_before_the_first_step(
 def test_warm_start_begins_where_the_default_generator_is_and_stops_at_the_target(
     enrollment: Enrollment, tmp_path: Path
 ) -> None:
-    model = GeneratorConfig(conv_dim=16, repeat_num=6)  # the default generator's shape
+    model = GeneratorConfig(conv_dim=16, repeat_num=6)  # the enrolment base's shape (enroll_base.pth)
     warm = tiny_config(8, init="default", lr=5e-4, model=model, eval_every=1, heldout_size=8, target_psnr_db=38.0)
     history = train_enrollment(enrollment, tmp_path / "warm", warm, progress=False, say=str)
     cold = dataclasses.replace(warm, init=None, target_psnr_db=None)
