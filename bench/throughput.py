@@ -9,7 +9,10 @@ would say more about the clients than about the engine. What the simulation
 leaves out (Opus decoding, RTP, DTLS, about 1 ms per 20 ms packet per
 session) makes its counts an upper bound; ``e2e`` measures one real session.
 
-For each backend, width and batching mode (``max_batch`` 8, the server's
+Generators: random ones of each ``--widths`` value (timing does not depend
+on the weights), and with ``default`` among them the one ``avatar serve``
+loads by default (the shipped weights, their int8 build on OpenVINO). For
+each backend, generator and batching mode (``max_batch`` 8, the server's
 default on a GPU, or 1, its default on a CPU), sessions go up from 1 until more than ``MAX_LATE_RATE`` of
 the frames due are late or skipped; the largest count that stayed within it
 is the result. Each backend runs as ``avatar serve`` would run it by default
@@ -37,6 +40,7 @@ from engine.backends.selection import default_max_batch
 from engine.server.config import ServerConfig
 
 NAME = "throughput"
+DEFAULT_GENERATOR = "default"
 SUMMARY = "largest number of concurrent 25 fps sessions with <= 1% late frames, per backend, width, batching"
 SERVER_DEFAULTS = ServerConfig()
 
@@ -51,10 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
     )
     parser.add_argument(
         "--widths",
-        type=int,
+        type=_width,
         nargs="+",
         default=[8] if smoke else [32, 16],
-        help="generator conv_dim values (default: %(default)s)",
+        help="generator conv_dim values of random generators, or 'default' for the server's default generator "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--max-batches",
@@ -95,6 +100,22 @@ def add_arguments(parser: argparse.ArgumentParser, *, smoke: bool) -> None:
     add_runtime_arguments(parser.add_argument_group("runtime (--precision and --streams apply to openvino)"))
 
 
+def _width(text: str) -> int | None:
+    """A ``--widths`` value: a conv_dim, or None for ``default`` (the server's default generator)."""
+    if text == DEFAULT_GENERATOR:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a width (an integer) or '{DEFAULT_GENERATOR}', got {text!r}"
+        ) from None
+
+
+def _generator_label(width: int | None) -> str:
+    return DEFAULT_GENERATOR if width is None else f"random w{width}"
+
+
 def run(args: argparse.Namespace) -> Report:
     avatar = load_avatar()
     audio = as_webrtc_audio(looped_speech(30.0))
@@ -103,6 +124,7 @@ def run(args: argparse.Namespace) -> Report:
     setups: dict[str, ModelSetup] = {}
     for backend in args.backends:
         for width in args.widths:
+            label = _generator_label(width)
             generator, au_backend, setup = build_backends(
                 backend,
                 generator_source(width, cache_dir() / "bench"),
@@ -131,6 +153,7 @@ def run(args: argparse.Namespace) -> Report:
                             "precision": setup.precision,
                             "threads": setup.threads,
                             "streams": setup.streams,
+                            "generator": label,
                             "width": setup.generator_width,
                             "max_batch": max_batch,
                             "sessions": sessions,
@@ -139,7 +162,7 @@ def run(args: argparse.Namespace) -> Report:
                         }
                     )
                     print(
-                        f"  {backend} {setup.precision} {setup.streams}x{setup.threads} threads width {width} "
+                        f"  {backend} {setup.precision} {setup.streams}x{setup.threads} threads {label} "
                         f"max_batch {max_batch}: {sessions} sessions, "
                         f"{outcome.late_rate:.1%} late ({outcome.due} due, mean batch {outcome.mean_batch:.1f})",
                         flush=True,
@@ -147,16 +170,18 @@ def run(args: argparse.Namespace) -> Report:
                     if outcome.late_rate > MAX_LATE_RATE:
                         break
     summary = _summary(points)
-    small = min(args.widths)
-    best_small = max(
-        (s["max_sessions_ok"] for s in summary if s["backend"] == DEFAULT_BACKEND and s["width"] == small), default=None
+    # judged on the generator users get when it was run, else on the smallest (fastest) random one
+    judged = _generator_label(None if None in args.widths else min(args.widths))
+    best = max(
+        (s["max_sessions_ok"] for s in summary if s["backend"] == DEFAULT_BACKEND and s["generator"] == judged),
+        default=None,
     )
     targets = [
         Target(
-            f"25 fps sessions, {DEFAULT_BACKEND}, width {small}, <= {MAX_LATE_RATE:.0%} late",
+            f"25 fps sessions, {DEFAULT_BACKEND}, {judged} generator, <= {MAX_LATE_RATE:.0%} late",
             f">= {MIN_SESSIONS}",
-            best_small,
-            None if best_small is None else best_small >= MIN_SESSIONS,
+            best,
+            None if best is None else best >= MIN_SESSIONS,
         )
     ]
     return Report(
@@ -174,17 +199,28 @@ def run(args: argparse.Namespace) -> Report:
         },
         setup={
             "backend": args.backends,
-            "generator_width": args.widths,
+            "generator": [_generator_label(width) for width in args.widths],
+            "generator_width": list(dict.fromkeys(point["width"] for point in points)),
             **{
                 field: {name: getattr(setup, field) for name, setup in setups.items()}
                 for field in ("precision", "threads", "streams")
             },
         },
         results={"points": points, "summary": summary},
-        headers=["backend", "width", "max_batch", "sessions ok", "late at ok", "late at next", "mean batch at ok"],
+        headers=[
+            "backend",
+            "generator",
+            "width",
+            "max_batch",
+            "sessions ok",
+            "late at ok",
+            "late at next",
+            "mean batch at ok",
+        ],
         rows=[
             [
                 s["backend"],
+                s["generator"],
                 s["width"],
                 s["max_batch"],
                 s["max_sessions_ok"],
@@ -200,18 +236,21 @@ def run(args: argparse.Namespace) -> Report:
 
 
 def _summary(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (backend, width, max_batch): the most sessions within the late limit, and the rates around it."""
-    configs = list(dict.fromkeys((p["backend"], p["width"], p["max_batch"]) for p in points))
+    """Per (backend, generator, max_batch): the most sessions within the late limit, and the rates around it."""
+    configs = list(dict.fromkeys((p["backend"], p["generator"], p["max_batch"]) for p in points))
     summary = []
-    for backend, width, max_batch in configs:
-        series = [p for p in points if (p["backend"], p["width"], p["max_batch"]) == (backend, width, max_batch)]
+    for backend, generator, max_batch in configs:
+        series = [
+            p for p in points if (p["backend"], p["generator"], p["max_batch"]) == (backend, generator, max_batch)
+        ]
         ok = [p for p in series if p["late_rate"] <= MAX_LATE_RATE]
         best = ok[-1] if ok else None
         following = next((p for p in series if best is None or p["sessions"] == best["sessions"] + 1), None)
         summary.append(
             {
                 "backend": backend,
-                "width": width,
+                "generator": generator,
+                "width": series[0]["width"],
                 "max_batch": max_batch,
                 "max_sessions_ok": best["sessions"] if best else 0,
                 "late_rate_at_ok": best["late_rate"] if best else None,
@@ -223,19 +262,22 @@ def _summary(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _plot(points: list[dict[str, Any]], path: Path) -> None:
-    """Late-frame rate against sessions: a colour per backend and width, solid batched, dashed not; the limit dotted."""
+    """Late-frame rate against sessions: a colour per backend and generator, solid batched, dashed not; the limit
+    dotted."""
     figure = new_figure(9, 5)
     axes = figure.add_subplot()
-    configs = list(dict.fromkeys((p["backend"], p["width"], p["max_batch"]) for p in points))
-    models = list(dict.fromkeys((backend, width) for backend, width, _ in configs))
-    for backend, width, max_batch in configs:
-        series = [p for p in points if (p["backend"], p["width"], p["max_batch"]) == (backend, width, max_batch)]
+    configs = list(dict.fromkeys((p["backend"], p["generator"], p["max_batch"]) for p in points))
+    models = list(dict.fromkeys((backend, generator) for backend, generator, _ in configs))
+    for backend, generator, max_batch in configs:
+        series = [
+            p for p in points if (p["backend"], p["generator"], p["max_batch"]) == (backend, generator, max_batch)
+        ]
         axes.plot(
             [p["sessions"] for p in series],
             [100 * p["late_rate"] for p in series],
             "o-" if max_batch > 1 else "s--",
-            color=f"C{models.index((backend, width))}",
-            label=f"{backend} w{width} max_batch {max_batch}",
+            color=f"C{models.index((backend, generator))}",
+            label=f"{backend} {generator} max_batch {max_batch}",
         )
     axes.axhline(100 * MAX_LATE_RATE, color="black", linestyle=":", linewidth=1, label=f"{MAX_LATE_RATE:.0%} limit")
     axes.set_yscale("symlog", linthresh=1.0)

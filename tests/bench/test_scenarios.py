@@ -139,6 +139,16 @@ def test_throughput(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_throughput_judges_the_default_generator_when_asked(tmp_path: Path) -> None:
+    document_results = _run("throughput", tmp_path, "--widths", "default", "--max-batches", "1")
+    [summary] = document_results["summary"]
+    assert summary["generator"] == "default" and summary["width"] == 16  # the shipped weights
+    document = json.loads(next(tmp_path.glob("throughput-smoke-*.json")).read_text())
+    assert "default generator" in document["targets"][0]["name"]
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_backends(tmp_path: Path) -> None:
     results = _run("backends", tmp_path)
