@@ -41,7 +41,7 @@ from engine.server.config import ServerConfig
 
 NAME = "throughput"
 DEFAULT_GENERATOR = "default"
-SUMMARY = "largest number of concurrent 25 fps sessions with <= 1% late frames, per backend, width, batching"
+SUMMARY = "largest number of concurrent 25 fps sessions with <= 1% late frames, per backend, generator, batching"
 SERVER_DEFAULTS = ServerConfig()
 
 
