@@ -24,8 +24,9 @@ forwarded packet's timestamp is the base, continuity kept across a publisher's
 SSRC change); aiortc's receiver maps the first timestamp it gets to 0. Each is
 a constant offset, so a subscriber's pts is the publisher's plus one constant:
 the most common difference between a trace's pts and those of the frames the
-subscriber decoded within ``MAX_TRANSIT_S`` after the frame left, give or take
-one tick (``PTS_TOLERANCE``: some frames arrive a tick off). The run
+subscriber decoded within ``MAX_TRANSIT_S`` after the frame left (the
+publisher encodes each frame's pts as its RTP timestamp exactly:
+``engine.output.video_encoder``). The run
 reports that constant, the raw first timestamp the subscriber received (0:
 Janus rebased the stream) and the share of traced frames it paired.
 
@@ -83,9 +84,6 @@ STOP_TIMEOUT_S = 30.0
 """Longest the publisher may take to end its session (DELETE) once its input has ended, s."""
 TAIL_S = 1.0
 """Frames still on their way when the publisher ends, s."""
-PTS_TOLERANCE = 1
-"""90 kHz ticks a decoded frame's pts may differ from the publisher's plus the offset: some frames arrive one
-tick off (time-base rounding on the way, seen here on about a third of them)."""
 MAX_VOTERS = 2000
 """Traced frames that vote for the pts offset (an hour has 90,000)."""
 WRITE_BLOCK_S = 0.1
@@ -313,7 +311,7 @@ def pts_offset(frames: list[SentFrame], received_s: np.ndarray, received_pts: np
 
     ``received_s`` ascending. Each traced frame votes for the difference to every frame the subscriber decoded
     within ``MAX_TRANSIT_S`` after it left (``MAX_VOTERS`` frames at most, spread over the run); the true offset
-    gets a vote from nearly every frame (give or take ``PTS_TOLERANCE``), any other from few.
+    gets a vote from nearly every frame, any other from few.
     """
     votes: collections.Counter[int] = collections.Counter()
     for frame in frames[:: max(1, len(frames) // MAX_VOTERS)]:
@@ -322,12 +320,8 @@ def pts_offset(frames: list[SentFrame], received_s: np.ndarray, received_pts: np
         votes.update(int(p) - frame.pts for p in received_pts[first:last])
     if not votes:
         raise RuntimeError("no decoded frame arrived after any traced frame left")
-
-    def near(offset: int) -> int:
-        return sum(votes[offset + d] for d in range(-PTS_TOLERANCE, PTS_TOLERANCE + 1))
-
-    offset = max(votes, key=near)
-    return offset, near(offset)
+    offset, count = votes.most_common(1)[0]
+    return offset, count
 
 
 def _results(watched: Watched, args: argparse.Namespace) -> dict[str, Any]:
@@ -344,9 +338,9 @@ def _results(watched: Watched, args: argparse.Namespace) -> dict[str, Any]:
     paired = []
     for frame in frames:
         assert frame.pts is not None
-        found = [decoded_at[p] for p in _near_pts(frame.pts + offset) if p in decoded_at]
-        if found:
-            paired.append((frame, found[0]))
+        decoded_s = decoded_at.get(frame.pts + offset)
+        if decoded_s is not None:
+            paired.append((frame, decoded_s))
     if not paired:
         raise RuntimeError("no traced frame could be paired with a decoded one")
     start_s, end_s = log.chunk_arrivals_s[0], log.chunk_arrivals_s[-1]
@@ -389,11 +383,6 @@ def _results(watched: Watched, args: argparse.Namespace) -> dict[str, Any]:
     }
     results["latency_growth_ms"] = growth_ms(results["latency_edges_ms"])
     return results
-
-
-def _near_pts(pts: int) -> list[int]:
-    """``pts`` first, then the others within ``PTS_TOLERANCE``."""
-    return [pts] + [pts + d for d in range(-PTS_TOLERANCE, PTS_TOLERANCE + 1) if d != 0]
 
 
 def _paired_share(frames: list[SentFrame], paired: list[tuple[SentFrame, float]], received_s: np.ndarray) -> float:

@@ -28,6 +28,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 
 from engine.output.pictures import PictureFormatter
 from engine.output.tracks import AvatarVideoTrack, DelayedVoiceTrack
+from engine.output.video_encoder import speed_up_video_encoder
 from engine.output.whip import WhipClient, WhipError
 from engine.pipeline import VideoFrame
 
@@ -205,6 +206,9 @@ class WhipPublisher:
                 raise WhipError(
                     f"the WHIP endpoint's answer cannot be used: {type(exc).__name__}: {exc}", status=201, retry=False
                 ) from None
+            # the server's encoder: its speed options, and each frame's pts as its RTP timestamp (aiortc's own
+            # put about half of them one tick low, which a subscriber pairing frames by timestamp would see)
+            speed_up_video_encoder(video)
         except BaseException:
             await _close_quietly(connection)
             raise
