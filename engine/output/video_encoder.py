@@ -22,7 +22,6 @@ timestamps left one tick below the pts the frame was stamped with (and its
 trace reports), so a receiver pairing frames with traces missed them.
 """
 
-from fractions import Fraction
 from typing import Any
 
 from aiortc import RTCRtpTransceiver
@@ -30,13 +29,12 @@ from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 
+from engine.output.tracks import VIDEO_TIME_BASE
+
 VP8_SPEED_OPTIONS = {"noise-sensitivity": "0", "cpu-used": "-12"}
 """libvpx: no temporal denoiser; fixed speed 12 of 16 (aiortc: denoiser level 4, speed 6)."""
 H264_SPEED_OPTIONS = {"preset": "ultrafast"}
 """libx264: the fastest preset (aiortc: the default, medium), still with ``tune zerolatency``."""
-
-RTP_VIDEO_TIME_BASE = Fraction(1, 90_000)
-"""The codec's time base: the RTP video clock, so that a frame's pts reaches the wire unchanged."""
 
 _SENDER_ENCODER = "_RTCRtpSender__encoder"
 """aiortc's private attribute holding a sender's encoder (None until its first frame)."""
@@ -61,7 +59,7 @@ class _ContextWithOptions:
         if not self._context.is_open:
             options = {**self._context.options, **self._extra}
             self._context.options = options
-            self._context.time_base = RTP_VIDEO_TIME_BASE
+            self._context.time_base = VIDEO_TIME_BASE  # so that a frame's pts reaches the wire unchanged
             object.__setattr__(self, "opened_with", options)
         return self._context.encode(frame)
 
