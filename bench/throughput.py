@@ -235,14 +235,18 @@ def run(args: argparse.Namespace) -> Report:
     )
 
 
+def _series(points: list[dict[str, Any]]) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
+    """The points of each (backend, generator, max_batch), in the order they were run."""
+    series: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for point in points:
+        series.setdefault((point["backend"], point["generator"], point["max_batch"]), []).append(point)
+    return series
+
+
 def _summary(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (backend, generator, max_batch): the most sessions within the late limit, and the rates around it."""
-    configs = list(dict.fromkeys((p["backend"], p["generator"], p["max_batch"]) for p in points))
     summary = []
-    for backend, generator, max_batch in configs:
-        series = [
-            p for p in points if (p["backend"], p["generator"], p["max_batch"]) == (backend, generator, max_batch)
-        ]
+    for (backend, generator, max_batch), series in _series(points).items():
         ok = [p for p in series if p["late_rate"] <= MAX_LATE_RATE]
         best = ok[-1] if ok else None
         following = next((p for p in series if best is None or p["sessions"] == best["sessions"] + 1), None)
@@ -266,12 +270,9 @@ def _plot(points: list[dict[str, Any]], path: Path) -> None:
     dotted."""
     figure = new_figure(9, 5)
     axes = figure.add_subplot()
-    configs = list(dict.fromkeys((p["backend"], p["generator"], p["max_batch"]) for p in points))
-    models = list(dict.fromkeys((backend, generator) for backend, generator, _ in configs))
-    for backend, generator, max_batch in configs:
-        series = [
-            p for p in points if (p["backend"], p["generator"], p["max_batch"]) == (backend, generator, max_batch)
-        ]
+    by_config = _series(points)
+    models = list(dict.fromkeys((backend, generator) for backend, generator, _ in by_config))
+    for (backend, generator, max_batch), series in by_config.items():
         axes.plot(
             [p["sessions"] for p in series],
             [100 * p["late_rate"] for p in series],

@@ -320,8 +320,7 @@ def pts_offset(frames: list[SentFrame], received_s: np.ndarray, received_pts: np
         votes.update(int(p) - frame.pts for p in received_pts[first:last])
     if not votes:
         raise RuntimeError("no decoded frame arrived after any traced frame left")
-    offset, count = votes.most_common(1)[0]
-    return offset, count
+    return votes.most_common(1)[0]
 
 
 def _results(watched: Watched, args: argparse.Namespace) -> dict[str, Any]:
