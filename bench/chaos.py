@@ -364,7 +364,8 @@ async def slow_reader(chaos: Chaos, address: str, stats: AttackStats) -> None:
         audio = (np.clip(chaos.speech[:SAMPLE_RATE_HZ], -1, 1) * 32767).astype("<i2").tobytes()
         while chaos.running():
             writer.write(_ws_frame(0x2, audio[:3200]))
-            await asyncio.wait_for(writer.drain(), 5)
+            async with asyncio.timeout(5):
+                await writer.drain()
             await asyncio.sleep(0.025)  # 100 ms of audio every 25 ms: 4x real time
             if writer.transport.is_closing() or reader.at_eof():
                 break
@@ -387,7 +388,8 @@ async def ping_flood(chaos: Chaos, address: str, stats: AttackStats) -> None:
         start_s = time.perf_counter()
         while chaos.running() and not reader.at_eof() and not writer.transport.is_closing():
             writer.write(burst)
-            await asyncio.wait_for(writer.drain(), 5)
+            async with asyncio.timeout(5):
+                await writer.drain()
             await asyncio.sleep(0.01)
         stats.held(time.perf_counter() - start_s)
     except (ConnectionError, TimeoutError):
@@ -437,7 +439,9 @@ async def slow_headers(chaos: Chaos, address: str, stats: AttackStats) -> None:
             writer.write(b"a")
             await writer.drain()
             with contextlib.suppress(TimeoutError):
-                if await asyncio.wait_for(reader.read(1), 1.0) == b"":
+                async with asyncio.timeout(1.0):
+                    answer = await reader.read(1)
+                if answer == b"":
                     break
     except ConnectionError:
         pass
@@ -459,7 +463,8 @@ async def slow_body(chaos: Chaos, address: str, stats: AttackStats) -> None:
         )
         while chaos.running():
             with contextlib.suppress(TimeoutError):
-                head = await asyncio.wait_for(reader.read(64), 1.0)
+                async with asyncio.timeout(1.0):
+                    head = await reader.read(64)
                 if head:
                     _count_status(stats, head)
                     break
